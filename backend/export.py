@@ -1,0 +1,97 @@
+"""Export a completed run: the LoRA adapter, or the merged model as safetensors with its tokenizer.
+
+Each export is loaded back and compared with the source on a fixed prompt (max abs logit
+difference) before it is recorded, and zipped for download.
+
+    python -m backend.cli export RUN_ID --format merged --json
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from backend.workspace import Workspace
+from db import Artifact, Database
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("adapter", "merged")
+CHECK_PROMPT = [{"role": "user", "content": "Who are you? 你是谁？"}]
+MAX_LOGIT_DIFF = 1e-3  # fp32 save/load is exact; anything larger means a broken export
+
+
+def export_run(
+    database: Database, workspace: Workspace, run_id: int, fmt: str, out: str | Path | None = None
+) -> dict[str, Any]:
+    from backend.inference import model_folder
+
+    if fmt not in FORMATS:
+        raise ValueError(f"format '{fmt}' is not supported; choose one of {', '.join(FORMATS)}")
+    base, adapter = model_folder(database, workspace, run_id)
+    if fmt == "adapter" and adapter is None:
+        raise ValueError(f"run {run_id} trained all weights, so it has no adapter; export 'merged' instead")
+    target = Path(out).expanduser().resolve() if out else workspace.export_dir(run_id) / fmt
+    if target.exists() and any(target.iterdir()):
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=True)
+
+    if fmt == "adapter":
+        shutil.copytree(adapter, target, dirs_exist_ok=True)
+        verification = _verify_adapter(base, adapter, target)
+    else:
+        verification = _write_merged(base, adapter, target)
+    archive = Path(shutil.make_archive(str(target), "zip", root_dir=target))
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    with database.session() as s:
+        art = Artifact(run_id=run_id, kind=fmt, path=str(target), size_bytes=size, verification=verification)
+        s.add(art)
+    return {
+        "id": art.id,
+        "run_id": run_id,
+        "format": fmt,
+        "path": str(target),
+        "zip": str(archive),
+        "size_bytes": size,
+        "verification": verification,
+    }
+
+
+def _write_merged(base: Path, adapter: Path | None, target: Path) -> dict[str, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(adapter or base)
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)  # keeps the chat template, so the export chats like the playground
+    reloaded = AutoModelForCausalLM.from_pretrained(target)
+    return _compare(model, reloaded, tokenizer)
+
+
+def _verify_adapter(base: Path, adapter: Path, target: Path) -> dict[str, Any]:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter)
+    source = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter)
+    exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), target)
+    return _compare(source, exported, tokenizer)
+
+
+def _compare(source: Any, exported: Any, tokenizer: Any) -> dict[str, Any]:
+    import torch
+
+    ids = tokenizer.apply_chat_template(CHECK_PROMPT, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        a = source.eval()(**ids).logits
+        b = exported.eval()(**ids).logits
+    diff = float((a - b).abs().max())
+    if diff > MAX_LOGIT_DIFF:
+        raise ValueError(f"export check failed: logits differ by {diff:.2e} from the source model")
+    return {"max_abs_logit_diff": diff, "same_greedy_token": bool((a.argmax(-1) == b.argmax(-1)).all()), "ok": True}

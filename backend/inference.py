@@ -1,0 +1,106 @@
+"""Playground inference: load a run's result (adapter on its base, or a full model) and stream replies.
+
+One model is kept loaded at a time (keyed by run id, or the base model name), so switching runs
+costs one load and chatting costs none.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from backend.workspace import Workspace
+from db import Database, RunStatus
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_loaded: dict[str, tuple[Any, Any]] = {}
+
+
+def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple[Path, Path | None]:
+    """(base model folder, adapter folder or None) for a completed run."""
+    from backend.catalog import resolve_model
+    from backend.runs import get_run
+
+    run = get_run(database, run_id)
+    if run.status not in (RunStatus.completed, RunStatus.cancelled):
+        raise ValueError(f"run {run_id} is {run.status.value}; only a completed run can be loaded")
+    run_dir = workspace.run_dir(run_id)
+    if (run_dir / "adapter").is_dir():
+        return resolve_model(run.model, workspace.models_dir), run_dir / "adapter"
+    if (run_dir / "model").is_dir():
+        return run_dir / "model", None
+    raise ValueError(f"run {run_id} has no saved model in {run_dir}")
+
+
+def load(database: Database, workspace: Workspace, source: str | int) -> tuple[Any, Any]:
+    """(model, tokenizer) for a run id, or for a catalog model name / folder (the base model)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from backend.catalog import resolve_model
+
+    key = f"run:{source}" if isinstance(source, int) else f"model:{source}"
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+        if isinstance(source, int):
+            base, adapter = model_folder(database, workspace, source)
+        else:
+            base, adapter = resolve_model(source, workspace.models_dir), None
+        tokenizer = AutoTokenizer.from_pretrained(adapter or base)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()  # merged: no adapter cost per token
+        model.eval()
+        _loaded.clear()
+        _loaded[key] = (model, tokenizer)
+        return model, tokenizer
+
+
+def stream_chat(
+    model: Any,
+    tokenizer: Any,
+    messages: list[dict[str, str]],
+    *,
+    max_new_tokens: int = 256,
+    temperature: float = 0.7,
+    top_p: float = 0.9,
+) -> Iterator[str]:
+    """Yield the reply text as it grows, token by token."""
+    from transformers import TextIteratorStreamer
+
+    if not messages or messages[-1]["role"] != "user":
+        raise ValueError("the conversation must end with a user message")
+    if not 1 <= max_new_tokens <= 4096:
+        raise ValueError("setting 'max_new_tokens' must be between 1 and 4096")
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
+    kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+    if temperature > 0:
+        kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
+    else:
+        kwargs.update(do_sample=False)
+    thread = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
+    thread.start()
+    text = ""
+    for piece in streamer:
+        text += piece
+        yield text
+    thread.join()
+
+
+def reply(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:
+    """A greedy answer to one prompt: used to check what a fine-tune changed."""
+    text = ""
+    for text in stream_chat(
+        model, tokenizer, [{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens, temperature=0
+    ):
+        pass
+    return text

@@ -1,0 +1,213 @@
+"""One run, start to end, in its own process: setup -> train -> save -> finish.
+
+    python -m backend.worker RUN_ID [--workspace DIR]
+
+Started by the supervisor (backend.jobs) with the run already marked `running`. Every outcome is
+written to the database: completed, cancelled (checkpoint kept) or failed (message + log tail).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from backend.config import RunConfig
+from backend.workspace import Workspace
+from db import Artifact, Database, Run, RunStatus
+from db.models import utcnow
+
+log = logging.getLogger("backend.worker")
+
+LOG_FILE = "log.txt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.worker", description=__doc__)
+    parser.add_argument("run_id", type=int)
+    parser.add_argument("--workspace", default=None)
+    args = parser.parse_args(argv)
+
+    workspace = Workspace.resolve(args.workspace)
+    database = Database.open(workspace.database_url)
+    run_dir = workspace.run_dir(args.run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _log_to(run_dir / LOG_FILE)
+
+    from backend.callbacks import Heartbeat
+
+    with database.session() as s:
+        run = s.get(Run, args.run_id)
+        if run is None or run.status != RunStatus.running:
+            log.error("run %s is not marked running (status: %s); refusing to start", args.run_id, run and run.status)
+            return 2
+        cfg = RunConfig.from_dict(run.config)
+        dataset_id = run.dataset_id
+    try:
+        with Heartbeat(database, args.run_id):
+            status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id)
+        _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
+        log.info("run %s %s", args.run_id, status.value)
+        return 0
+    except Exception as e:  # any failure becomes a clear status, never a silent death
+        log.exception("run %s failed", args.run_id)
+        _finish(database, args.run_id, RunStatus.failed, reason=f"{type(e).__name__}: {e}\n\n{log_tail(run_dir)}")
+        return 1
+
+
+def train(
+    database: Database, workspace: Workspace, run_id: int, cfg: RunConfig, dataset_id: int | None
+) -> tuple[RunStatus, dict[str, Any], list[tuple[str, Path]]]:
+    """Build model and data, run the Trainer, save the result. Returns status, metrics, artifacts."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from backend.callbacks import DatabaseCallback
+    from backend.catalog import resolve_model
+    from backend.data import load_rows
+    from backend.devices import DTYPES, device_name, resolve_precision
+    from backend.tasks import get_task
+
+    # 1. setup
+    if dataset_id is None:
+        raise ValueError("the run's dataset was deleted; start a new run with another dataset")
+    device = device_name()
+    precision = resolve_precision(cfg.precision, device)
+    torch.manual_seed(cfg.seed)
+    log.info("run %s: %s %s on %s, precision %s, config %s", run_id, cfg.method, cfg.model, device, precision, cfg)
+    model_dir = resolve_model(cfg.model, workspace.models_dir)
+    built = get_task(cfg.task).build(cfg, model_dir, load_rows(workspace, dataset_id), DTYPES[precision])
+    log.info(
+        "%d training rows, %d tokens/epoch; trainable params %d of %d (%.2f%%)",
+        len(built.train),
+        built.train_tokens,
+        built.trainable_params,
+        built.total_params,
+        100 * built.trainable_params / built.total_params,
+    )
+
+    run_dir = workspace.run_dir(run_id)
+    args = TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.lr,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps" if cfg.save_steps else "epoch",
+        save_steps=cfg.save_steps or 500,
+        save_total_limit=cfg.save_total_limit,
+        eval_strategy="epoch" if built.eval is not None else "no",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=device == "cpu",
+        seed=cfg.seed,
+        report_to=[],
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    callback = DatabaseCallback(database, run_id, built.train_tokens)
+    trainer = Trainer(
+        model=built.model,
+        args=args,
+        train_dataset=built.train,
+        eval_dataset=built.eval,
+        data_collator=built.collator,
+        callbacks=[callback],
+    )
+
+    # 2. train (resuming from the newest checkpoint when the run folder has one)
+    resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    if resume:
+        log.info("resuming from %s", resume)
+    t0 = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.monotonic() - t0
+
+    # 3. save
+    out = run_dir / ("adapter" if cfg.method == "lora" else "model")
+    trainer.model.save_pretrained(out)
+    built.tokenizer.save_pretrained(out)
+    epochs_done = float(trainer.state.epoch or 0)
+    metrics = {
+        "train_loss": round(float(result.training_loss), 4),
+        "final_loss": _last_loss(trainer.state.log_history),
+        "train_seconds": round(seconds, 1),
+        "tokens_per_second": round(built.train_tokens * epochs_done / seconds, 1) if seconds else None,
+        "trainable_params": built.trainable_params,
+        "total_params": built.total_params,
+        "precision": precision,
+        "device": device,
+        "train_rows": len(built.train),
+    }
+    if built.eval is not None:
+        metrics.update({k: round(v, 4) for k, v in trainer.evaluate().items() if isinstance(v, float)})
+    status = RunStatus.cancelled if callback.cancelled else RunStatus.completed
+    return status, metrics, [(out.name, out)]
+
+
+def _last_loss(history: list[dict[str, Any]]) -> float | None:
+    losses = [h["loss"] for h in history if "loss" in h]
+    return round(float(losses[-1]), 4) if losses else None
+
+
+def _finish(
+    database: Database,
+    run_id: int,
+    status: RunStatus,
+    *,
+    metrics: dict[str, Any] | None = None,
+    artifacts: list[tuple[str, Path]] = (),
+    reason: str | None = None,
+) -> None:
+    with database.session() as s:
+        run = s.get(Run, run_id)
+        run.status = status
+        run.finished_at = utcnow()
+        run.reason = reason
+        if metrics:
+            run.metrics = {**(run.metrics or {}), **metrics}
+        for kind, path in artifacts:
+            s.add(Artifact(run_id=run_id, kind=kind, path=str(path), size_bytes=dir_size(path)))
+
+
+def dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def log_tail(run_dir: Path, lines: int = 30) -> str:
+    path = run_dir / LOG_FILE
+    if not path.is_file():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 64_000))
+        text = f.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _log_to(path: Path) -> None:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Schema and sessions only: no business logic lives here."""
+
+from db.models import Artifact, Base, Dataset, MetricPoint, Run, RunStatus
+from db.session import Database, make_engine, migrate
+
+__all__ = ["Artifact", "Base", "Database", "Dataset", "MetricPoint", "Run", "RunStatus", "make_engine", "migrate"]

@@ -1,0 +1,39 @@
+"""build_app(services) -> gr.Blocks: one module per tab, each a thin layer over backend/."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from backend.services import Services
+from webui.tabs import datasets, export, playground, runs, train
+
+CSS = """
+.tb-progress { background: var(--neutral-200); border-radius: 6px; height: 14px; overflow: hidden; }
+.tb-progress > div { background: var(--color-accent); height: 100%; transition: width .5s; }
+.tb-quick { border-left: 4px solid var(--color-accent); padding-left: 12px; }
+"""
+
+
+def build_app(services: Services) -> gr.Blocks:
+    with gr.Blocks(title="Tuneboard") as app:
+        gr.Markdown("# Tuneboard\nFine-tune a language model in your browser: data, training, results, export.")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Train", id="train"):
+                train_ui = train.build(services)
+            with gr.Tab("Datasets", id="datasets"):
+                datasets_ui = datasets.build(services)
+            with gr.Tab("Runs", id="runs"):
+                runs_ui = runs.build(services)
+            with gr.Tab("Playground", id="playground"):
+                playground_ui = playground.build(services)
+            with gr.Tab("Export", id="export"):
+                export_ui = export.build(services)
+        train.wire(services, train_ui, tabs, runs_ui)
+        datasets.wire(services, datasets_ui, train_ui)
+        runs.wire(services, runs_ui)
+        playground.wire(services, playground_ui)
+        export.wire(services, export_ui)
+        # Lists that depend on the database are read when a page opens, so a reload shows the truth.
+        app.load(train.refresh_choices(services), outputs=[train_ui.dataset], api_visibility="private")
+        app.load(runs.refresh_choices(services), outputs=[playground_ui.run, export_ui.run], api_visibility="private")
+    return app

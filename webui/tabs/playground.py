@@ -1,0 +1,81 @@
+"""Playground tab: chat with a completed run's model, tokens streamed as they are generated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import gradio as gr
+
+from backend.inference import load, stream_chat
+from backend.services import Services
+
+
+@dataclass
+class PlaygroundUI:
+    run: gr.Dropdown
+    chat: gr.Chatbot
+    message: gr.Textbox
+    send: gr.Button
+    clear: gr.Button
+    temperature: gr.Slider
+    top_p: gr.Slider
+    max_new_tokens: gr.Slider
+
+
+def build(services: Services) -> PlaygroundUI:
+    with gr.Row():
+        with gr.Column(scale=3):
+            run = gr.Dropdown([], label="Model (a completed run)", info="The newest completed run is selected.")
+            chat = gr.Chatbot(
+                label="Chat", height=420, placeholder="Ask the fine-tuned model something, e.g. *Who are you?*"
+            )
+            with gr.Row():
+                message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=5)
+                send = gr.Button("Send", variant="primary", scale=1)
+            clear = gr.Button("Clear chat", size="sm")
+        with gr.Column(scale=1):
+            temperature = gr.Slider(
+                0, 2, value=0.7, step=0.05, label="Temperature", info="0 = always the likeliest token."
+            )
+            top_p = gr.Slider(
+                0.05, 1, value=0.9, step=0.05, label="Top-p", info="Sample from this share of probability."
+            )
+            max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label="Max new tokens")
+    return PlaygroundUI(run, chat, message, send, clear, temperature, top_p, max_new_tokens)
+
+
+def wire(services: Services, ui: PlaygroundUI) -> None:
+    def respond(
+        run_id: int | None, message: str, history: list[dict], temperature: float, top_p: float, max_new_tokens: int
+    ) -> Iterator[tuple[list[dict], str]]:
+        if run_id is None:
+            raise gr.Error("No completed run yet: train one in the Train tab first.")
+        if not (message or "").strip():
+            raise gr.Error("Type a message first.")
+        try:
+            model, tokenizer = load(services.database, services.workspace, int(run_id))
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        turns = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
+        turns.append({"role": "user", "content": message})
+        shown = [*turns, {"role": "assistant", "content": ""}]
+        for text in stream_chat(
+            model, tokenizer, turns, max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p
+        ):
+            shown[-1] = {"role": "assistant", "content": text}
+            yield shown, ""
+
+    inputs = [ui.run, ui.message, ui.chat, ui.temperature, ui.top_p, ui.max_new_tokens]
+    ui.send.click(respond, inputs, [ui.chat, ui.message], api_name="chat")
+    ui.message.submit(respond, inputs, [ui.chat, ui.message], api_visibility="private")
+    ui.clear.click(lambda: [], None, ui.chat, api_visibility="private")
+
+
+def _text(content) -> str:
+    """Chatbot history content may come back as a list of parts; the model wants plain text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content)
