@@ -98,9 +98,6 @@ def stream_chat(
 
 def reply(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:
     """A greedy answer to one prompt: used to check what a fine-tune changed."""
-    text = ""
-    for text in stream_chat(
-        model, tokenizer, [{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens, temperature=0
-    ):
-        pass
-    return text
+    messages = [{"role": "user", "content": prompt}]
+    pieces = list(stream_chat(model, tokenizer, messages, max_new_tokens=max_new_tokens, temperature=0))
+    return pieces[-1] if pieces else ""

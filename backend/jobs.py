@@ -10,6 +10,7 @@ checks each `running` run: a live worker is left alone, a dead one is marked wit
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -77,7 +78,7 @@ class Supervisor:
 
     def acquire(self) -> bool:
         """Become this workspace's supervisor; False if another process already is."""
-        f = open(self.workspace.root / "supervisor.lock", "w")
+        f = open(self.workspace.root / "supervisor.lock", "w")  # noqa: SIM115 - held open while we supervise
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -209,10 +210,8 @@ class Supervisor:
 
     @staticmethod
     def _kill(pid: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -41,7 +41,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     queued = "queued"
     running = "running"
     completed = "completed"

@@ -89,11 +89,12 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workspace, tmp_path)
     assert "bad.jsonl row 2: field 'output' is missing" in proc.stderr
     assert cli_json(workspace, "datasets", "list") == []
 
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "good.json")))
     for args, named in [
         (["--dataset", "nope"], "dataset 'nope' not found"),
-        (["--dataset", "x", "--lr", "-1"], "learning_rate"),
-        (["--dataset", "x", "--batch-size", "0"], "batch_size"),
-        (["--dataset", "x", "--model", str(tmp_path / "missing")], "model"),
+        (["--dataset", "good", "--lr", "-1"], "learning_rate"),
+        (["--dataset", "good", "--batch-size", "0"], "batch_size"),
+        (["--dataset", "good", "--model", str(tmp_path / "missing")], "model '"),
     ]:
         proc = cli(workspace, "train", *args, "--json")
         assert proc.returncode == 2, proc.stderr

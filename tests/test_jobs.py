@@ -1,0 +1,158 @@
+"""The supervisor with real worker processes: start, cancel, survive a restart, reconcile the dead."""
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+
+from backend.config import RunConfig
+from backend.data import import_file
+from backend.jobs import Supervisor, process_start_time
+from backend.runs import cancel_run, create_run, curve, get_run
+from db import Run, RunStatus
+from db.models import utcnow
+from tests.conftest import write_alpaca
+
+
+@pytest.fixture
+def queued(services, tiny_model, tmp_path):
+    """A factory: queue a LoRA run of the tiny model on a small dataset."""
+    import_file(services.database, services.workspace, write_alpaca(tmp_path / "sums.json", n=16), name="sums")
+
+    def make(**settings) -> int:
+        cfg = RunConfig(dataset="sums", model=str(tiny_model), batch_size=2, lora_rank=4, **settings)
+        return create_run(services.database, services.workspace, cfg).id
+
+    return make
+
+
+def wait_for(predicate, timeout: float = 120, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met in {timeout} s")
+
+
+def fake_running(services, **fields) -> int:
+    with services.database.session() as s:
+        run = Run(name="r", task="sft", model="m", method="lora", config={}, metrics={}, status=RunStatus.running)
+        run.started_at = utcnow()
+        for k, v in fields.items():
+            setattr(run, k, v)
+        s.add(run)
+    return run.id
+
+
+def test_queued_run_trains_in_its_own_process_and_records_progress(services, queued):
+    run_id = queued(max_steps=6, logging_steps=1)
+    sup = Supervisor(services.database, services.workspace)
+    finished = sup.run_until(run_id, timeout=180)
+    assert finished.status == RunStatus.completed, finished.reason
+    run = get_run(services.database, run_id)
+    assert run.pid and run.pid != os.getpid()
+    assert run.step == run.total_steps == 6
+    assert [step for step, _ in curve(services.database, run_id, "loss")] == [1, 2, 3, 4, 5, 6]
+    assert curve(services.database, run_id, "learning_rate")
+    assert run.heartbeat_at is not None and run.finished_at is not None
+    assert (services.workspace.run_dir(run_id) / "adapter" / "adapter_model.safetensors").is_file()
+    assert "completed" in (services.workspace.run_dir(run_id) / "log.txt").read_text()
+
+
+def test_cancel_stops_a_running_worker_with_a_checkpoint(services, queued):
+    run_id = queued(max_steps=5000, save_steps=1000)
+    sup = Supervisor(services.database, services.workspace, tick=0.5)
+    assert sup.start()
+    try:
+        wait_for(lambda: get_run(services.database, run_id).step >= 2)
+        cancel_run(services.database, run_id)
+        run = wait_for(lambda: (r := get_run(services.database, run_id)).status.finished and r, timeout=60)
+    finally:
+        sup.stop()
+    assert run.status == RunStatus.cancelled
+    assert run.step < 5000
+    assert list((services.workspace.run_dir(run_id) / "checkpoints").glob("checkpoint-*"))
+    with pytest.raises(ValueError, match="only queued or running"):
+        cancel_run(services.database, run_id)
+
+
+def test_cancel_a_queued_run_never_starts_it(services, queued):
+    run_id = queued(max_steps=2)
+    assert cancel_run(services.database, run_id).status == RunStatus.cancelled
+    Supervisor(services.database, services.workspace).tick()
+    run = get_run(services.database, run_id)
+    assert run.status == RunStatus.cancelled and run.pid is None
+
+
+def test_worker_survives_an_app_restart(services, queued):
+    run_id = queued(max_steps=40)
+    first = Supervisor(services.database, services.workspace, tick=0.5)
+    assert first.start()
+    wait_for(lambda: get_run(services.database, run_id).step >= 1)
+    first.stop()  # the app goes away; its worker must not
+    pid = get_run(services.database, run_id).pid
+    os.kill(pid, 0)
+    second = Supervisor(services.database, services.workspace)
+    second.reconcile()
+    assert get_run(services.database, run_id).status == RunStatus.running
+    assert second.run_until(run_id, timeout=180).status == RunStatus.completed
+
+
+def test_dead_worker_is_marked_failed_with_the_reason(services):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    run_id = fake_running(services, pid=proc.pid, heartbeat_at=utcnow())
+    Supervisor(services.database, services.workspace).reconcile()
+    run = get_run(services.database, run_id)
+    assert run.status == RunStatus.failed
+    assert "worker process" in run.reason
+
+
+def test_reused_pid_is_not_mistaken_for_the_worker(services):
+    me = os.getpid()
+    run_id = fake_running(services, pid=me, pid_started_at=process_start_time(me) - 100, heartbeat_at=utcnow())
+    Supervisor(services.database, services.workspace).reconcile()
+    assert get_run(services.database, run_id).status == RunStatus.failed
+
+
+def test_live_worker_is_left_alone_and_stale_heartbeat_is_killed(services):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        started = process_start_time(sleeper.pid)
+        alive = fake_running(services, pid=sleeper.pid, pid_started_at=started, heartbeat_at=utcnow())
+        sup = Supervisor(services.database, services.workspace)
+        sup.reconcile()
+        assert get_run(services.database, alive).status == RunStatus.running
+        with services.database.session() as s:
+            s.get(Run, alive).heartbeat_at = utcnow() - timedelta(minutes=10)
+        sup.reconcile()
+        run = get_run(services.database, alive)
+        assert run.status == RunStatus.failed and "no heartbeat" in run.reason
+        assert sleeper.wait(timeout=10) != 0
+    finally:
+        sleeper.kill()
+
+
+def test_a_failing_worker_reports_why(services, queued, tmp_path):
+    run_id = queued(max_steps=2)
+    with services.database.session() as s:  # the model folder vanished after the run was queued
+        run = s.get(Run, run_id)
+        run.config = {**run.config, "model": str(tmp_path / "gone")}
+    finished = Supervisor(services.database, services.workspace).run_until(run_id, timeout=120)
+    assert finished.status == RunStatus.failed
+    assert "ValueError: model" in finished.reason and "gone" in finished.reason
+
+
+def test_one_supervisor_per_workspace(services):
+    first = Supervisor(services.database, services.workspace)
+    assert first.acquire()
+    try:
+        assert not Supervisor(services.database, services.workspace).acquire()
+    finally:
+        first.stop()
+    assert Supervisor(services.database, services.workspace).acquire()
