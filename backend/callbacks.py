@@ -50,6 +50,8 @@ class DatabaseCallback(TrainerCallback):
         if points:
             with self.database.session() as s:
                 s.add_all(points)
+            shown = " ".join(f"{p.name} {p.value:.4g}" for p in points)
+            log.info("step %d/%d %s", state.global_step, state.max_steps, shown)
 
     def on_step_end(self, args, state, control, **kwargs):
         elapsed = time.monotonic() - self._t0

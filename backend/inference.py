@@ -101,3 +101,15 @@ def reply(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> 
     messages = [{"role": "user", "content": prompt}]
     pieces = list(stream_chat(model, tokenizer, messages, max_new_tokens=max_new_tokens, temperature=0))
     return pieces[-1] if pieces else ""
+
+
+def probe(model: Any, tokenizer: Any, items: list[dict[str, str]], max_new_tokens: int = 48) -> list[dict[str, Any]]:
+    """Greedy answers to held-out prompts, each marked by whether it contains the expected text.
+
+    `items` are {"prompt": ..., "expect": ...} (see examples/identity_heldout.json).
+    """
+    results = []
+    for item in items:
+        answer = reply(model, tokenizer, item["prompt"], max_new_tokens)
+        results.append({**item, "answer": answer, "hit": item["expect"].lower() in answer.lower()})
+    return results

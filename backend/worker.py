@@ -64,7 +64,8 @@ def train(
 ) -> tuple[RunStatus, dict[str, Any], list[tuple[str, Path]]]:
     """Build model and data, run the Trainer, save the result. Returns status, metrics, artifacts."""
     import torch
-    from transformers import Trainer, TrainingArguments
+    import yaml
+    from transformers import TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
     from backend.callbacks import DatabaseCallback
@@ -79,7 +80,9 @@ def train(
     device = device_name()
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
-    log.info("run %s: %s %s on %s, precision %s, config %s", run_id, cfg.method, cfg.model, device, precision, cfg)
+    run_dir = workspace.run_dir(run_id)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+    log.info("run %s: %s of %s on %s in %s (settings in config.yaml)", run_id, cfg.method, cfg.model, device, precision)
     model_dir = resolve_model(cfg.model, workspace.models_dir)
     built = get_task(cfg.task).build(cfg, model_dir, load_rows(workspace, dataset_id), DTYPES[precision])
     log.info(
@@ -91,7 +94,6 @@ def train(
         100 * built.trainable_params / built.total_params,
     )
 
-    run_dir = workspace.run_dir(run_id)
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
@@ -118,7 +120,7 @@ def train(
         dataloader_num_workers=0,
     )
     callback = DatabaseCallback(database, run_id, built.train_tokens)
-    trainer = Trainer(
+    trainer = built.trainer_cls(
         model=built.model,
         args=args,
         train_dataset=built.train,

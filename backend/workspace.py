@@ -36,4 +36,6 @@ class Workspace:
 
     @property
     def models_dir(self) -> Path:
-        return self.root / "models"
+        """Bundled models converted once; $TUNEBOARD_MODELS_DIR shares them between workspaces."""
+        shared = os.environ.get("TUNEBOARD_MODELS_DIR")
+        return Path(shared).expanduser().resolve() if shared else self.root / "models"

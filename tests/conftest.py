@@ -20,6 +20,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_models_dir(tmp_path_factory):
+    """Convert the bundled model once per test session, for every workspace (and app) the tests start."""
+    path = tmp_path_factory.mktemp("models")
+    old = os.environ.get("TUNEBOARD_MODELS_DIR")
+    os.environ["TUNEBOARD_MODELS_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TUNEBOARD_MODELS_DIR", None)
+    else:
+        os.environ["TUNEBOARD_MODELS_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A 2-layer Llama with a real ChatML tokenizer: trains a step in well under a second."""

@@ -18,22 +18,29 @@ def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Tuneboard") as app:
         gr.Markdown("# Tuneboard\nFine-tune a language model in your browser: data, training, results, export.")
         with gr.Tabs() as tabs:
-            with gr.Tab("Train", id="train"):
+            with gr.Tab("Train", id="train") as train_tab:
                 train_ui = train.build(services)
             with gr.Tab("Datasets", id="datasets"):
                 datasets_ui = datasets.build(services)
             with gr.Tab("Runs", id="runs"):
                 runs_ui = runs.build(services)
-            with gr.Tab("Playground", id="playground"):
+            with gr.Tab("Playground", id="playground") as playground_tab:
                 playground_ui = playground.build(services)
-            with gr.Tab("Export", id="export"):
+            with gr.Tab("Export", id="export") as export_tab:
                 export_ui = export.build(services)
         train.wire(services, train_ui, tabs, runs_ui)
         datasets.wire(services, datasets_ui, train_ui)
         runs.wire(services, runs_ui)
         playground.wire(services, playground_ui)
         export.wire(services, export_ui)
-        # Lists that depend on the database are read when a page opens, so a reload shows the truth.
-        app.load(train.refresh_choices(services), outputs=[train_ui.dataset], api_visibility="private")
-        app.load(runs.refresh_choices(services), outputs=[playground_ui.run, export_ui.run], api_visibility="private")
+        # Everything that lists database rows is read when a page opens and when its tab is shown,
+        # so a reload, another browser or the CLI never leaves a stale list on screen.
+        private = {"api_visibility": "private", "show_progress": "hidden"}
+        refresh_datasets = train.refresh_choices(services)
+        app.load(refresh_datasets, [train_ui.dataset], [train_ui.dataset], **private)
+        train_tab.select(refresh_datasets, [train_ui.dataset], [train_ui.dataset], **private)
+        app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
+        for tab, dropdown in ((playground_tab, playground_ui.run), (export_tab, export_ui.run)):
+            app.load(lambda v: runs.completed_runs(services, v), [dropdown], [dropdown], **private)
+            tab.select(lambda v: runs.completed_runs(services, v), [dropdown], [dropdown], **private)
     return app

@@ -29,6 +29,7 @@ class Built:
     trainable_params: int
     total_params: int
     train_tokens: int  # tokens that take part in the loss or context (no padding) per epoch
+    trainer_cls: type
 
 
 def tokenize(
@@ -98,7 +99,33 @@ def build(cfg: RunConfig, model_dir: Path, rows: list[dict[str, Any]], dtype: to
         else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE, pad_to_multiple_of=8)
     )
     tokens = sum(len(x) for x in train["input_ids"])
-    return Built(model, tokenizer, train, evalset, collator, trainable, total, tokens)
+    return Built(model, tokenizer, train, evalset, collator, trainable, total, tokens, sft_trainer())
+
+
+def sft_trainer() -> type:
+    """A Trainer whose loss needs logits only where there are labels.
+
+    The LM head (vocabulary x hidden) and its log-softmax cost about a quarter of a small model's
+    step; on chat data most positions are prompt or system tokens with no label. For packed batches
+    (one row) we ask the model for logits at the labelled positions only (`logits_to_keep`).
+    """
+    import torch.nn.functional as F
+    from transformers import Trainer
+
+    class SFTTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.get("labels")
+            if labels is None or labels.shape[0] != 1 or return_outputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            targets = labels[0, 1:]
+            keep = (targets != IGNORE).nonzero().squeeze(-1)
+            rest = {k: v for k, v in inputs.items() if k != "labels"}
+            logits = model(**rest, logits_to_keep=keep).logits[0]
+            loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+            # num_items_in_batch counts labelled tokens over all accumulated micro-batches.
+            return loss / (num_items_in_batch if num_items_in_batch is not None else max(keep.numel(), 1))
+
+    return SFTTrainer
 
 
 def _add_lora(model: Any, cfg: RunConfig) -> Any:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from backend.data import DataError, dataset_summary, find_dataset, import_file, list_datasets, preview
 from backend.services import Services
+from webui.feedback import refuse
 
 PREVIEW_ROWS = 20
 FORMAT_HELP = (
@@ -39,11 +40,15 @@ def build(services: Services) -> DatasetsUI:
             name = gr.Textbox(label="Name (optional)", placeholder="taken from the file name")
             add = gr.Button("Import", variant="primary")
     status = gr.Markdown()
-    table = gr.Dataframe(_table(services), label="Datasets", interactive=False, max_height=220)
-    chosen = gr.Dropdown(_names(services), label="Preview dataset")
+    table = gr.Dataframe(label="Datasets", interactive=False, max_height=220)
+    chosen = gr.Dropdown([], label="Preview dataset")
     info = gr.Markdown()
     preview_table = gr.Dataframe(
-        headers=["system", "prompt", "answer"], label="First rows", interactive=False, wrap=True
+        headers=["system", "prompt", "answer"],
+        label="First rows",
+        interactive=False,
+        wrap=True,
+        column_widths=["20%", "35%", "45%"],
     )
     return DatasetsUI(upload, name, add, status, table, chosen, info, preview_table)
 
@@ -70,14 +75,30 @@ def show(services: Services, name: str | None) -> tuple[str, pd.DataFrame]:
     return info, pd.DataFrame(preview(services.workspace, ds.id, limit=PREVIEW_ROWS))
 
 
+def refresh(services: Services):
+    """Page-load loader: the datasets table, the preview choice (kept, or the newest) and its rows."""
+
+    def load(current: str | None):
+        names = _names(services)
+        value = current if current in names else (names[0] if names else None)
+        info, rows = show(services, value)
+        return _table(services), gr.Dropdown(choices=names, value=value), info, rows
+
+    return load
+
+
+def refreshed(ui: DatasetsUI) -> list:
+    return [ui.table, ui.chosen, ui.info, ui.preview]
+
+
 def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
     def add(path: str | None, name: str):
         if not path:
-            raise gr.Error("Choose a .json or .jsonl file first.")
+            return refuse("Choose a .json or .jsonl file first.", len(outputs))
         try:
             ds = import_file(services.database, services.workspace, Path(path), name=name.strip() or None)
         except DataError as e:
-            raise gr.Error(str(e)) from None
+            return refuse(str(e), len(outputs))
         gr.Info(f"Imported '{ds.name}': {ds.num_rows} rows.")
         names = _names(services)
         info, rows = show(services, ds.name)

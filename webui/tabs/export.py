@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import gradio as gr
 
 from backend.export import export_run
 from backend.services import Services
+from webui.feedback import refuse
 
 FORMATS = [
     ("Merged model (safetensors + tokenizer + chat template)", "merged"),
@@ -36,14 +38,15 @@ def build(services: Services) -> ExportUI:
 def wire(services: Services, ui: ExportUI) -> None:
     def export(run_id: int | None, fmt: str):
         if run_id is None:
-            raise gr.Error("No completed run yet: train one in the Train tab first.")
+            return refuse("No completed run yet: train one in the Train tab first.", 2)
         try:
             out = export_run(services.database, services.workspace, int(run_id), fmt)
         except ValueError as e:
-            raise gr.Error(str(e)) from None
+            return refuse(str(e), 2)
         check = out["verification"]
+        where = os.path.relpath(out["path"])
         text = (
-            f"Exported **{fmt}** of run {run_id}: {out['size_bytes'] / 1e6:.1f} MB in `{out['path']}`.\n\n"
+            f"Exported **{fmt}** of run {run_id}: {out['size_bytes'] / 1e6:.1f} MB in `{where}`.\n\n"
             f"Verified by loading it back: max logit difference {check['max_abs_logit_diff']:.1e}, "
             f"same next token: {'yes' if check['same_greedy_token'] else 'no'}."
         )

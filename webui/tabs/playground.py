@@ -9,6 +9,7 @@ import gradio as gr
 
 from backend.inference import load, stream_chat
 from backend.services import Services
+from webui.feedback import refuse
 
 
 @dataclass
@@ -50,16 +51,20 @@ def wire(services: Services, ui: PlaygroundUI) -> None:
         run_id: int | None, message: str, history: list[dict], temperature: float, top_p: float, max_new_tokens: int
     ) -> Iterator[tuple[list[dict], str]]:
         if run_id is None:
-            raise gr.Error("No completed run yet: train one in the Train tab first.")
+            yield refuse("No completed run yet: train one in the Train tab first.", 2)
+            return
         if not (message or "").strip():
-            raise gr.Error("Type a message first.")
+            yield refuse("Type a message first.", 2)
+            return
+        turns = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
+        turns.append({"role": "user", "content": message})
+        shown = [*turns, {"role": "assistant", "content": "…"}]
+        yield shown, ""  # the question shows at once, even while the model loads
         try:
             model, tokenizer = load(services.database, services.workspace, int(run_id))
         except ValueError as e:
-            raise gr.Error(str(e)) from None
-        turns = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
-        turns.append({"role": "user", "content": message})
-        shown = [*turns, {"role": "assistant", "content": ""}]
+            yield refuse(str(e), 2)
+            return
         for text in stream_chat(
             model, tokenizer, turns, max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p
         ):

@@ -10,6 +10,7 @@ import pandas as pd
 
 from backend.runs import cancel_run, curve, get_run, list_runs, summary
 from backend.services import Services
+from webui.feedback import refuse
 
 COLUMNS = ["id", "name", "status", "model", "dataset", "method", "progress", "duration", "final loss"]
 REFRESH_SECONDS = 2.0
@@ -31,7 +32,7 @@ def build(services: Services) -> RunsUI:
     table = gr.Dataframe(headers=COLUMNS, label="All runs", interactive=False, max_height=260)
     with gr.Row():
         run = gr.Dropdown(run_choices(services), label="Open run", scale=3)
-        cancel = gr.Button("Cancel run", variant="stop", scale=1)
+        cancel = gr.Button("Cancel run", variant="stop", scale=1, interactive=False)
     header = gr.Markdown("Pick a run to see its progress.")
     progress = gr.HTML()
     loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=280, x_title="step", y_title="loss")
@@ -41,19 +42,14 @@ def build(services: Services) -> RunsUI:
 
 
 def run_choices(services: Services) -> list[tuple[str, int]]:
-    return [(f"#{r.id} {r.name} ({r.status.value})", r.id) for r in list_runs(services.database)]
+    return [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database)]
 
 
-def refresh_choices(services: Services, status: str | None = "completed"):
-    """A loader for run dropdowns elsewhere (playground, export): completed runs, newest first."""
-
-    def refresh():
-        runs = [r for r in list_runs(services.database) if status is None or r.status.value == status]
-        choices = [(f"#{r.id} {r.name}", r.id) for r in runs]
-        value = choices[0][1] if choices else None
-        return gr.Dropdown(choices=choices, value=value), gr.Dropdown(choices=choices, value=value)
-
-    return refresh
+def completed_runs(services: Services, current: int | None = None) -> gr.Dropdown:
+    """The run dropdown of Playground and Export: completed runs, newest first, keeping the choice."""
+    choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed")]
+    ids = [run_id for _, run_id in choices]
+    return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
 
 
 def runs_table(services: Services) -> pd.DataFrame:
@@ -76,16 +72,26 @@ def runs_table(services: Services) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def detail(services: Services, run_id: int | None) -> tuple[str, str, pd.DataFrame, str]:
+def _loss_frame(points: list[tuple[int, float]]) -> pd.DataFrame:
+    """Typed columns even when empty: an untyped empty frame makes the plot treat numbers as labels."""
+    frame = pd.DataFrame(points, columns=["step", "loss"])
+    return frame.astype({"step": "int64", "loss": "float64"})
+
+
+def detail(services: Services, run_id: int | None) -> tuple[str, str, pd.DataFrame, str, bool]:
+    """Header, progress bar, loss curve, log tail, and whether the run can still be cancelled."""
     if run_id is None:
-        return "Pick a run to see its progress.", "", pd.DataFrame({"step": [], "loss": []}), ""
+        return "Pick a run to see its progress.", "", _loss_frame([]), "", False
     s = summary(get_run(services.database, int(run_id)), services.workspace, detail=True)
     pct = 100 * s["progress"]
-    eta = f" · ETA {_duration(s['eta_seconds'])}" if s.get("eta_seconds") else ""
+    if s["status"] == "queued":
+        where = "waiting for a free slot"
+    else:
+        eta = f" · ETA {_duration(s['eta_seconds'])}" if s.get("eta_seconds") else ""
+        where = f"step {s['step']}/{s['total_steps'] or '?'}{eta} · elapsed {_duration(s['duration_seconds'])}"
     header = (
         f"### Run {s['id']}: {s['name']}\n**{s['status']}** · {s['method']} on {s['model']} · "
-        f"dataset {s['dataset']} · step {s['step']}/{s['total_steps'] or '?'}{eta} · "
-        f"elapsed {_duration(s['duration_seconds'])}"
+        f"dataset {s['dataset']} · {where}"
     )
     metrics = s.get("metrics") or {}
     if s["status"] == "completed":
@@ -96,27 +102,26 @@ def detail(services: Services, run_id: int | None) -> tuple[str, str, pd.DataFra
     if s["status"] in ("failed", "interrupted", "cancelled") and s.get("reason"):
         header += f"\n\n**Why:** {s['reason'].splitlines()[0]}"
     bar = f'<div class="tb-progress" title="{pct:.0f}%"><div style="width:{pct:.1f}%"></div></div>'
-    points = curve(services.database, s["id"], "loss")
-    frame = pd.DataFrame(points, columns=["step", "loss"])
-    return header, bar, frame, s.get("log_tail", "")
+    frame = _loss_frame(curve(services.database, s["id"], "loss"))
+    return header, bar, frame, s.get("log_tail", ""), s["status"] in ("queued", "running")
 
 
 def wire(services: Services, ui: RunsUI) -> None:
     def refresh(run_id: int | None) -> tuple[Any, ...]:
-        header, bar, frame, log = detail(services, run_id)
-        return runs_table(services), header, bar, frame, log
+        header, bar, frame, log, cancellable = detail(services, run_id)
+        return runs_table(services), header, bar, frame, log, gr.Button(interactive=cancellable)
 
     def cancel(run_id: int | None):
         if run_id is None:
-            raise gr.Error("Pick a run first.")
+            return refuse("Pick a run first.", len(outputs))
         try:
             cancel_run(services.database, int(run_id))
         except ValueError as e:
-            raise gr.Error(str(e)) from None
+            return refuse(str(e), len(outputs))
         gr.Info(f"Cancelling run {run_id}: it stops at the next step and keeps a checkpoint.")
         return refresh(run_id)
 
-    outputs = [ui.table, ui.header, ui.progress, ui.loss, ui.log]
+    outputs = [ui.table, ui.header, ui.progress, ui.loss, ui.log, ui.cancel]
     ui.timer.tick(refresh, [ui.run], outputs, api_visibility="private", show_progress="hidden")
     ui.run.change(refresh, [ui.run], outputs, api_visibility="private")
     ui.run.focus(

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend.catalog import model_choices
-from backend.config import RunConfig
+from backend.config import DEFAULT_LR, RunConfig
 from backend.data import list_datasets
 from backend.runs import create_run
 from backend.services import IDENTITY_EXAMPLE, Services
+from webui.feedback import refuse
 from webui.tabs.runs import run_choices
 
 QUICK_START = """<div class="tb-quick">
@@ -33,6 +34,7 @@ class TrainUI:
     max_steps: gr.Number
     learning_rate: gr.Number
     batch_size: gr.Number
+    grad_accum: gr.Number
     cutoff_len: gr.Number
     lora_rank: gr.Number
     lora_alpha: gr.Number
@@ -62,9 +64,10 @@ def build(services: Services) -> TrainUI:
         with gr.Row():
             epochs = _number("epochs", "Epochs")
             max_steps = _number("max_steps", "Max steps", precision=0)
-            learning_rate = _number("learning_rate", "Learning rate")
+            learning_rate = _number("learning_rate", "Learning rate (0 = auto)")
             batch_size = _number("batch_size", "Batch size", precision=0)
         with gr.Row():
+            grad_accum = _number("grad_accum", "Gradient accumulation", precision=0)
             cutoff_len = _number("cutoff_len", "Cutoff length (tokens)", precision=0)
             lora_rank = _number("lora_rank", "LoRA rank", precision=0)
             lora_alpha = _number("lora_alpha", "LoRA alpha", precision=0)
@@ -78,6 +81,7 @@ def build(services: Services) -> TrainUI:
         max_steps,
         learning_rate,
         batch_size,
+        grad_accum,
         cutoff_len,
         lora_rank,
         lora_alpha,
@@ -87,7 +91,10 @@ def build(services: Services) -> TrainUI:
 
 
 def _number(name: str, label: str, precision: int | None = None) -> gr.Number:
-    return gr.Number(getattr(DEFAULTS, name), label=label, info=RunConfig.help(name), precision=precision)
+    info = RunConfig.help(name)
+    if name == "learning_rate":
+        info = f"auto: {DEFAULT_LR['lora']:g} for LoRA, {DEFAULT_LR['full']:g} for full."
+    return gr.Number(getattr(DEFAULTS, name), label=label, info=info, precision=precision)
 
 
 def _dataset_names(services: Services) -> list[str]:
@@ -112,6 +119,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
         max_steps: int,
         learning_rate: float,
         batch_size: int,
+        grad_accum: int,
         cutoff_len: int,
         lora_rank: int,
         lora_alpha: int,
@@ -126,6 +134,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
                     "max_steps": max_steps,
                     "learning_rate": learning_rate,
                     "batch_size": batch_size,
+                    "grad_accum": grad_accum,
                     "cutoff_len": cutoff_len,
                     "lora_rank": lora_rank,
                     "lora_alpha": lora_alpha,
@@ -133,7 +142,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
             )
             run = create_run(services.database, services.workspace, cfg)
         except ValueError as e:
-            raise gr.Error(str(e)) from None
+            return refuse(str(e), 3)
         gr.Info(f"Run {run.id} queued; it starts in a background process.")
         return (
             f"Run **{run.id}** queued. Follow it in **Runs**.",
@@ -149,6 +158,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
         ui.max_steps,
         ui.learning_rate,
         ui.batch_size,
+        ui.grad_accum,
         ui.cutoff_len,
         ui.lora_rank,
         ui.lora_alpha,

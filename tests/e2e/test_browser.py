@@ -1,0 +1,258 @@
+"""End to end: the real app in headless Chromium, driven the way a first-time user would.
+
+Start it (a subprocess on a free port with a throw-away workspace), import a dataset, train 3 steps of
+LoRA on the bundled model, chat with the result and export it. A full-page screenshot after each stage
+lands in tests/e2e/screenshots/ (git-ignored) for a human to look at.
+
+    .venv/bin/python -m pytest tests/e2e -x -q -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import EXAMPLES, ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+START_TIMEOUT = 90
+TRAIN_TIMEOUT = 240
+CHAT_TIMEOUT = 120
+EXPORT_TIMEOUT = 180
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_workers(workspace: Path) -> None:
+    """Training workers run in their own session and outlive the app on purpose; end ours."""
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            argv = (proc_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"backend.worker" in argv and str(workspace).encode() in argv:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(proc_dir.name), signal.SIGKILL)
+
+
+def _log_tail(log: Path, chars: int = 4000) -> str:
+    try:
+        return log.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """`python app.py --workspace TMP --port FREE` as a user starts it; yields its URL."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    workspace = tmp / "ws"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = tmp / "app.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--workspace", str(workspace), "--port", str(port)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    failed = True
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app exited with {proc.returncode} before serving\n{_log_tail(log)}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app did not answer 200 on {url} within {START_TIMEOUT}s\n{_log_tail(log)}")
+            time.sleep(0.5)
+        yield url
+        failed = False
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        _stop_workers(workspace)
+        if failed:
+            print(f"\n--- tail of {log} ---\n{_log_tail(log)}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed > failed_before:  # keep a picture of where it stopped
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(SHOTS / "99-failure.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def shot():
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    count = 0
+
+    def take(page, name: str) -> Path:
+        nonlocal count
+        count += 1
+        path = SHOTS / f"{count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+def _choose(page, combobox: str, option: str | re.Pattern) -> None:
+    """Gradio 6 dropdowns are comboboxes: open the list, then click the option."""
+    page.get_by_role("combobox", name=combobox).click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def _open_tab(page, name: str) -> None:
+    tab = page.get_by_role("tab", name=name, exact=True)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
+
+
+def test_first_time_user_flow(app_url, page, shot):
+    page.on("pageerror", lambda e: print(f"[browser error] {e}"))
+
+    # 1. Landing page: Train tab with the quick start; bundled model and the identity example preselected.
+    page.goto(app_url)
+    expect(page.get_by_role("tab", name="Train", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_text("Quick start.")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Model")).to_have_value("SmolLM2-135M-Instruct")
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("identity-example")
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+    shot(page, "landing")
+
+    # 2. Datasets: upload the identity file under a new name and import it.
+    _open_tab(page, "Datasets")
+    datasets_table = page.get_by_role("grid", name="Datasets", exact=True)
+    expect(datasets_table.get_by_role("row").filter(has_text="identity-example")).to_have_count(1)
+    page.get_by_role("button", name="Import", exact=True).click()  # no file chosen: a warning, nothing lost
+    expect(page.get_by_text("Choose a .json or .jsonl file first.")).to_be_visible(timeout=10_000)
+    expect(datasets_table.get_by_role("row").filter(has_text="identity-example")).to_have_count(1)
+    upload = page.get_by_role("button", name="Click to upload or drop files")
+    upload.locator("input[type=file]").set_input_files(str(EXAMPLES / "identity.json"))
+    expect(page.get_by_text("identity.json").first).to_be_visible()
+    page.get_by_label("Name (optional)").fill("identity-upload")
+    page.get_by_role("button", name="Import", exact=True).click()
+    status = page.get_by_text(re.compile(r"^Imported identity-upload"))
+    expect(status).to_be_visible(timeout=30_000)
+    expect(status).to_contain_text("120 rows")
+    first_rows = page.get_by_role("grid", name="First rows")
+    expect(first_rows.get_by_role("row").filter(has_text="Tuna").first).to_be_visible()
+    expect(datasets_table.get_by_role("row").filter(has_text="identity-upload")).to_have_count(1)
+    shot(page, "dataset-imported")
+
+    # 3. Train: the new dataset, 3 steps; the UI moves to Runs and follows the run to the end.
+    _open_tab(page, "Train")
+    _choose(page, "Dataset", "identity-upload")
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("identity-upload")
+    page.get_by_role("button", name=re.compile("^Hyperparameters")).click()
+    max_steps = page.get_by_role("spinbutton", name="Max steps")
+    max_steps.fill("3")
+    max_steps.press("Tab")
+    expect(max_steps).to_have_value("3")
+    shot(page, "train-form")
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_role("tab", name="Runs", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("combobox", name="Open run")).to_have_value(re.compile(r"^#1 "))
+    header = page.get_by_test_id("markdown").filter(has=page.get_by_role("heading", name=re.compile(r"^Run 1:")))
+    expect(header).to_contain_text("dataset identity-upload", timeout=30_000)
+    shot(page, "run-started")
+    finished = re.compile(r"\b(completed|failed|interrupted|cancelled)\b")
+    expect(header).to_contain_text(finished, timeout=TRAIN_TIMEOUT * 1000)
+    expect(header).to_contain_text("completed")
+    expect(header).to_contain_text("step 3/3")
+    plot = page.locator(".block").filter(has_text="Training loss")
+    expect(plot.locator("svg, canvas").first).to_be_visible()
+    expect(plot.locator("svg g.mark-line path").first).to_be_attached()  # the curve itself, not just axes
+    expect(page.get_by_label("Log (last lines)")).to_have_value(re.compile("completed"), timeout=10_000)
+    runs_table = page.get_by_role("grid", name="All runs", exact=True)
+    expect(runs_table.get_by_role("row").filter(has_text="lora-identity-upload")).to_contain_text("completed")
+    shot(page, "run-completed")
+
+    # 4. Playground, without a reload: the new run is offered as soon as the tab opens.
+    _open_tab(page, "Playground")
+    run_box = page.get_by_role("combobox", name="Model (a completed run)")
+    shot(page, "playground-same-page")
+    expect(run_box).to_have_value(re.compile(r"^#1 lora-identity-upload"))
+    page.get_by_placeholder("Type a message and press Enter").fill("Who are you?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_test_id("user").last).to_contain_text("Who are you?", timeout=CHAT_TIMEOUT * 1000)
+    answer = page.get_by_test_id("bot").last
+    expect(answer).to_have_text(re.compile(r"\w"), timeout=CHAT_TIMEOUT * 1000)
+    # Let the stream finish: the answer stops growing.
+    previous, stable_since = "", time.monotonic()
+    deadline = time.monotonic() + CHAT_TIMEOUT
+    while time.monotonic() < deadline and time.monotonic() - stable_since < 3:
+        text = answer.inner_text()
+        if text != previous:
+            previous, stable_since = text, time.monotonic()
+        page.wait_for_timeout(500)
+    assert previous.strip(), "the assistant answered with empty text"
+    shot(page, "playground-answer")
+
+    # 5. Export: the merged model, verified and offered as a zip.
+    _open_tab(page, "Export")
+    export_run = page.get_by_role("combobox", name="Run (completed)")
+    if not export_run.input_value():
+        _choose(page, "Run (completed)", re.compile(r"^#1 "))
+    expect(export_run).to_have_value(re.compile(r"^#1 lora-identity-upload"))
+    page.locator("label").filter(has_text=re.compile(r"^\s*Merged model")).click()
+    expect(page.locator("input[type=radio][value=merged]")).to_be_checked()
+    page.get_by_role("button", name="Export", exact=True).click()
+    expect(page.get_by_text(re.compile(r"^Verified by loading it back"))).to_be_visible(timeout=EXPORT_TIMEOUT * 1000)
+    expect(page.get_by_text(re.compile(r"^Exported merged of run 1"))).to_be_visible()
+    download = page.locator(".block").filter(has=page.get_by_text("Download", exact=True))
+    expect(download).to_contain_text(re.compile(r"\.zip"))
+    shot(page, "exported")
