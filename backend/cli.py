@@ -17,6 +17,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from backend import actions
 from backend.config import CHOICES, RunConfig
 
 EXIT_BAD_INPUT = 2
@@ -54,82 +55,44 @@ def _print(result: Any, as_json: bool) -> None:
 
 
 def _datasets_add(services, args) -> dict[str, Any]:
-    from backend.data import dataset_summary, import_file
-
-    return dataset_summary(import_file(services.database, services.workspace, args.path, args.name, args.format))
+    return actions.add_dataset(services, args.path, args.name, args.format)
 
 
 def _datasets_list(services, args) -> list[dict[str, Any]]:
-    from backend.data import dataset_summary, list_datasets
-
-    return [dataset_summary(d) for d in list_datasets(services.database)]
+    return actions.list_datasets(services)
 
 
 def _datasets_show(services, args) -> dict[str, Any]:
-    from backend.data import dataset_summary, find_dataset, preview
-
-    ds = find_dataset(services.database, args.dataset)
-    return {**dataset_summary(ds), "preview": preview(services.workspace, ds.id, limit=args.rows)}
+    return actions.show_dataset(services, args.dataset, rows=args.rows)
 
 
 def _train(services, args) -> dict[str, Any] | int:
-    from backend.jobs import Supervisor
-    from backend.runs import create_run, get_run, summary
-
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
-    cfg = RunConfig.from_dict(given)
-    run = create_run(services.database, services.workspace, cfg, name=args.name or "")
-    if args.wait:
-        supervisor = Supervisor(services.database, services.workspace)
-        if supervisor.acquire():  # no app running: supervise this run ourselves
-            try:
-                supervisor.run_until(run.id, timeout=args.timeout)
-            finally:
-                supervisor.stop()
-        else:
-            _wait_for(services, run.id, args.timeout)
-    out = summary(get_run(services.database, run.id), services.workspace, detail=args.wait)
+    out = actions.train(services, given, name=args.name or "", wait=args.wait, timeout=args.timeout)
     if args.wait and out["status"] != "completed":
         _print(out, args.json)
         return 1
     return out
 
 
-def _wait_for(services, run_id: int, timeout: float | None) -> None:
-    import time
-
-    from backend.runs import get_run
-
-    deadline = time.monotonic() + timeout if timeout else None
-    while not get_run(services.database, run_id).status.finished:
-        if deadline and time.monotonic() > deadline:
-            raise TimeoutError(f"run {run_id} did not finish in {timeout:.0f} s")
-        time.sleep(1.0)
-
-
 def _runs_list(services, args) -> list[dict[str, Any]]:
-    from backend.runs import list_runs, summary
-
-    return [summary(r) for r in list_runs(services.database, status=args.status)]
+    return actions.list_runs(services, status=args.status)
 
 
 def _runs_show(services, args) -> dict[str, Any]:
-    from backend.runs import get_run, summary
-
-    return summary(get_run(services.database, args.id), services.workspace, detail=True)
+    return actions.show_run(services, args.id)
 
 
 def _runs_cancel(services, args) -> dict[str, Any]:
-    from backend.runs import cancel_run, get_run, summary
-
-    cancel_run(services.database, args.id)
-    return summary(get_run(services.database, args.id))
+    return actions.cancel_run(services, args.id)
 
 
 def _export(services, args) -> dict[str, Any]:
-    from backend.export import export_run
+    return actions.export(services, args.run_id, args.format, out=args.out)
 
-    return export_run(services.database, services.workspace, args.run_id, args.format, out=args.out)
+
+def _chat(services, args) -> dict[str, Any]:
+    return actions.chat(services, args.run_id, args.prompt, max_new_tokens=args.max_new_tokens)
 
 
 def _serve_supervisor(services, args) -> int:
@@ -199,6 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("run_id", type=int)
     c.add_argument("--format", default="merged", choices=["adapter", "merged"])
     c.add_argument("--out", help="folder to write to (default workspace/exports/RUN_ID)")
+
+    c = cmd(sub, "chat", _chat, "one greedy reply from a completed run's model")
+    c.add_argument("run_id", type=int)
+    c.add_argument("--prompt", required=True)
+    c.add_argument("--max-new-tokens", type=int, default=128)
 
     cmd(sub, "supervise", _serve_supervisor, "run the job supervisor without the web UI")
     return p

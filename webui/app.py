@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from backend.services import Services
+from webui import api
 from webui.tabs import datasets, export, playground, runs, train
 
 CSS = """
@@ -33,6 +34,7 @@ def build_app(services: Services) -> gr.Blocks:
         runs.wire(services, runs_ui)
         playground.wire(services, playground_ui)
         export.wire(services, export_ui)
+        api.register(services)  # the CLI's actions, as JSON endpoints
         # Everything that lists database rows is read when a page opens and when its tab is shown,
         # so a reload, another browser or the CLI never leaves a stale list on screen.
         private = {"api_visibility": "private", "show_progress": "hidden"}

@@ -36,7 +36,7 @@ def build(services: Services) -> ExportUI:
 
 
 def wire(services: Services, ui: ExportUI) -> None:
-    def export(run_id: int | None, fmt: str):
+    def on_export(run_id: int | None, fmt: str):
         if run_id is None:
             return refuse("No completed run yet: train one in the Train tab first.", 2)
         try:
@@ -52,4 +52,4 @@ def wire(services: Services, ui: ExportUI) -> None:
         )
         return text, out["zip"]
 
-    ui.go.click(export, [ui.run, ui.format], [ui.result, ui.file], api_name="export")
+    ui.go.click(on_export, [ui.run, ui.format], [ui.result, ui.file], api_visibility="private")

@@ -72,7 +72,7 @@ def wire(services: Services, ui: PlaygroundUI) -> None:
             yield shown, ""
 
     inputs = [ui.run, ui.message, ui.chat, ui.temperature, ui.top_p, ui.max_new_tokens]
-    ui.send.click(respond, inputs, [ui.chat, ui.message], api_name="chat")
+    ui.send.click(respond, inputs, [ui.chat, ui.message], api_visibility="private")
     ui.message.submit(respond, inputs, [ui.chat, ui.message], api_visibility="private")
     ui.clear.click(lambda: [], None, ui.chat, api_visibility="private")
 

@@ -49,7 +49,9 @@ def completed_runs(services: Services, current: int | None = None) -> gr.Dropdow
     """The run dropdown of Playground and Export: completed runs, newest first, keeping the choice."""
     choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed")]
     ids = [run_id for _, run_id in choices]
-    return gr.Dropdown(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+    if current in ids:  # leave the value alone: the user may have picked another meanwhile
+        return gr.Dropdown(choices=choices)
+    return gr.Dropdown(choices=choices, value=ids[0] if ids else None)
 
 
 def runs_table(services: Services) -> pd.DataFrame:
@@ -127,7 +129,7 @@ def wire(services: Services, ui: RunsUI) -> None:
     ui.run.focus(
         lambda v: gr.Dropdown(choices=run_choices(services), value=v), [ui.run], [ui.run], api_visibility="private"
     )
-    ui.cancel.click(cancel, [ui.run], outputs, api_name="cancel_run")
+    ui.cancel.click(cancel, [ui.run], outputs, api_visibility="private")
 
 
 def _duration(seconds: float | None) -> str:

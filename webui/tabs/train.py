@@ -104,8 +104,9 @@ def _dataset_names(services: Services) -> list[str]:
 def refresh_choices(services: Services):
     def refresh(current: str | None = None):
         names = _dataset_names(services)
-        value = current if current in names else (IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else None)
-        return gr.Dropdown(choices=names, value=value)
+        if current in names:  # leave the value alone: the user may have picked another meanwhile
+            return gr.Dropdown(choices=names)
+        return gr.Dropdown(choices=names, value=IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else None)
 
     return refresh
 
@@ -163,4 +164,4 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
         ui.lora_rank,
         ui.lora_alpha,
     ]
-    ui.start.click(start, inputs, [ui.status, tabs, runs_ui.run], api_name="train")
+    ui.start.click(start, inputs, [ui.status, tabs, runs_ui.run], api_visibility="private")

@@ -1,0 +1,115 @@
+"""The main actions as JSON-shaped results: one definition shared by the CLI and the Gradio API.
+
+Each takes the Services and plain values, and returns dicts/lists that serialize to JSON as they
+are. User errors are ValueErrors naming the setting, row or id.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from backend.config import RunConfig
+from backend.services import Services
+
+
+def add_dataset(services: Services, path: str | Path, name: str | None = None, fmt: str = "auto") -> dict[str, Any]:
+    from backend.data import dataset_summary, import_file
+
+    return dataset_summary(import_file(services.database, services.workspace, path, name, fmt))
+
+
+def list_datasets(services: Services) -> list[dict[str, Any]]:
+    from backend.data import dataset_summary, list_datasets
+
+    return [dataset_summary(d) for d in list_datasets(services.database)]
+
+
+def show_dataset(services: Services, dataset: str | int, rows: int = 5) -> dict[str, Any]:
+    from backend.data import dataset_summary, find_dataset, preview
+
+    ds = find_dataset(services.database, dataset)
+    return {**dataset_summary(ds), "preview": preview(services.workspace, ds.id, limit=rows)}
+
+
+def train(
+    services: Services, settings: dict[str, Any], name: str = "", wait: bool = False, timeout: float | None = None
+) -> dict[str, Any]:
+    """Queue a run; with `wait`, return when it ends (supervising it here if no app is running)."""
+    from backend.jobs import Supervisor
+    from backend.runs import create_run
+
+    run = create_run(services.database, services.workspace, RunConfig.from_dict(settings), name=name)
+    if wait:
+        supervisor = Supervisor(services.database, services.workspace)
+        if supervisor.acquire():
+            try:
+                supervisor.run_until(run.id, timeout=timeout)
+            finally:
+                supervisor.stop()
+        else:  # an app (or `supervise`) runs it; follow the database
+            _wait_for(services, run.id, timeout)
+    return show_run(services, run.id) if wait else _run(services, run.id)
+
+
+def _wait_for(services: Services, run_id: int, timeout: float | None) -> None:
+    from backend.runs import get_run
+
+    deadline = time.monotonic() + timeout if timeout else None
+    while not get_run(services.database, run_id).status.finished:
+        if deadline and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} did not finish in {timeout:.0f} s")
+        time.sleep(1.0)
+
+
+def list_runs(services: Services, status: str | None = None) -> list[dict[str, Any]]:
+    from backend.runs import list_runs, summary
+
+    return [summary(r) for r in list_runs(services.database, status=status or None)]
+
+
+def _run(services: Services, run_id: int) -> dict[str, Any]:
+    from backend.runs import get_run, summary
+
+    return summary(get_run(services.database, run_id))
+
+
+def show_run(services: Services, run_id: int) -> dict[str, Any]:
+    from backend.runs import get_run, summary
+
+    return summary(get_run(services.database, run_id), services.workspace, detail=True)
+
+
+def cancel_run(services: Services, run_id: int) -> dict[str, Any]:
+    from backend.runs import cancel_run
+
+    cancel_run(services.database, run_id)
+    return _run(services, run_id)
+
+
+def export(services: Services, run_id: int, fmt: str = "merged", out: str | None = None) -> dict[str, Any]:
+    from backend.export import export_run
+
+    return export_run(services.database, services.workspace, run_id, fmt, out=out)
+
+
+def chat(
+    services: Services,
+    run_id: int,
+    prompt: str,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    top_p: float = 0.9,
+) -> dict[str, Any]:
+    """One reply from a completed run's model (greedy by default, so it is repeatable)."""
+    from backend.inference import load, stream_chat
+
+    if not prompt.strip():
+        raise ValueError("prompt is empty")
+    model, tokenizer = load(services.database, services.workspace, run_id)
+    messages = [{"role": "user", "content": prompt}]
+    pieces = list(
+        stream_chat(model, tokenizer, messages, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+    )
+    return {"run_id": run_id, "prompt": prompt, "reply": pieces[-1] if pieces else ""}

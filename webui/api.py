@@ -1,0 +1,79 @@
+"""Gradio API endpoints that mirror the CLI: same actions, same JSON.
+
+    from gradio_client import Client
+    client = Client("http://127.0.0.1:7860/")
+    run = client.predict({"dataset": "identity-example", "max_steps": 10}, api_name="/train")
+    client.predict(run["id"], api_name="/runs_show")
+
+Errors reach the client as gradio_client exceptions carrying the same message as the CLI's. The one
+difference from the CLI's JSON: a file or folder is under "location", not "path", because
+gradio_client tries to download any object that has a "path".
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from backend import actions
+from backend.services import Services
+
+
+def register(services: Services) -> None:
+    """Declare the endpoints inside the open gr.Blocks context."""
+
+    def guarded(fn):
+        @functools.wraps(fn)  # gradio reads the endpoint's parameters from the wrapped signature
+        def call(*args, **kwargs):
+            try:
+                return _no_path_keys(fn(*args, **kwargs))
+            except ValueError as e:
+                raise gr.Error(str(e)) from None
+
+        return call
+
+    def datasets_list() -> list[dict[str, Any]]:
+        """Every dataset with its row count and statistics, newest first."""
+        return actions.list_datasets(services)
+
+    def datasets_show(dataset: str, rows: int = 5) -> dict[str, Any]:
+        """One dataset (name or id) with its first rows."""
+        return actions.show_dataset(services, dataset, rows)
+
+    def train(settings: dict[str, Any]) -> dict[str, Any]:
+        """Queue a run from RunConfig settings, e.g. {"dataset": "identity-example", "method": "lora"}."""
+        return actions.train(services, settings)
+
+    def runs_list(status: str = "") -> list[dict[str, Any]]:
+        """Every run, newest first; `status` filters (queued, running, completed, ...)."""
+        return actions.list_runs(services, status or None)
+
+    def runs_show(run_id: int) -> dict[str, Any]:
+        """One run with config, progress, metrics, artifacts and log tail."""
+        return actions.show_run(services, int(run_id))
+
+    def runs_cancel(run_id: int) -> dict[str, Any]:
+        """Cancel a queued or running run."""
+        return actions.cancel_run(services, int(run_id))
+
+    def export(run_id: int, format: str = "merged") -> dict[str, Any]:
+        """Export a completed run (adapter or merged), verified; returns paths and checks."""
+        return actions.export(services, int(run_id), format)
+
+    def chat(run_id: int, prompt: str, max_new_tokens: int = 128) -> dict[str, Any]:
+        """One greedy reply from a completed run's model."""
+        return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
+
+    for fn in (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, export, chat):
+        gr.api(guarded(fn), api_name=fn.__name__)
+
+
+def _no_path_keys(value: Any) -> Any:
+    """gradio_client downloads any object with a "path" key as a file; on the API, folders are "location"."""
+    if isinstance(value, dict):
+        return {("location" if k == "path" else k): _no_path_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_path_keys(v) for v in value]
+    return value
