@@ -57,7 +57,7 @@ class RunConfig:
     lora_targets: str = field(default="all-linear", metadata={"help": "Modules to adapt: all-linear or a,b,c."})
 
     train_on_prompt: bool = field(default=False, metadata={"help": "Also learn the prompt tokens."})
-    packing: bool = field(default=True, metadata={"help": "Pack examples into one row: no compute on padding."})
+    packing: bool = field(default=False, metadata={"help": "Pack each batch into one row (fast with flash attention)."})
     precision: Precision = field(default="auto", metadata={"help": "auto: bf16 where the hardware has it."})
     val_ratio: float = field(default=0.0, metadata={"help": "Share of rows held out for evaluation."})
     logging_steps: int = field(default=1, metadata={"help": "Record loss every N steps."})

@@ -117,6 +117,7 @@ def train(
         report_to=[],
         disable_tqdm=True,
         remove_unused_columns=False,
+        train_sampling_strategy="random" if cfg.packing else "group_by_length",  # little padding per batch
         dataloader_num_workers=0,
     )
     callback = DatabaseCallback(database, run_id, built.train_tokens)

@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ["--lora-rank", "8", "--lora-alpha", "16", "--batch-size", "4", "--cutoff-len", "256", "--epochs", "1"]
 VARIANTS = {
-    "Tuneboard defaults (auto precision, packing)": [],
+    "Tuneboard defaults (auto precision: bf16 here; length-grouped batches)": [],
     "Tuneboard, fp32, packing": ["--precision", "fp32"],
-    "Tuneboard, bf16, padded batches": ["--no-packing"],
+    "Tuneboard, bf16, packed rows": ["--packing"],
 }
 
 

@@ -36,13 +36,18 @@ def test_cutoff_truncates(tiny_model):
     assert len(out["input_ids"]) == len(out["labels"]) == 16
 
 
-def test_labelled_positions_loss_equals_the_full_loss(tiny_model):
+@pytest.mark.parametrize("packing", [False, True])
+def test_labelled_positions_loss_equals_the_full_loss(tiny_model, packing):
     rows = [{"messages": CONVERSATION[:3]}, {"messages": CONVERSATION}] * 3
-    cfg = RunConfig(dataset="d", model=str(tiny_model), lora_rank=4)
+    cfg = RunConfig(dataset="d", model=str(tiny_model), lora_rank=4, packing=packing)
     built = get_task("sft").build(cfg, tiny_model, rows, torch.float32)
     batch = built.collator([built.train[i] for i in range(len(built.train))])
-    assert batch["input_ids"].shape[0] == 1  # packed into one row, no padding
-    assert batch["position_ids"][0].tolist().count(0) == len(rows)
+    if packing:  # one row, positions restarting at each example: no padding at all
+        assert batch["input_ids"].shape[0] == 1
+        assert batch["position_ids"][0].tolist().count(0) == len(rows)
+    else:  # padded rows; padding is never learned
+        assert batch["input_ids"].shape[0] == len(rows)
+        assert (batch["labels"][batch["attention_mask"] == 0] == -100).all()
     trainer = built.trainer_cls.__new__(built.trainer_cls)  # compute_loss only needs the model
     trainer.label_smoother = trainer.compute_loss_func = None
     trainer.model_accepts_loss_kwargs = True

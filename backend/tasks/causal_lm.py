@@ -92,7 +92,8 @@ def build(cfg: RunConfig, model_dir: Path, rows: list[dict[str, Any]], dtype: to
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     # Packing: the batch becomes one row with restarting position_ids; transformers turns that into a
-    # block-diagonal mask, so no token attends across examples and no compute is spent on padding.
+    # block-diagonal mask, so no token attends across examples. It pays off with flash attention on
+    # GPU; on CPU the one long masked row costs more than length-grouped padded rows (bench/).
     collator = (
         DataCollatorWithFlattening(return_position_ids=True)
         if cfg.packing
@@ -103,27 +104,37 @@ def build(cfg: RunConfig, model_dir: Path, rows: list[dict[str, Any]], dtype: to
 
 
 def sft_trainer() -> type:
-    """A Trainer whose loss needs logits only where there are labels.
+    """A Trainer whose loss asks the model for logits only at positions that have a label.
 
-    The LM head (vocabulary x hidden) and its log-softmax cost about a quarter of a small model's
-    step; on chat data most positions are prompt or system tokens with no label. For packed batches
-    (one row) we ask the model for logits at the labelled positions only (`logits_to_keep`).
+    The LM head (vocabulary x hidden), its float32 copy and log-softmax cost about a quarter of a
+    small model's step; on chat data most positions are system or prompt tokens with no label.
+    `logits_to_keep` takes the positions (the union over the batch's rows) where some row has a
+    label; the loss is the same as the model's own, to float rounding.
     """
+    import inspect
+
     import torch.nn.functional as F
     from transformers import Trainer
 
     class SFTTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.get("labels")
-            if labels is None or labels.shape[0] != 1 or return_outputs:
+            if labels is None or return_outputs or not _takes_logits_to_keep(model):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            targets = labels[0, 1:]
-            keep = (targets != IGNORE).nonzero().squeeze(-1)
+            targets = labels[:, 1:]  # position i predicts token i + 1
+            keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
             rest = {k: v for k, v in inputs.items() if k != "labels"}
-            logits = model(**rest, logits_to_keep=keep).logits[0]
-            loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+            logits = model(**rest, logits_to_keep=keep).logits
+            loss = F.cross_entropy(
+                logits.flatten(0, 1).float(), targets[:, keep].flatten(), ignore_index=IGNORE, reduction="sum"
+            )
             # num_items_in_batch counts labelled tokens over all accumulated micro-batches.
-            return loss / (num_items_in_batch if num_items_in_batch is not None else max(keep.numel(), 1))
+            count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum().clamp(min=1)
+            return loss / count
+
+    def _takes_logits_to_keep(model) -> bool:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
 
     return SFTTrainer
 
