@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from backend.config import RunConfig
 from backend.data.store import find_dataset
@@ -38,33 +39,31 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
     return run
 
 
+def _require(s: Session, run_id: int, *load) -> Run:
+    run = s.get(Run, run_id, options=[selectinload(rel) for rel in load])
+    if run is None:
+        raise ValueError(f"run {run_id} not found; `runs list` shows the runs")
+    return run
+
+
 def get_run(database: Database, run_id: int) -> Run:
+    """A run with its dataset and artifacts loaded, usable after the session closes."""
     with database.session() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            raise ValueError(f"run {run_id} not found; `runs list` shows the runs")
-        run.artifacts  # noqa: B018 - load while the session is open
-        run.dataset  # noqa: B018
-        return run
+        return _require(s, run_id, Run.artifacts, Run.dataset)
 
 
 def list_runs(database: Database, status: str | None = None, limit: int = 200) -> list[Run]:
     with database.session() as s:
-        q = select(Run).order_by(Run.id.desc()).limit(limit)
+        q = select(Run).options(selectinload(Run.dataset)).order_by(Run.id.desc()).limit(limit)
         if status:
             q = q.where(Run.status == RunStatus(status))
-        runs = list(s.scalars(q))
-        for r in runs:
-            r.dataset  # noqa: B018
-        return runs
+        return list(s.scalars(q))
 
 
 def cancel_run(database: Database, run_id: int) -> Run:
     """Queued runs end at once; a running one stops at its next step (the worker saves a checkpoint)."""
     with database.session() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            raise ValueError(f"run {run_id} not found")
+        run = _require(s, run_id)
         if run.status == RunStatus.queued:
             run.status = RunStatus.cancelled
             run.finished_at = datetime.now(UTC)

@@ -98,7 +98,7 @@ def test_first_time_user_flow(app_url, page, shot):
     datasets_table = page.get_by_role("grid", name="Datasets", exact=True)
     expect(datasets_table.get_by_role("row").filter(has_text="identity-example")).to_have_count(1)
     page.get_by_role("button", name="Import", exact=True).click()  # no file chosen: a warning, nothing lost
-    expect(page.get_by_text("Choose a .json or .jsonl file first.")).to_be_visible(timeout=10_000)
+    expect(page.get_by_text("Choose a .json or .jsonl file first.").first).to_be_visible(timeout=10_000)
     expect(datasets_table.get_by_role("row").filter(has_text="identity-example")).to_have_count(1)
     upload = page.get_by_role("button", name="Click to upload or drop files")
     upload.locator("input[type=file]").set_input_files(str(EXAMPLES / "identity.json"))
