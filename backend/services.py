@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend.workspace import Workspace
 from db import Database
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 IDENTITY_EXAMPLE = "identity-example"
 
 
@@ -31,3 +34,17 @@ class Services:
             find_dataset(self.database, IDENTITY_EXAMPLE)
         except ValueError:
             import_file(self.database, self.workspace, EXAMPLES / "identity.json", name=IDENTITY_EXAMPLE)
+
+    def convert_default_model_in_background(self) -> subprocess.Popen | None:
+        """Convert the bundled default model (~20 s, once) while the person looks at the page.
+
+        A separate process, so the app never holds the model in memory; a run that starts meanwhile
+        waits on the same file lock. Failures are left to the worker, which reports them on the run.
+        """
+        from backend.catalog import is_materialized
+        from backend.config import DEFAULT_MODEL
+
+        if is_materialized(DEFAULT_MODEL, self.workspace.models_dir):
+            return None
+        cmd = [sys.executable, "-m", "backend.catalog", DEFAULT_MODEL, str(self.workspace.models_dir)]
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
