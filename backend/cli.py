@@ -17,6 +17,8 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from backend import actions
 from backend.config import CHOICES, RunConfig
 
@@ -31,9 +33,12 @@ def main(argv: list[str] | None = None) -> int:
 
         services = Services.open(args.workspace)
         result = args.handler(services, args)
-    except (ValueError, TimeoutError) as e:
+    except (ValueError, TimeoutError, OSError, SQLAlchemyError) as e:
         print(f"error: {e}".splitlines()[0], file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted (a started run keeps going; `runs cancel ID` stops it)", file=sys.stderr)
+        return 130
     if isinstance(result, int):
         return result
     _print(result, args.json)
@@ -87,6 +92,14 @@ def _runs_cancel(services, args) -> dict[str, Any]:
     return actions.cancel_run(services, args.id)
 
 
+def _runs_resume(services, args) -> dict[str, Any] | int:
+    out = actions.resume_run(services, args.id, wait=args.wait, timeout=args.timeout)
+    if args.wait and out["status"] != "completed":
+        _print(out, args.json)
+        return 1
+    return out
+
+
 def _export(services, args) -> dict[str, Any]:
     return actions.export(services, args.run_id, args.format, out=args.out)
 
@@ -101,15 +114,12 @@ def _serve_supervisor(services, args) -> int:
     supervisor = Supervisor(services.database, services.workspace)
     if not supervisor.acquire():
         raise ValueError("another supervisor (an app or `supervise`) already runs for this workspace")
-    import time
-
     print(f"supervising {services.workspace.root}; Ctrl-C to stop (workers keep running)", file=sys.stderr)
     try:
-        while True:
-            supervisor.tick()
-            time.sleep(supervisor.tick_seconds)
+        supervisor.loop()
     except KeyboardInterrupt:
         return 0
+    return 0
 
 
 # -- argument parser ---------------------------------------------------------------------------
@@ -157,6 +167,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("id", type=int)
     c = cmd(runs, "cancel", _runs_cancel, "cancel a queued or running run")
     c.add_argument("id", type=int)
+    c = cmd(runs, "resume", _runs_resume, "continue an interrupted, failed or cancelled run from its checkpoint")
+    c.add_argument("id", type=int)
+    c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
 
     c = cmd(sub, "export", _export, "export a completed run")
     c.add_argument("run_id", type=int)

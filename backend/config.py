@@ -10,6 +10,7 @@ setting and says what to do.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
@@ -77,6 +78,9 @@ class RunConfig:
             value = getattr(self, name)
             if value not in choices:
                 raise ValueError(f"setting '{name}': {value!r} is not one of {', '.join(choices)}")
+        numbers = {f.name: getattr(self, f.name) for f in fields(self) if type(getattr(self, f.name)) in (int, float)}
+        for name, value in numbers.items():
+            _check(math.isfinite(value), name, "must be a finite number")
         _check(self.epochs > 0 or self.max_steps > 0, "epochs", "must be above 0 (or set max_steps)")
         _check(self.max_steps >= 0, "max_steps", "must be 0 or more")
         _check(self.learning_rate >= 0 and self.learning_rate < 1, "learning_rate", "must be between 0 and 1")
@@ -91,6 +95,7 @@ class RunConfig:
         _check(self.logging_steps >= 1, "logging_steps", "must be at least 1")
         _check(self.save_steps >= 0, "save_steps", "must be 0 or more")
         _check(self.save_total_limit >= 1, "save_total_limit", "must be at least 1")
+        _check(bool(self.lora_targets.strip(" ,")), "lora_targets", "is empty; use all-linear or module names")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

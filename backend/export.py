@@ -13,6 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete
+
+from backend.runfiles import dir_size
 from backend.workspace import Workspace
 from db import Artifact, Database
 
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 FORMATS = ("adapter", "merged")
 CHECK_PROMPT = [{"role": "user", "content": "Who are you? 你是谁？"}]
 MAX_LOGIT_DIFF = 1e-3  # fp32 save/load is exact; anything larger means a broken export
+MARKER = ".tuneboard-export"  # only folders carrying it are replaced by a new export
 
 
 def export_run(
@@ -33,19 +37,18 @@ def export_run(
     base, adapter = model_folder(database, workspace, run_id)
     if fmt == "adapter" and adapter is None:
         raise ValueError(f"run {run_id} trained all weights, so it has no adapter; export 'merged' instead")
-    target = Path(out).expanduser().resolve() if out else workspace.export_dir(run_id) / fmt
-    if target.exists() and any(target.iterdir()):
-        shutil.rmtree(target)
-    target.mkdir(parents=True, exist_ok=True)
+    target = _target(workspace, run_id, fmt, out)
 
     if fmt == "adapter":
         shutil.copytree(adapter, target, dirs_exist_ok=True)
         verification = _verify_adapter(base, adapter, target)
     else:
         verification = _write_merged(base, adapter, target)
+    (target / MARKER).write_text(f"{fmt} export of run {run_id}\n")
     archive = Path(shutil.make_archive(str(target), "zip", root_dir=target))
-    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    with database.session() as s:
+    size = dir_size(target)
+    with database.session() as s:  # a re-export replaces the record of the folder it replaced
+        s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(target)))
         art = Artifact(run_id=run_id, kind=fmt, path=str(target), size_bytes=size, verification=verification)
         s.add(art)
     return {
@@ -57,6 +60,21 @@ def export_run(
         "size_bytes": size,
         "verification": verification,
     }
+
+
+def _target(workspace: Workspace, run_id: int, fmt: str, out: str | Path | None) -> Path:
+    """The export folder: new, empty, or an earlier Tuneboard export (replaced). Never anything else."""
+    target = Path(out).expanduser().resolve() if out else workspace.export_dir(run_id) / fmt
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"--out {target} is a file; name a new or empty folder")
+    if target.is_relative_to(workspace.root / "runs") or target.is_relative_to(workspace.root / "datasets"):
+        raise ValueError(f"--out {target} is inside the workspace's runs or datasets; name another folder")
+    if target.is_dir() and any(target.iterdir()):
+        if not (target / MARKER).is_file():
+            raise ValueError(f"--out {target} is not empty; name a new or empty folder")
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def _write_merged(base: Path, adapter: Path | None, target: Path) -> dict[str, Any]:

@@ -87,13 +87,24 @@ def stream_chat(
         kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
     else:
         kwargs.update(do_sample=False)
-    thread = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
+    failures: list[Exception] = []
+
+    def generate() -> None:
+        try:
+            model.generate(**kwargs)
+        except Exception as e:  # reported to the caller below, not lost in the thread
+            failures.append(e)
+            streamer.end()
+
+    thread = threading.Thread(target=generate, daemon=True)
     thread.start()
     text = ""
     for piece in streamer:
         text += piece
         yield text
     thread.join()
+    if failures:
+        raise ValueError(f"generation failed: {failures[0]}")
 
 
 def reply(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:

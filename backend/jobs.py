@@ -19,15 +19,15 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
-from backend.worker import log_tail
+from backend.runfiles import log_tail
 from backend.workspace import Workspace
 from db import Database, Run, RunStatus
-from db.models import utcnow
+from db.models import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_file = None
+        self._last_tick = time.monotonic()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -90,12 +91,13 @@ class Supervisor:
         return True
 
     def start(self) -> bool:
-        if not self.acquire():
-            log.warning("another supervisor holds %s; this app will only read runs", self.workspace.root)
-            return False
-        self._thread = threading.Thread(target=self._loop, name="supervisor", daemon=True)
+        """Supervise in a thread; if another process supervises now, take over when it stops."""
+        mine = self.acquire()
+        if not mine:
+            log.warning("another supervisor (a CLI or app) holds %s; taking over when it ends", self.workspace.root)
+        self._thread = threading.Thread(target=self.loop, name="supervisor", daemon=True)
         self._thread.start()
-        return True
+        return mine
 
     def stop(self) -> None:
         self._stop.set()
@@ -118,10 +120,12 @@ class Supervisor:
                 raise TimeoutError(f"run {run_id} did not finish in {timeout:.0f} s")
             time.sleep(self.tick_seconds)
 
-    def _loop(self) -> None:
+    def loop(self) -> None:
+        """Tick until stopped; a failing tick (a locked database, say) is logged and retried."""
         while not self._stop.is_set():
             try:
-                self.tick()
+                if self._lock_file is not None or self.acquire():
+                    self.tick()
             except Exception:
                 log.exception("supervisor tick failed")
             self._stop.wait(self.tick_seconds)
@@ -134,43 +138,58 @@ class Supervisor:
 
     def reconcile(self) -> None:
         now = utcnow()
+        # After a suspend the wall clock jumps ahead of every heartbeat: give workers a tick to beat.
+        woke_up = time.monotonic() - self._last_tick > STALE_HEARTBEAT.total_seconds() / 2
+        self._last_tick = time.monotonic()
         with self.database.session() as s:
             running = list(s.scalars(select(Run).where(Run.status == RunStatus.running)))
-            for run in running:
-                reason = self._why_dead(run, now)
-                if reason is None:
-                    continue
-                has_checkpoint = any((self.workspace.run_dir(run.id) / "checkpoints").glob("checkpoint-*"))
-                if run.cancel_requested_at is not None:
-                    run.status = RunStatus.cancelled
-                elif has_checkpoint:
-                    run.status = RunStatus.interrupted
-                else:
-                    run.status = RunStatus.failed
-                run.reason = f"{reason}\n\n{log_tail(self.workspace.run_dir(run.id))}".strip()
-                run.finished_at = now
-                log.warning("run %s marked %s: %s", run.id, run.status.value, reason)
+        for run in running:
+            reason = self._why_dead(run, now, check_clock=not woke_up)
+            if reason is None:
+                continue
+            has_checkpoint = any((self.workspace.run_dir(run.id) / "checkpoints").glob("checkpoint-*"))
+            if run.cancel_requested_at is not None:
+                status = RunStatus.cancelled
+            elif has_checkpoint:
+                status = RunStatus.interrupted
+            else:
+                status = RunStatus.failed
+            with self.database.session() as s:  # only if the worker did not finish it meanwhile
+                s.execute(
+                    update(Run)
+                    .where(Run.id == run.id, Run.status == RunStatus.running)
+                    .values(
+                        status=status,
+                        finished_at=now,
+                        reason=f"{reason}\n\n{log_tail(self.workspace.run_dir(run.id))}".strip(),
+                    )
+                )
+            log.warning("run %s marked %s: %s", run.id, status.value, reason)
         for run_id, proc in list(self._children.items()):
             if proc.poll() is not None:
                 del self._children[run_id]
 
-    def _why_dead(self, run: Run, now: datetime) -> str | None:
+    def _why_dead(self, run: Run, now: datetime, check_clock: bool = True) -> str | None:
         """None while the run's worker is healthy, else the reason it is not."""
         if run.pid is None:
-            started = _aware(run.started_at)
+            started = as_utc(run.started_at)
             return "the worker never started" if started and now - started > START_GRACE else None
         proc = self._children.get(run.id)
         code = proc.poll() if proc else None
         if not is_alive(run.pid, run.pid_started_at):
             return f"the worker process exited with code {code}" if code is not None else "the worker process is gone"
-        beat = _aware(run.heartbeat_at)
+        if not check_clock:
+            return None
+        beat = as_utc(run.heartbeat_at)
         if beat and now - beat > STALE_HEARTBEAT:
             self._kill(run.pid)
             return f"no heartbeat for {int((now - beat).total_seconds())} s; the worker was stopped"
-        asked = _aware(run.cancel_requested_at)
-        if asked and now - asked > CANCEL_GRACE:
+        asked = as_utc(run.cancel_requested_at)
+        # Grace: a fixed minute, or three of this run's steps when its steps are slower than that.
+        grace = max(CANCEL_GRACE.total_seconds(), 3 * (run.metrics or {}).get("sec_per_step", 0))
+        if asked and (now - asked).total_seconds() > grace:
             self._kill(run.pid)
-            return f"cancelled; the worker did not stop within {CANCEL_GRACE.seconds} s and was killed"
+            return f"cancelled; the worker did not stop within {grace:.0f} s and was killed"
         return None
 
     def launch_queued(self) -> None:
@@ -212,10 +231,3 @@ class Supervisor:
     def _kill(pid: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they were written as UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -5,24 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from backend.config import RunConfig
 from backend.data.store import find_dataset
-from backend.worker import log_tail
+from backend.runfiles import log_tail
 from backend.workspace import Workspace
 from db import Database, MetricPoint, Run, RunStatus
+from db.models import as_utc
 
 
 def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: str = "") -> Run:
     """Validate everything a user can get wrong, then queue the run. Nothing is written on error."""
-    from backend.catalog import BUNDLED, resolve_model
+    from backend.catalog import BUNDLED, require_installed, resolve_model
+    from backend.devices import device_name, resolve_precision
 
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
     ds = find_dataset(database, cfg.dataset)
-    if cfg.model not in BUNDLED:
+    resolve_precision(cfg.precision, device_name())  # e.g. fp16 on a CPU fails now, not in the worker
+    if cfg.model in BUNDLED:
+        require_installed(cfg.model)
+    else:
         resolve_model(cfg.model, workspace.models_dir)  # a bad path fails now, not in the worker
     with database.session() as s:
         run = Run(
@@ -63,16 +68,40 @@ def list_runs(database: Database, status: str | None = None, limit: int = 200) -
 def cancel_run(database: Database, run_id: int) -> Run:
     """Queued runs end at once; a running one stops at its next step (the worker saves a checkpoint)."""
     with database.session() as s:
+        _require(s, run_id)
+        # Conditional updates: the supervisor may claim a queued run at this very moment.
+        now = datetime.now(UTC)
+        queued = (Run.id == run_id) & (Run.status == RunStatus.queued)
+        changed = s.execute(
+            update(Run)
+            .where(queued)
+            .values(status=RunStatus.cancelled, finished_at=now, reason="cancelled before it started")
+        ).rowcount
+        if not changed:
+            running = (Run.id == run_id) & (Run.status == RunStatus.running)
+            first_ask = func.coalesce(Run.cancel_requested_at, now)  # asking twice keeps the first time
+            changed = s.execute(update(Run).where(running).values(cancel_requested_at=first_ask)).rowcount
+    with database.session() as s:
         run = _require(s, run_id)
-        if run.status == RunStatus.queued:
-            run.status = RunStatus.cancelled
-            run.finished_at = datetime.now(UTC)
-            run.reason = "cancelled before it started"
-        elif run.status == RunStatus.running:
-            run.cancel_requested_at = run.cancel_requested_at or datetime.now(UTC)
-        else:
+        if not changed:
             raise ValueError(f"run {run_id} is {run.status.value}; only queued or running runs can be cancelled")
         return run
+
+
+def resume_run(database: Database, run_id: int) -> Run:
+    """Queue an interrupted, failed or cancelled run again; the worker continues from its last checkpoint."""
+    with database.session() as s:
+        run = _require(s, run_id)
+        resumable = (RunStatus.interrupted, RunStatus.failed, RunStatus.cancelled)
+        again = s.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status.in_(resumable))
+            .values(status=RunStatus.queued, pid=None, pid_started_at=None, cancel_requested_at=None, reason=None)
+            .values(finished_at=None)
+        ).rowcount
+        if not again:
+            raise ValueError(f"run {run_id} is {run.status.value}; only interrupted, failed or cancelled runs resume")
+    return get_run(database, run_id)
 
 
 def curve(database: Database, run_id: int, name: str = "loss") -> list[tuple[int, float]]:
@@ -88,10 +117,8 @@ def curve(database: Database, run_id: int, name: str = "loss") -> list[tuple[int
 def duration_seconds(run: Run) -> float | None:
     if run.started_at is None:
         return None
-    end = run.finished_at or datetime.now(UTC)
-    start = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
-    end = end if end.tzinfo else end.replace(tzinfo=UTC)
-    return round((end - start).total_seconds(), 1)
+    end = as_utc(run.finished_at) or datetime.now(UTC)
+    return round((end - as_utc(run.started_at)).total_seconds(), 1)
 
 
 def summary(run: Run, workspace: Workspace | None = None, *, detail: bool = False) -> dict[str, Any]:
@@ -132,4 +159,4 @@ def summary(run: Run, workspace: Workspace | None = None, *, detail: bool = Fals
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    return as_utc(value).isoformat() if value else None

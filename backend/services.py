@@ -47,4 +47,6 @@ class Services:
         if is_materialized(DEFAULT_MODEL, self.workspace.models_dir):
             return None
         cmd = [sys.executable, "-m", "backend.catalog", DEFAULT_MODEL, str(self.workspace.models_dir)]
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.workspace.models_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.workspace.models_dir / "convert.log", "ab") as log:
+            return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from backend.config import RunConfig
+from backend.runfiles import LOG_FILE, dir_size, log_tail
 from backend.workspace import Workspace
-from db import Artifact, Database, Run, RunStatus
+from db import Artifact, Database, MetricPoint, Run, RunStatus
 from db.models import utcnow
 
 log = logging.getLogger("backend.worker")
-
-LOG_FILE = "log.txt"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         if run is None or run.status != RunStatus.running:
             log.error("run %s is not marked running (status: %s); refusing to start", args.run_id, run and run.status)
             return 2
-        cfg = RunConfig.from_dict(run.config)
-        dataset_id = run.dataset_id
+        config, dataset_id = run.config, run.dataset_id
     try:
+        cfg = RunConfig.from_dict(config)
         with Heartbeat(database, args.run_id):
             status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id)
         _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
@@ -134,6 +132,7 @@ def train(
     resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if resume:
         log.info("resuming from %s", resume)
+        _forget_points_after(database, run_id, int(Path(resume).name.split("-")[-1]))
     t0 = time.monotonic()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.monotonic() - t0
@@ -160,6 +159,14 @@ def train(
     return status, metrics, [(out.name, out)]
 
 
+def _forget_points_after(database: Database, run_id: int, step: int) -> None:
+    """Steps after the checkpoint are trained again; their old points would double the curve."""
+    from sqlalchemy import delete
+
+    with database.session() as s:
+        s.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.step > step))
+
+
 def _last_loss(history: list[dict[str, Any]]) -> float | None:
     losses = [h["loss"] for h in history if "loss" in h]
     return round(float(losses[-1]), 4) if losses else None
@@ -183,23 +190,6 @@ def _finish(
             run.metrics = {**(run.metrics or {}), **metrics}
         for kind, path in artifacts:
             s.add(Artifact(run_id=run_id, kind=kind, path=str(path), size_bytes=dir_size(path)))
-
-
-def dir_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def log_tail(run_dir: Path, lines: int = 30) -> str:
-    path = run_dir / LOG_FILE
-    if not path.is_file():
-        return ""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - 64_000))
-        text = f.read().decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _log_to(path: Path) -> None:

@@ -52,6 +52,18 @@ def test_add_train_show_export_round_trip(workspace, tiny_model):
     assert not any("lora" in n for n, _ in model.named_parameters())  # merged: a plain model
     adapter = cli_json(workspace, "export", str(run["id"]), "--format", "adapter")
     assert adapter["zip"].endswith(".zip") and adapter["verification"]["ok"]
+    again = cli_json(workspace, "export", str(run["id"]), "--format", "merged", "--out", str(workspace / "merged"))
+    assert again["path"] == out["path"]  # an earlier export folder is replaced
+
+    precious = workspace / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    refused = cli(workspace, "export", str(run["id"]), "--format", "merged", "--out", str(precious), "--json")
+    assert refused.returncode == 2 and "is not empty" in refused.stderr
+    assert (precious / "notes.txt").read_text() == "keep me"
+    refused = cli(workspace, "export", str(run["id"]), "--out", str(workspace / "runs" / str(run["id"])), "--json")
+    assert refused.returncode == 2 and "inside the workspace" in refused.stderr
+    assert (workspace / "runs" / str(run["id"]) / "adapter").is_dir()
 
 
 def test_full_fine_tune_changes_the_weights(workspace, tiny_model, tmp_path):
@@ -88,6 +100,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workspace, tmp_path)
     assert proc.stderr.strip().count("\n") == 0
     assert "bad.jsonl row 2: field 'output' is missing" in proc.stderr
     assert cli_json(workspace, "datasets", "list") == []
+    assert list((workspace / "datasets").iterdir()) == []
 
     cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "good.json")))
     for args, named in [
@@ -95,6 +108,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workspace, tmp_path)
         (["--dataset", "good", "--lr", "-1"], "learning_rate"),
         (["--dataset", "good", "--batch-size", "0"], "batch_size"),
         (["--dataset", "good", "--model", str(tmp_path / "missing")], "model '"),
+        (["--dataset", "good", "--precision", "fp16"], "fp16 is not supported on CPU"),
+        (["--dataset", "good", "--epochs", "inf"], "epochs"),
     ]:
         proc = cli(workspace, "train", *args, "--json")
         assert proc.returncode == 2, proc.stderr

@@ -28,6 +28,9 @@ def test_defaults_work_without_touching_anything():
         ({"batch_size": 2.5}, "batch_size"),
         ({"val_ratio": 0.95}, "val_ratio"),
         ({"lora_dropout": 1.0}, "lora_dropout"),
+        ({"epochs": float("inf")}, "epochs"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"lora_targets": " , "}, "lora_targets"),
     ],
 )
 def test_bad_settings_are_refused_with_their_name(settings, named):

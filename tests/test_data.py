@@ -41,6 +41,8 @@ BAD_FILES = [
     ("history.json", json.dumps([{**GOOD, "history": "oops"}]).encode(), r"row 1: field 'history'"),
     ("latin1.json", '[{"instruction": "caf\u00e9", "output": "x"}]'.encode("latin-1"), r"not valid UTF-8"),
     ("other.json", json.dumps([{"text": "hello"}]).encode(), r"could not detect the format"),
+    ("object.json", b'{\n  "instruction": "a",\n  "output": "b"\n}\n', r"one JSON object; a dataset is an array"),
+    ("deep.json", b"[" * 5000 + b"]" * 5000, r"(nested too deeply|expected an object)"),
     ("huge.json", json.dumps([{"instruction": "x", "output": "y" * 100_001}]).encode(), r"over the 100,000 limit"),
 ]
 
@@ -91,3 +93,12 @@ def test_duplicate_rows_are_counted_and_names_stay_unique(services, tmp_path):
     assert (first.name, second.name) == ("dup", "dup-2")
     with pytest.raises(DataError, match="already exists"):
         import_file(services.database, services.workspace, path, name="dup")
+
+
+def test_single_row_jsonl_and_numeric_names(services, tmp_path):
+    path = tmp_path / "7.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n", encoding="utf-8")
+    ds = import_file(services.database, services.workspace, path)
+    assert (ds.name, ds.num_rows) == ("dataset-7", 1)  # "7" would read as an id
+    with pytest.raises(DataError, match="all digits"):
+        import_file(services.database, services.workspace, path, name="42")

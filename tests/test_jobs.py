@@ -11,7 +11,7 @@ import pytest
 from backend.config import RunConfig
 from backend.data import import_file
 from backend.jobs import Supervisor, process_start_time
-from backend.runs import cancel_run, create_run, curve, get_run
+from backend.runs import cancel_run, create_run, curve, get_run, resume_run
 from db import Run, RunStatus
 from db.models import utcnow
 from tests.conftest import write_alpaca
@@ -156,3 +156,43 @@ def test_one_supervisor_per_workspace(services):
     finally:
         first.stop()
     assert Supervisor(services.database, services.workspace).acquire()
+
+
+def test_resume_continues_from_the_checkpoint_with_one_curve(services, queued):
+    run_id = queued(max_steps=5000, save_steps=2)
+    sup = Supervisor(services.database, services.workspace, tick=0.5)
+    assert sup.start()
+    try:
+        wait_for(lambda: get_run(services.database, run_id).step >= 5)
+        cancel_run(services.database, run_id)
+        wait_for(lambda: get_run(services.database, run_id).status == RunStatus.cancelled, timeout=60)
+        stopped_at = get_run(services.database, run_id).step
+        with services.database.session() as s:  # finish quickly once resumed
+            run = s.get(Run, run_id)
+            run.config = {**run.config, "max_steps": stopped_at + 3}
+        assert resume_run(services.database, run_id).status == RunStatus.queued
+        with pytest.raises(ValueError, match="only interrupted, failed or cancelled"):
+            resume_run(services.database, run_id)
+        run = wait_for(lambda: (r := get_run(services.database, run_id)).status.finished and r, timeout=120)
+    finally:
+        sup.stop()
+    assert run.status == RunStatus.completed, run.reason
+    steps = [step for step, _ in curve(services.database, run_id, "loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == stopped_at + 3  # continued, no step twice
+    assert "resuming from" in (services.workspace.run_dir(run_id) / "log.txt").read_text()
+
+
+def test_app_takes_over_when_the_cli_supervisor_ends(services, queued):
+    cli_side = Supervisor(services.database, services.workspace)
+    assert cli_side.acquire()
+    app_side = Supervisor(services.database, services.workspace, tick=0.3)
+    try:
+        assert not app_side.start()
+        run_id = queued(max_steps=2)
+        time.sleep(1.5)
+        assert get_run(services.database, run_id).status == RunStatus.queued  # not ours to start yet
+        cli_side.stop()
+        run = wait_for(lambda: (r := get_run(services.database, run_id)).status.finished and r, timeout=120)
+        assert run.status == RunStatus.completed
+    finally:
+        app_side.stop()

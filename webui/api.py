@@ -58,6 +58,10 @@ def register(services: Services) -> None:
         """Cancel a queued or running run."""
         return actions.cancel_run(services, int(run_id))
 
+    def runs_resume(run_id: int) -> dict[str, Any]:
+        """Queue an interrupted, failed or cancelled run again, from its last checkpoint."""
+        return actions.resume_run(services, int(run_id))
+
     def export(run_id: int, format: str = "merged") -> dict[str, Any]:
         """Export a completed run (adapter or merged), verified; returns paths and checks."""
         return actions.export(services, int(run_id), format)
@@ -66,7 +70,8 @@ def register(services: Services) -> None:
         """One greedy reply from a completed run's model."""
         return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
 
-    for fn in (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, export, chat):
+    endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
+    for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
 
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from backend.data import alpaca
 from backend.data.readers import DataError, read_records
@@ -58,10 +58,14 @@ def import_file(
                 stats=stats,
             )
             s.add(ds)
-            s.flush()
-            target = workspace.dataset_dir(ds.id)
+        target = workspace.dataset_dir(ds.id)
+        try:
             shutil.rmtree(target, ignore_errors=True)
-            staged.rename(target)  # inside the transaction: a failed commit leaves no row pointing nowhere
+            staged.rename(target)
+        except OSError:  # no folder, no row
+            with database.session() as s:
+                s.execute(delete(Dataset).where(Dataset.id == ds.id))
+            raise
     return ds
 
 
@@ -82,6 +86,10 @@ def _free_name(database: Database, wanted: str | None, path: Path) -> str:
     base = (wanted or re.sub(r"[^\w.-]+", "-", path.stem)).strip()
     if not base or len(base) > 200:
         raise DataError("dataset name must be 1 to 200 characters")
+    if base.isdigit():  # all digits would read as a dataset id
+        if wanted:
+            raise DataError(f"dataset name '{wanted}' is all digits, which reads as an id; add a letter")
+        base = f"dataset-{base}"
     with database.session() as s:
         taken = set(s.scalars(select(Dataset.name)))
     if wanted:

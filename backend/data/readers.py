@@ -37,15 +37,29 @@ def read_records(path: Path) -> list[tuple[int, Any]]:
     text = decode(path)
     if not text.strip():
         raise DataError(f"{path.name}: the file is empty; it needs at least one example")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+    try:
+        return _read(path.name, text)
+    except RecursionError:
+        raise DataError(f"{path.name}: the JSON is nested too deeply to be a dataset") from None
+
+
+def _read(name: str, text: str) -> list[tuple[int, Any]]:
+    if text.lstrip().startswith(("[", "{")):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise DataError(f"{path.name} line {e.lineno}: invalid JSON ({e.msg}); fix that line and retry") from None
-        if not data:
-            raise DataError(f"{path.name}: the JSON array is empty; it needs at least one example")
-        return list(enumerate(data, start=1))
+            if text.lstrip().startswith("{") and e.msg == "Extra data":
+                data = None  # several objects: JSON Lines, read below line by line
+            else:
+                raise DataError(f"{name} line {e.lineno}: invalid JSON ({e.msg}); fix that line and retry") from None
+        if isinstance(data, dict) and "\n" not in text.strip():
+            return [(1, data)]  # JSON Lines with a single row
+        if isinstance(data, dict):
+            raise DataError(f"{name}: the file holds one JSON object; a dataset is an array of rows (or one per line)")
+        if isinstance(data, list):
+            if not data:
+                raise DataError(f"{name}: the JSON array is empty; it needs at least one example")
+            return list(enumerate(data, start=1))
     records = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -54,6 +68,6 @@ def read_records(path: Path) -> list[tuple[int, Any]]:
             records.append((lineno, json.loads(line)))
         except json.JSONDecodeError as e:
             raise DataError(
-                f"{path.name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
+                f"{name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
             ) from None
     return records

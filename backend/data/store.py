@@ -7,12 +7,14 @@ from typing import Any
 from sqlalchemy import select
 
 from db import Database, Dataset
+from db.models import as_utc
 
 
 def find_dataset(database: Database, name_or_id: str | int) -> Dataset:
-    with database.session() as s:
-        ds = s.get(Dataset, int(name_or_id)) if str(name_or_id).isdigit() else None
-        ds = ds or s.scalar(select(Dataset).where(Dataset.name == str(name_or_id)))
+    with database.session() as s:  # by name first: a name is what people type
+        ds = s.scalar(select(Dataset).where(Dataset.name == str(name_or_id)))
+        if ds is None and str(name_or_id).isdigit():
+            ds = s.get(Dataset, int(name_or_id))
         if ds is None:
             raise ValueError(f"dataset '{name_or_id}' not found; add it first (Datasets tab or `datasets add`)")
         return ds
@@ -34,5 +36,5 @@ def dataset_summary(ds: Dataset) -> dict[str, Any]:
         "source_file": ds.source_file,
         "sha256": ds.sha256,
         "stats": ds.stats,
-        "created_at": ds.created_at.isoformat() if ds.created_at else None,
+        "created_at": as_utc(ds.created_at).isoformat() if ds.created_at else None,
     }

@@ -45,6 +45,7 @@ def wire(services: Services, ui: ExportUI) -> None:
             return refuse(str(e), 2)
         check = out["verification"]
         where = os.path.relpath(out["path"])
+        where = out["path"] if where.startswith("..") else where  # short inside the app folder, else absolute
         text = (
             f"Exported **{fmt}** of run {run_id}: {out['size_bytes'] / 1e6:.1f} MB in `{where}`.\n\n"
             f"Verified by loading it back: max logit difference {check['max_abs_logit_diff']:.1e}, "

@@ -62,14 +62,17 @@ def wire(services: Services, ui: PlaygroundUI) -> None:
         yield shown, ""  # the question shows at once, even while the model loads
         try:
             model, tokenizer = load(services.database, services.workspace, int(run_id))
-        except ValueError as e:
+        except (ValueError, OSError) as e:
             yield refuse(str(e), 2)
             return
-        for text in stream_chat(
-            model, tokenizer, turns, max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p
-        ):
-            shown[-1] = {"role": "assistant", "content": text}
-            yield shown, ""
+        try:
+            for text in stream_chat(
+                model, tokenizer, turns, max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p
+            ):
+                shown[-1] = {"role": "assistant", "content": text}
+                yield shown, ""
+        except ValueError as e:
+            yield refuse(str(e), 2)
 
     inputs = [ui.run, ui.message, ui.chat, ui.temperature, ui.top_p, ui.max_new_tokens]
     ui.send.click(respond, inputs, [ui.chat, ui.message], api_visibility="private")

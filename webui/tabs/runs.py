@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from backend.runs import cancel_run, curve, get_run, list_runs, summary
+from backend.runs import cancel_run, curve, get_run, list_runs, resume_run, summary
 from backend.services import Services
 from webui.feedback import refuse
 
@@ -25,6 +25,7 @@ class RunsUI:
     loss: gr.LinePlot
     log: gr.Textbox
     cancel: gr.Button
+    resume: gr.Button
     timer: gr.Timer
 
 
@@ -33,12 +34,13 @@ def build(services: Services) -> RunsUI:
     with gr.Row():
         run = gr.Dropdown(run_choices(services), label="Open run", scale=3)
         cancel = gr.Button("Cancel run", variant="stop", scale=1, interactive=False)
+        resume = gr.Button("Resume run", scale=1, interactive=False)
     header = gr.Markdown("Pick a run to see its progress.")
     progress = gr.HTML()
     loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=280, x_title="step", y_title="loss")
     log = gr.Textbox(label="Log (last lines)", lines=8, max_lines=12, autoscroll=True)
     timer = gr.Timer(REFRESH_SECONDS)
-    return RunsUI(table, run, header, progress, loss, log, cancel, timer)
+    return RunsUI(table, run, header, progress, loss, log, cancel, resume, timer)
 
 
 def run_choices(services: Services) -> list[tuple[str, int]]:
@@ -80,10 +82,14 @@ def _loss_frame(points: list[tuple[int, float]]) -> pd.DataFrame:
     return frame.astype({"step": "int64", "loss": "float64"})
 
 
-def detail(services: Services, run_id: int | None) -> tuple[str, str, pd.DataFrame, str, bool]:
-    """Header, progress bar, loss curve, log tail, and whether the run can still be cancelled."""
+CANCELLABLE = ("queued", "running")
+RESUMABLE = ("interrupted", "failed", "cancelled")
+
+
+def detail(services: Services, run_id: int | None) -> tuple[str, str, pd.DataFrame, str, str]:
+    """Header, progress bar, loss curve, log tail and status of one run."""
     if run_id is None:
-        return "Pick a run to see its progress.", "", _loss_frame([]), "", False
+        return "Pick a run to see its progress.", "", _loss_frame([]), "", ""
     s = summary(get_run(services.database, int(run_id)), services.workspace, detail=True)
     pct = 100 * s["progress"]
     if s["status"] == "queued":
@@ -101,35 +107,44 @@ def detail(services: Services, run_id: int | None) -> tuple[str, str, pd.DataFra
             f"\n\nFinal loss **{metrics.get('final_loss')}** · {metrics.get('tokens_per_second')} tokens/s · "
             f"precision {metrics.get('precision')} on {metrics.get('device')}. Try it in **Playground**."
         )
-    if s["status"] in ("failed", "interrupted", "cancelled") and s.get("reason"):
+    if s["status"] in RESUMABLE and s.get("reason"):
         header += f"\n\n**Why:** {s['reason'].splitlines()[0]}"
+    if s["status"] in RESUMABLE:
+        header += " · **Resume run** continues from the last checkpoint, if there is one."
     bar = f'<div class="tb-progress" title="{pct:.0f}%"><div style="width:{pct:.1f}%"></div></div>'
     frame = _loss_frame(curve(services.database, s["id"], "loss"))
-    return header, bar, frame, s.get("log_tail", ""), s["status"] in ("queued", "running")
+    return header, bar, frame, s.get("log_tail", ""), s["status"]
 
 
 def wire(services: Services, ui: RunsUI) -> None:
     def refresh(run_id: int | None) -> tuple[Any, ...]:
-        header, bar, frame, log, cancellable = detail(services, run_id)
-        return runs_table(services), header, bar, frame, log, gr.Button(interactive=cancellable)
+        header, bar, frame, log, status = detail(services, run_id)
+        buttons = gr.Button(interactive=status in CANCELLABLE), gr.Button(interactive=status in RESUMABLE)
+        return runs_table(services), header, bar, frame, log, *buttons
 
-    def cancel(run_id: int | None):
-        if run_id is None:
-            return refuse("Pick a run first.", len(outputs))
-        try:
-            cancel_run(services.database, int(run_id))
-        except ValueError as e:
-            return refuse(str(e), len(outputs))
-        gr.Info(f"Cancelling run {run_id}: it stops at the next step and keeps a checkpoint.")
-        return refresh(run_id)
+    def act(action, message: str):
+        def handler(run_id: int | None):
+            if run_id is None:
+                return refuse("Pick a run first.", len(outputs))
+            try:
+                action(services.database, int(run_id))
+            except ValueError as e:
+                return refuse(str(e), len(outputs))
+            gr.Info(message.format(run_id))
+            return refresh(run_id)
 
-    outputs = [ui.table, ui.header, ui.progress, ui.loss, ui.log, ui.cancel]
+        return handler
+
+    outputs = [ui.table, ui.header, ui.progress, ui.loss, ui.log, ui.cancel, ui.resume]
     ui.timer.tick(refresh, [ui.run], outputs, api_visibility="private", show_progress="hidden")
     ui.run.change(refresh, [ui.run], outputs, api_visibility="private")
     ui.run.focus(
         lambda v: gr.Dropdown(choices=run_choices(services), value=v), [ui.run], [ui.run], api_visibility="private"
     )
+    cancel = act(cancel_run, "Cancelling run {}: it stops at the next step and keeps a checkpoint.")
+    resume = act(resume_run, "Run {} queued again; it continues from its last checkpoint.")
     ui.cancel.click(cancel, [ui.run], outputs, api_visibility="private")
+    ui.resume.click(resume, [ui.run], outputs, api_visibility="private")
 
 
 def _duration(seconds: float | None) -> str:
