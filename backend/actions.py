@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backend.config import RunConfig
+from backend.config import GREEDY, GenerationConfig, RunConfig
 from backend.services import Services
 
 
@@ -106,22 +106,12 @@ def export(services: Services, run_id: int, fmt: str = "merged", out: str | None
     return export_run(services.database, services.workspace, run_id, fmt, out=out)
 
 
-def chat(
-    services: Services,
-    run_id: int,
-    prompt: str,
-    max_new_tokens: int = 128,
-    temperature: float = 0.0,
-    top_p: float = 0.9,
-) -> dict[str, Any]:
-    """One reply from a completed run's model (greedy by default, so it is repeatable)."""
-    from backend.inference import load, stream_chat
+def chat(services: Services, run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
+    """One greedy reply from a completed run's model (repeatable)."""
+    from backend.inference import load, reply
 
     if not prompt.strip():
         raise ValueError("prompt is empty")
     model, tokenizer = load(services.database, services.workspace, run_id)
-    messages = [{"role": "user", "content": prompt}]
-    pieces = list(
-        stream_chat(model, tokenizer, messages, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
-    )
-    return {"run_id": run_id, "prompt": prompt, "reply": pieces[-1] if pieces else ""}
+    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+    return {"run_id": run_id, "prompt": prompt, "reply": reply(model, tokenizer, prompt, gen)}

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import actions
-from backend.config import CHOICES, RunConfig
+from backend.config import CHOICES, GREEDY, RunConfig
 
 EXIT_BAD_INPUT = 2
 
@@ -180,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     c = cmd(sub, "chat", _chat, "one greedy reply from a completed run's model")
     c.add_argument("run_id", type=int)
     c.add_argument("--prompt", required=True)
-    c.add_argument("--max-new-tokens", type=int, default=128)
+    c.add_argument("--max-new-tokens", type=int, default=GREEDY.max_new_tokens)
 
     cmd(sub, "supervise", _serve_supervisor, "run the job supervisor without the web UI")
     return p

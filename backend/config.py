@@ -118,6 +118,20 @@ class RunConfig:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}[name]
 
 
+@dataclass
+class GenerationConfig:
+    """How a model answers: sampled in the playground, greedy (repeatable) for checks and the CLI."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "Longest answer, in tokens."})
+    temperature: float = field(default=0.7, metadata={"help": "0 = always the likeliest token."})
+    top_p: float = field(default=0.9, metadata={"help": "Sample from this share of probability."})
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.max_new_tokens <= 4096, "max_new_tokens", "must be between 1 and 4096")
+        _check(0 <= self.temperature <= 2, "temperature", "must be between 0 and 2")
+        _check(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+
+
 def _check(ok: bool, name: str, what: str) -> None:
     if not ok:
         raise ValueError(f"setting '{name}' {what}")
@@ -137,3 +151,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise ValueError(f"setting '{name}': {value!r} is not a valid {type(default).__name__}") from None
+
+
+CHAT = GenerationConfig()  # the playground's starting point
+GREEDY = GenerationConfig(max_new_tokens=128, temperature=0.0)  # repeatable answers: CLI, API, checks

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from backend.config import CHAT, GREEDY, GenerationConfig
 from backend.workspace import Workspace
 from db import Database, RunStatus
 
@@ -68,23 +69,18 @@ def stream_chat(
     model: Any,
     tokenizer: Any,
     messages: list[dict[str, str]],
-    *,
-    max_new_tokens: int = 256,
-    temperature: float = 0.7,
-    top_p: float = 0.9,
+    gen: GenerationConfig = CHAT,
 ) -> Iterator[str]:
     """Yield the reply text as it grows, token by token."""
     from transformers import TextIteratorStreamer
 
     if not messages or messages[-1]["role"] != "user":
         raise ValueError("the conversation must end with a user message")
-    if not 1 <= max_new_tokens <= 4096:
-        raise ValueError("setting 'max_new_tokens' must be between 1 and 4096")
     inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-    kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-    if temperature > 0:
-        kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
+    kwargs = dict(**inputs, streamer=streamer, max_new_tokens=gen.max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+    if gen.temperature > 0:
+        kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
     else:
         kwargs.update(do_sample=False)
     failures: list[Exception] = []
@@ -107,20 +103,19 @@ def stream_chat(
         raise ValueError(f"generation failed: {failures[0]}")
 
 
-def reply(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64) -> str:
-    """A greedy answer to one prompt: used to check what a fine-tune changed."""
-    messages = [{"role": "user", "content": prompt}]
-    pieces = list(stream_chat(model, tokenizer, messages, max_new_tokens=max_new_tokens, temperature=0))
+def reply(model: Any, tokenizer: Any, prompt: str, gen: GenerationConfig = GREEDY) -> str:
+    """The whole answer to one prompt (greedy by default: repeatable, for checks and the CLI)."""
+    pieces = list(stream_chat(model, tokenizer, [{"role": "user", "content": prompt}], gen))
     return pieces[-1] if pieces else ""
 
 
-def probe(model: Any, tokenizer: Any, items: list[dict[str, str]], max_new_tokens: int = 48) -> list[dict[str, Any]]:
+def probe(model: Any, tokenizer: Any, items: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Greedy answers to held-out prompts, each marked by whether it contains the expected text.
 
     `items` are {"prompt": ..., "expect": ...} (see examples/identity_heldout.json).
     """
     results = []
     for item in items:
-        answer = reply(model, tokenizer, item["prompt"], max_new_tokens)
+        answer = reply(model, tokenizer, item["prompt"], GenerationConfig(max_new_tokens=48, temperature=0.0))
         results.append({**item, "answer": answer, "hit": item["expect"].lower() in answer.lower()})
     return results

@@ -38,6 +38,11 @@ def test_add_train_show_export_round_trip(workspace, tiny_model):
     assert run["metrics"]["train_loss"] > 0 and run["metrics"]["trainable_params"] > 0
     assert run["artifacts"][0]["kind"] == "adapter"
 
+    said = cli_json(workspace, "chat", str(run["id"]), "--prompt", "Who are you?", "--max-new-tokens", "5")
+    assert said["run_id"] == run["id"] and said == cli_json(
+        workspace, "chat", str(run["id"]), "--prompt", "Who are you?", "--max-new-tokens", "5"
+    )  # greedy: the same answer twice
+
     shown = cli_json(workspace, "runs", "show", str(run["id"]))
     assert shown["config"]["max_steps"] == 4 and shown["config"]["learning_rate"] == 1e-3
     assert shown["progress"] == 1.0 and shown["duration_seconds"] > 0

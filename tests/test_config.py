@@ -51,3 +51,14 @@ def test_ui_values_are_coerced_and_round_trip():
 
 def test_max_steps_alone_is_enough():
     assert RunConfig(dataset="d", epochs=0, max_steps=5).max_steps == 5
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [({"max_new_tokens": 0}, "max_new_tokens"), ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p")],
+)
+def test_bad_generation_settings_are_refused(settings, named):
+    from backend.config import GenerationConfig
+
+    with pytest.raises(ValueError, match=named):
+        GenerationConfig(**settings)

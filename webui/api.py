@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from backend import actions
+from backend.config import GREEDY
 from backend.services import Services
 
 
@@ -66,7 +67,7 @@ def register(services: Services) -> None:
         """Export a completed run (adapter or merged), verified; returns paths and checks."""
         return actions.export(services, int(run_id), format)
 
-    def chat(run_id: int, prompt: str, max_new_tokens: int = 128) -> dict[str, Any]:
+    def chat(run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
         """One greedy reply from a completed run's model."""
         return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gradio as gr
 
+from backend.config import CHAT, GenerationConfig
 from backend.inference import load, stream_chat
 from backend.services import Services
 from webui.feedback import refuse
@@ -36,14 +37,15 @@ def build(services: Services) -> PlaygroundUI:
                 send = gr.Button("Send", variant="primary", scale=1)
             clear = gr.Button("Clear chat", size="sm")
         with gr.Column(scale=1):
-            temperature = gr.Slider(
-                0, 2, value=0.7, step=0.05, label="Temperature", info="0 = always the likeliest token."
-            )
-            top_p = gr.Slider(
-                0.05, 1, value=0.9, step=0.05, label="Top-p", info="Sample from this share of probability."
-            )
-            max_new_tokens = gr.Slider(1, 1024, value=256, step=1, label="Max new tokens")
+            temperature = _slider("temperature", "Temperature", 0, 2, 0.05)
+            top_p = _slider("top_p", "Top-p", 0.05, 1, 0.05)
+            max_new_tokens = _slider("max_new_tokens", "Max new tokens", 1, 1024, 1)
     return PlaygroundUI(run, chat, message, send, clear, temperature, top_p, max_new_tokens)
+
+
+def _slider(name: str, label: str, low: float, high: float, step: float) -> gr.Slider:
+    hint = {f.name: f.metadata["help"] for f in fields(GenerationConfig)}[name]
+    return gr.Slider(low, high, value=getattr(CHAT, name), step=step, label=label, info=hint)
 
 
 def wire(services: Services, ui: PlaygroundUI) -> None:
@@ -66,9 +68,8 @@ def wire(services: Services, ui: PlaygroundUI) -> None:
             yield refuse(str(e), 2)
             return
         try:
-            for text in stream_chat(
-                model, tokenizer, turns, max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p
-            ):
+            gen = GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p)
+            for text in stream_chat(model, tokenizer, turns, gen):
                 shown[-1] = {"role": "assistant", "content": text}
                 yield shown, ""
         except ValueError as e:
