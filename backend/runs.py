@@ -24,7 +24,8 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
     ds = find_dataset(database, cfg.dataset)
-    resolve_precision(cfg.precision, device_name())  # e.g. fp16 on a CPU fails now, not in the worker
+    if cfg.precision == "fp16":  # refused on a CPU; checked now, not in the worker (torch loads only here)
+        resolve_precision(cfg.precision, device_name())
     if cfg.model in BUNDLED:
         require_installed(cfg.model)
     else:
