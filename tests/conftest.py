@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLES = ROOT / "examples"
 
 # Tests never reach a hub: everything they load is built here or shipped in a package.
