@@ -39,6 +39,11 @@ def wait_for(predicate, timeout: float = 120, every: float = 0.5):
     raise AssertionError(f"condition not met in {timeout} s")
 
 
+def wait_finished(services, run_id: int, timeout: float = 120) -> Run:
+    """The run once it has ended (completed, failed, cancelled or interrupted)."""
+    return wait_for(lambda: (r := get_run(services.database, run_id)).status.finished and r, timeout=timeout)
+
+
 def fake_running(services, **fields) -> int:
     with services.database.session() as s:
         run = Run(name="r", task="sft", model="m", method="lora", config={}, metrics={}, status=RunStatus.running)
@@ -71,7 +76,7 @@ def test_cancel_stops_a_running_worker_with_a_checkpoint(services, queued):
     try:
         wait_for(lambda: get_run(services.database, run_id).step >= 2)
         cancel_run(services.database, run_id)
-        run = wait_for(lambda: (r := get_run(services.database, run_id)).status.finished and r, timeout=60)
+        run = wait_finished(services, run_id, timeout=60)
     finally:
         sup.stop()
     assert run.status == RunStatus.cancelled
@@ -173,7 +178,7 @@ def test_resume_continues_from_the_checkpoint_with_one_curve(services, queued):
         assert resume_run(services.database, run_id).status == RunStatus.queued
         with pytest.raises(ValueError, match="only interrupted, failed or cancelled"):
             resume_run(services.database, run_id)
-        run = wait_for(lambda: (r := get_run(services.database, run_id)).status.finished and r, timeout=120)
+        run = wait_finished(services, run_id)
     finally:
         sup.stop()
     assert run.status == RunStatus.completed, run.reason
@@ -192,7 +197,7 @@ def test_app_takes_over_when_the_cli_supervisor_ends(services, queued):
         time.sleep(1.5)
         assert get_run(services.database, run_id).status == RunStatus.queued  # not ours to start yet
         cli_side.stop()
-        run = wait_for(lambda: (r := get_run(services.database, run_id)).status.finished and r, timeout=120)
+        run = wait_finished(services, run_id)
         assert run.status == RunStatus.completed
     finally:
         app_side.stop()
