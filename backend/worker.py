@@ -82,7 +82,8 @@ def train(
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
     log.info("run %s: %s of %s on %s in %s (settings in config.yaml)", run_id, cfg.method, cfg.model, device, precision)
     model_dir = resolve_model(cfg.model, workspace.models_dir)
-    built = get_task(cfg.task).build(cfg, model_dir, load_rows(workspace, dataset_id), DTYPES[precision])
+    train_rows, eval_rows = load_rows(workspace, dataset_id, "train"), load_rows(workspace, dataset_id, "validation")
+    built = get_task(cfg.task).build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision])
     log.info(
         "%d training rows, %d tokens/epoch; trainable params %d of %d (%.2f%%)",
         len(built.train),
@@ -125,6 +126,7 @@ def train(
         train_dataset=built.train,
         eval_dataset=built.eval,
         data_collator=built.collator,
+        compute_metrics=built.compute_metrics,
         callbacks=[callback],
     )
 
@@ -139,8 +141,12 @@ def train(
 
     # 3. save
     out = run_dir / ("adapter" if cfg.method == "lora" else "model")
-    trainer.model.save_pretrained(out)
-    built.tokenizer.save_pretrained(out)
+    if built.save is not None:
+        built.save(trainer, out)
+    else:
+        trainer.model.save_pretrained(out)
+    if hasattr(built.tokenizer, "save_pretrained"):
+        built.tokenizer.save_pretrained(out)
     epochs_done = float(trainer.state.epoch or 0)
     metrics = {
         "train_loss": round(float(result.training_loss), 4),

@@ -1,6 +1,17 @@
 """Schema and sessions only: no business logic lives here."""
 
-from db.models import Artifact, Base, Dataset, MetricPoint, Run, RunStatus
+from db.models import Artifact, Base, Dataset, MetricPoint, Run, RunStatus, Study
 from db.session import Database, make_engine, migrate
 
-__all__ = ["Artifact", "Base", "Database", "Dataset", "MetricPoint", "Run", "RunStatus", "make_engine", "migrate"]
+__all__ = [
+    "Artifact",
+    "Base",
+    "Database",
+    "Dataset",
+    "MetricPoint",
+    "Run",
+    "RunStatus",
+    "Study",
+    "make_engine",
+    "migrate",
+]

@@ -74,6 +74,9 @@ class Dataset(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     source_file: Mapped[str] = mapped_column(String(500))
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A dataset used by runs is never changed in place: a change makes version N+1 whose parent is this row.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     runs: Mapped[list[Run]] = relationship(back_populates="dataset")
@@ -84,6 +87,7 @@ class Dataset(Base):
 
 class Run(Base):
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_status_priority_id", "status", "priority", "id"),)  # the queue's order
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -95,6 +99,11 @@ class Run(Base):
     method: Mapped[str] = mapped_column(String(40))
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # higher starts first
+    devices: Mapped[str | None] = mapped_column(String(100))  # "cpu", "cuda:0", "cuda:0,1"; None: any free slot
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # resumed/cloned from
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), index=True)
+    trial_number: Mapped[int | None] = mapped_column(Integer)
 
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_started_at: Mapped[float | None] = mapped_column(Float)  # process start time, guards against pid reuse
@@ -117,6 +126,29 @@ class Run(Base):
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status.value} {self.method} {self.model!r}>"
+
+
+class Study(Base):
+    """A hyperparameter search: its trials are ordinary runs with `study_id` set."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, running, completed, stopped, failed
+    task: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(40))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # base settings, space, sampler, metric, direction, budget
+    best_run_id: Mapped[int | None] = mapped_column(Integer)
+    best_value: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<Study {self.id} {self.status} {self.name!r}>"
 
 
 class MetricPoint(Base):

@@ -40,7 +40,7 @@ def test_cutoff_truncates(tiny_model):
 def test_labelled_positions_loss_equals_the_full_loss(tiny_model, packing):
     rows = [{"messages": CONVERSATION[:3]}, {"messages": CONVERSATION}] * 3
     cfg = RunConfig(dataset="d", model=str(tiny_model), lora_rank=4, packing=packing)
-    built = get_task("sft").build(cfg, tiny_model, rows, torch.float32)
+    built = get_task("sft").build(cfg, tiny_model, rows, [], torch.float32)
     batch = built.collator([built.train[i] for i in range(len(built.train))])
     if packing:  # one row, positions restarting at each example: no padding at all
         assert batch["input_ids"].shape[0] == 1
@@ -60,4 +60,4 @@ def test_labelled_positions_loss_equals_the_full_loss(tiny_model, packing):
 def test_lora_on_missing_modules_is_refused(tiny_model):
     cfg = RunConfig(dataset="d", model=str(tiny_model), lora_targets="q_proj,attention_dense")
     with pytest.raises(ValueError, match="no module named attention_dense"):
-        get_task("sft").build(cfg, tiny_model, [{"messages": CONVERSATION}], torch.float32)
+        get_task("sft").build(cfg, tiny_model, [{"messages": CONVERSATION}], [], torch.float32)

@@ -69,11 +69,12 @@ def import_file(
     return ds
 
 
-def load_rows(workspace: Workspace, dataset_id: int) -> list[dict[str, Any]]:
-    """The canonical rows of a dataset, as written at import."""
+def load_rows(workspace: Workspace, dataset_id: int, split: str = "train") -> list[dict[str, Any]]:
+    """The canonical rows of one split of a dataset, as written at import; [] when it has no such split."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(workspace.dataset_dir(dataset_id) / "train.parquet").to_pylist()
+    path = workspace.dataset_dir(dataset_id) / f"{split}.parquet"
+    return pq.read_table(path).to_pylist() if path.exists() else []
 
 
 def _write_parquet(rows: list[dict[str, Any]], target: Path) -> None:

@@ -1,4 +1,4 @@
-"""Task registry: each task module exposes the same `build(cfg, model_dir, rows, dtype) -> Built`."""
+"""Task registry: each task module exposes the same `build(...) -> Built` (see backend/tasks/base.py)."""
 
 from __future__ import annotations
 

@@ -6,30 +6,17 @@ The worker calls `build(cfg, model_dir, rows, precision)` and hands the result t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from backend.config import RunConfig
+from backend.tasks.base import Built
 
 log = logging.getLogger(__name__)
 
 IGNORE = -100  # label value the loss skips
-
-
-@dataclass
-class Built:
-    model: Any
-    tokenizer: Any
-    train: Any  # datasets.Dataset with input_ids / labels
-    eval: Any | None
-    collator: Any
-    trainable_params: int
-    total_params: int
-    train_tokens: int  # tokens that take part in the loss or context (no padding) per epoch
-    trainer_cls: type
 
 
 def tokenize(
@@ -57,7 +44,13 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], add_generation_promp
     return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
 
 
-def build(cfg: RunConfig, model_dir: Path, rows: list[dict[str, Any]], dtype: torch.dtype) -> Built:
+def build(
+    cfg: RunConfig,
+    model_dir: Path,
+    train_rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    dtype: torch.dtype,
+) -> Built:
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
@@ -67,18 +60,20 @@ def build(cfg: RunConfig, model_dir: Path, rows: list[dict[str, Any]], dtype: to
     if not tokenizer.chat_template:
         raise ValueError(f"model '{cfg.model}' has no chat template; pick an instruct/chat model")
 
-    data = datasets.Dataset.from_list(rows)
-    data = data.map(
-        lambda r: tokenize(r["messages"], tokenizer, cfg.cutoff_len, cfg.train_on_prompt),
-        remove_columns=data.column_names,
-        desc="tokenizing",
-    )
-    data = data.filter(lambda r: any(x != IGNORE for x in r["labels"]), desc="dropping rows cut before the answer")
-    if len(data) == 0:
+    def encode(rows: list[dict[str, Any]]) -> datasets.Dataset:
+        data = datasets.Dataset.from_list(rows)
+        data = data.map(
+            lambda r: tokenize(r["messages"], tokenizer, cfg.cutoff_len, cfg.train_on_prompt),
+            remove_columns=data.column_names,
+            desc="tokenizing",
+        )
+        return data.filter(lambda r: any(x != IGNORE for x in r["labels"]), desc="dropping rows cut before the answer")
+
+    train, evalset = encode(train_rows), encode(eval_rows) if eval_rows else None
+    if len(train) == 0:
         raise ValueError(f"every row is longer than cutoff_len={cfg.cutoff_len} before its answer; raise cutoff_len")
-    train, evalset = data, None
-    if cfg.val_ratio > 0 and len(data) >= 10:
-        split = data.train_test_split(test_size=cfg.val_ratio, seed=cfg.seed)
+    if evalset is None and cfg.val_ratio > 0 and len(train) >= 10:
+        split = train.train_test_split(test_size=cfg.val_ratio, seed=cfg.seed)
         train, evalset = split["train"], split["test"]
 
     # Base weights in the compute dtype: LoRA trains fp32 adapters on top (peft upcasts them), and
