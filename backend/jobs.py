@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from backend.launch import worker_command
 from backend.runfiles import log_tail
 from backend.workspace import Workspace
 from db import Database, Run, RunStatus
@@ -213,9 +213,11 @@ class Supervisor:
             ).rowcount
         if not claimed:
             return
+        with self.database.session() as s:
+            config = s.get(Run, run_id).config
         run_dir = self.workspace.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "backend.worker", str(run_id), "--workspace", str(self.workspace.root)]
+        cmd = worker_command(run_id, config, self.workspace)
         with open(run_dir / "stdout.txt", "ab") as out:
             proc = subprocess.Popen(  # an argument list, never a shell
                 cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
