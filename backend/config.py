@@ -11,26 +11,44 @@ setting and says what to do.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 Task = Literal["sft", "text-classification", "image-classification"]
-Method = Literal["lora", "full"]
+Method = Literal["lora", "full", "freeze", "gradual", "qlora"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 Scheduler = Literal["linear", "cosine", "constant_with_warmup"]
+Optimizer = Literal["adamw", "adam", "sgd", "rmsprop"]
+UnfreezeUnit = Literal["epochs", "steps"]
+ChatTemplate = Literal["auto", "chatml", "llama3", "alpaca"]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "task": get_args(Task),
     "method": get_args(Method),
     "precision": get_args(Precision),
     "scheduler": get_args(Scheduler),
+    "optimizer": get_args(Optimizer),
+    "unfreeze_unit": get_args(UnfreezeUnit),
+    "chat_template": get_args(ChatTemplate),
 }
+ADAPTERS = ("lora", "qlora")  # methods that train a LoRA adapter and save `adapter/`
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 
 # Learning rates that move a 135M model visibly within a few epochs on ~100 rows, without
 # wrecking it: LoRA updates few weights, so it tolerates (and needs) a larger step.
-DEFAULT_LR: dict[str, float] = {"lora": 5e-4, "full": 5e-5}
+# Freeze and gradual train fewer, higher weights than full: a step between the two.
+DEFAULT_LR: dict[str, float] = {"lora": 5e-4, "qlora": 5e-4, "full": 5e-5, "freeze": 1e-4, "gradual": 1e-4}
+
+
+def _only(help: str, **when: tuple[str, ...]) -> dict[str, Any]:
+    """Field metadata: the hint plus where the setting applies, e.g. `_only("...", method=ADAPTERS)`.
+
+    `when` maps another setting's name to the values under which this one matters; the Train tab
+    hides it elsewhere and the CLI's --help says where it applies.
+    """
+    return {"help": help, "when": when}
 
 
 @dataclass
@@ -40,7 +58,13 @@ class RunConfig:
     dataset: str = field(default="", metadata={"help": "Dataset name or id (see the Datasets tab)."})
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Catalog name or local model folder."})
     task: Task = field(default="sft", metadata={"help": "sft: instruction / chat fine-tuning."})
-    method: Method = field(default="lora", metadata={"help": "lora: small adapter, fast; full: all weights."})
+    method: Method = field(
+        default="lora",
+        metadata={
+            "help": "lora: small adapter, fast; full: all weights; freeze: top layers + head; "
+            "gradual: unfreeze top-down; qlora: LoRA on a 4/8-bit base (CUDA only)."
+        },
+    )
 
     epochs: float = field(default=4.0, metadata={"help": "Passes over the training data."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: use epochs)."})
@@ -50,16 +74,64 @@ class RunConfig:
     cutoff_len: int = field(default=512, metadata={"help": "Longer examples are truncated to this many tokens."})
     warmup_ratio: float = field(default=0.05, metadata={"help": "Share of steps spent warming up the LR."})
     scheduler: Scheduler = field(default="cosine", metadata={"help": "How the learning rate decays."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    weight_decay: float = field(default=0.0, metadata={"help": "Pulls weights towards 0 (decoupled for AdamW)."})
+    optimizer: Optimizer = field(default="adamw", metadata={"help": "adamw suits nearly everything."})
+    momentum: float = field(default=0.9, metadata=_only("Momentum of SGD and RMSprop.", optimizer=("sgd", "rmsprop")))
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Clip gradients to this norm (0: no clipping)."})
+    grad_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute activations: less memory, ~30% slower."}
+    )
+    early_stopping_patience: int = field(
+        default=0, metadata={"help": "Stop after N evaluations without improvement (0: off; needs a validation set)."}
+    )
+    early_stopping_metric: str = field(
+        default="loss", metadata={"help": "Validation metric early stopping watches (loss, accuracy, f1_macro...)."}
+    )
 
-    lora_rank: int = field(default=16, metadata={"help": "Adapter rank: higher learns more, costs more memory."})
-    lora_alpha: int = field(default=32, metadata={"help": "Adapter scale; usually 2x the rank."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
-    lora_targets: str = field(default="all-linear", metadata={"help": "Modules to adapt: all-linear or a,b,c."})
+    freeze_layers: int = field(
+        default=2, metadata=_only("Train only the top N layer groups plus the head.", method=("freeze",))
+    )
+    unfreeze_every: int = field(
+        default=1, metadata=_only("Unfreeze one more layer group every N units.", method=("gradual",))
+    )
+    unfreeze_unit: UnfreezeUnit = field(
+        default="epochs", metadata=_only("Unit of unfreeze_every.", method=("gradual",))
+    )
 
-    train_on_prompt: bool = field(default=False, metadata={"help": "Also learn the prompt tokens."})
-    packing: bool = field(default=False, metadata={"help": "Pack each batch into one row (fast with flash attention)."})
+    lora_rank: int = field(
+        default=16, metadata=_only("Adapter rank: higher learns more, costs more memory.", method=ADAPTERS)
+    )
+    lora_alpha: int = field(default=32, metadata=_only("Adapter scale; usually 2x the rank.", method=ADAPTERS))
+    lora_dropout: float = field(default=0.0, metadata=_only("Dropout on the adapter input.", method=ADAPTERS))
+    lora_targets: str = field(
+        default="all-linear",
+        metadata=_only("Modules to adapt: all-linear or names like q_proj,v_proj.", method=ADAPTERS),
+    )
+    lora_dora: bool = field(
+        default=False, metadata=_only("DoRA: learn magnitude and direction apart; slower.", method=ADAPTERS)
+    )
+    lora_rslora: bool = field(
+        default=False, metadata=_only("rsLoRA: scale by alpha/sqrt(rank); steadier at high ranks.", method=ADAPTERS)
+    )
+    qlora_bits: int = field(default=4, metadata=_only("Bits of the frozen base weights: 4 or 8.", method=("qlora",)))
+
+    train_on_prompt: bool = field(default=False, metadata=_only("Also learn the prompt tokens.", task=("sft",)))
+    packing: bool = field(
+        default=False, metadata=_only("Pack each batch into one row (fast with flash attention).", task=("sft",))
+    )
+    chat_template: ChatTemplate = field(
+        default="auto", metadata=_only("auto: the tokenizer's own; else one for models without.", task=("sft",))
+    )
+    eval_samples: int = field(
+        default=16, metadata=_only("Validation rows answered and scored with BLEU-4/ROUGE-L (0: off).", task=("sft",))
+    )
     precision: Precision = field(default="auto", metadata={"help": "auto: bf16 where the hardware has it."})
+    devices: str = field(
+        default="auto", metadata={"help": "auto, cpu, mps, cuda, or GPUs like cuda:0,1 (one process each)."}
+    )
+    nproc: int = field(
+        default=1, metadata={"help": "Training processes on CPU (DDP over gloo); GPUs: one per listed GPU."}
+    )
     val_ratio: float = field(default=0.0, metadata={"help": "Share of rows held out for evaluation."})
     logging_steps: int = field(default=1, metadata={"help": "Record loss every N steps."})
     save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps (0: each epoch)."})
@@ -96,6 +168,47 @@ class RunConfig:
         _check(self.save_steps >= 0, "save_steps", "must be 0 or more")
         _check(self.save_total_limit >= 1, "save_total_limit", "must be at least 1")
         _check(bool(self.lora_targets.strip(" ,")), "lora_targets", "is empty; use all-linear or module names")
+        _check(self.max_grad_norm >= 0, "max_grad_norm", "must be 0 (off) or more")
+        _check(self.weight_decay >= 0, "weight_decay", "must be 0 or more")
+        _check(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        _check(self.early_stopping_patience >= 0, "early_stopping_patience", "must be 0 (off) or more")
+        _check(self.freeze_layers >= 0, "freeze_layers", "must be 0 (head only) or more")
+        _check(self.qlora_bits in (4, 8), "qlora_bits", "must be 4 or 8")
+        _check(self.eval_samples >= 0, "eval_samples", "must be 0 (off) or more")
+        _check(self.nproc >= 1, "nproc", "must be at least 1")
+        if self.method == "gradual":
+            _check(self.unfreeze_every >= 1, "unfreeze_every", "must be at least 1 for the gradual method")
+        _check(_DEVICES.fullmatch(self.devices) is not None, "devices", "must be auto, cpu, mps, cuda or cuda:0,1,...")
+        if self.devices.startswith("cuda:") and self.nproc > 1:
+            _check(self.nproc == len(self.gpu_ids), "nproc", "must match the number of GPUs listed in devices")
+        if self.devices == "mps":
+            _check(self.nproc == 1, "nproc", "must be 1 on mps (one Apple GPU)")
+
+    @property
+    def gpu_ids(self) -> list[int]:
+        """GPU indices named in `devices` ("cuda:0,2" -> [0, 2]); empty when none are named."""
+        return [int(i) for i in self.devices.split(":", 1)[1].split(",")] if self.devices.startswith("cuda:") else []
+
+    @property
+    def world_size(self) -> int:
+        """Training processes: one per listed GPU, else `nproc`."""
+        return len(self.gpu_ids) or self.nproc
+
+    @classmethod
+    def applies(cls, name: str, **current: Any) -> bool:
+        """Whether setting `name` matters when the others are `current` (e.g. task="sft", method="lora").
+
+        Settings not given in `current` are not checked, so `applies("lora_rank", method="full")` is False
+        and `applies("lora_rank", task="sft")` is True.
+        """
+        when = {f.name: f.metadata.get("when", {}) for f in fields(cls)}[name]
+        return all(current[k] in allowed for k, allowed in when.items() if k in current)
+
+    @classmethod
+    def where(cls, name: str) -> str:
+        """Where a setting applies, in words ("method: lora, qlora"); empty when it always does."""
+        when = {f.name: f.metadata.get("when", {}) for f in fields(cls)}[name]
+        return "; ".join(f"{k}: {', '.join(v)}" for k, v in when.items())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +243,9 @@ class GenerationConfig:
         _check(1 <= self.max_new_tokens <= 4096, "max_new_tokens", "must be between 1 and 4096")
         _check(0 <= self.temperature <= 2, "temperature", "must be between 0 and 2")
         _check(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+
+
+_DEVICES = re.compile(r"auto|cpu|mps|cuda|cuda:\d+(,\d+)*")
 
 
 def _check(ok: bool, name: str, what: str) -> None:
