@@ -1,11 +1,14 @@
 """Supervisor: starts queued runs as worker processes, watches them, reconciles after restarts.
 
-One supervisor per workspace (an flock on workspace/supervisor.lock). Workers run in their own
-process session, so stopping the app does not stop them; on start and every tick the supervisor
-checks each `running` run: a live worker is left alone, a dead one is marked with the reason.
+One supervisor per workspace (an flock on workspace/supervisor.lock). Runs start in queue order
+(priority, then id) when the devices they need have a free slot (one run per GPU and one on the
+CPU by default). Workers run in their own process session, so stopping the app does not stop
+them; on start and every tick the supervisor checks each `running` run: a live worker is left
+alone, a dead one is marked with the reason and its log tail.
 
     sup = Supervisor(database, workspace); sup.start()   # thread, used by app.py
     sup.run_until(run_id)                                 # foreground, used by `cli train --wait`
+    python -m backend.cli supervise --cpu-runs 2          # a process of its own
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
+from backend.failures import explain_exit
 from backend.launch import worker_command
 from backend.runfiles import log_tail
+from backend.slots import Slots, format_devices, parse_devices, worker_env
 from backend.workspace import Workspace
 from db import Database, Run, RunStatus
 from db.models import as_utc, utcnow
@@ -35,6 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 STALE_HEARTBEAT = timedelta(seconds=120)  # no heartbeat this long: the worker is hung or gone
 START_GRACE = timedelta(seconds=60)  # a claimed run has this long to get a pid
 CANCEL_GRACE = timedelta(seconds=60)  # after a cancel request, then the process group is killed
+DEFAULT_CPU_RUNS = 1  # runs training on the CPU at once (they share its cores)
+DEFAULT_RUNS_PER_GPU = 1  # runs sharing one GPU at once
+MIN_FREE_GB = 1.0  # below this much free disk in the workspace, runs do not start ($TUNEBOARD_MIN_FREE_GB)
+QUEUE_SCAN = 100  # queued runs looked at per tick (the ones that fit start)
 
 
 def process_start_time(pid: int) -> float | None:
@@ -63,11 +74,36 @@ def is_alive(pid: int | None, started: float | None) -> bool:
     return started is None or process_start_time(pid) == started
 
 
+def free_disk_problem(workspace: Workspace) -> str | None:
+    """Why a run must not start for lack of disk (checkpoints fill it), or None when there is room."""
+    need = float(os.environ.get("TUNEBOARD_MIN_FREE_GB", MIN_FREE_GB))
+    free = shutil.disk_usage(workspace.root).free / 1e9
+    if free >= need:
+        return None
+    return (
+        f"only {free:.2f} GB free on the disk of {workspace.root}; runs need at least {need:g} GB for "
+        "checkpoints: free some space (delete old runs or exports) or lower $TUNEBOARD_MIN_FREE_GB"
+    )
+
+
 class Supervisor:
-    def __init__(self, database: Database, workspace: Workspace, slots: int = 1, tick: float = 1.0):
+    def __init__(
+        self,
+        database: Database,
+        workspace: Workspace,
+        *,
+        cpu_runs: int | None = None,
+        runs_per_gpu: int | None = None,
+        tick: float = 1.0,
+    ):
         self.database = database
         self.workspace = workspace
-        self.slots = slots
+        self.slots = Slots.detect(
+            cpu_runs=int(os.environ.get("TUNEBOARD_CPU_RUNS", DEFAULT_CPU_RUNS)) if cpu_runs is None else cpu_runs,
+            runs_per_gpu=int(os.environ.get("TUNEBOARD_RUNS_PER_GPU", DEFAULT_RUNS_PER_GPU))
+            if runs_per_gpu is None
+            else runs_per_gpu,
+        )
         self.tick_seconds = tick
         self._children: dict[int, subprocess.Popen] = {}
         self._stop = threading.Event()
@@ -121,7 +157,7 @@ class Supervisor:
             time.sleep(self.tick_seconds)
 
     def loop(self) -> None:
-        """Tick until stopped; a failing tick (a locked database, say) is logged and retried."""
+        """Tick until stopped; a failing tick (a database restart, say) is logged and retried."""
         while not self._stop.is_set():
             try:
                 if self._lock_file is not None or self.acquire():
@@ -152,22 +188,28 @@ class Supervisor:
                 status = RunStatus.cancelled
             elif has_checkpoint:
                 status = RunStatus.interrupted
+                reason += " `runs resume` continues from the last checkpoint."
             else:
                 status = RunStatus.failed
-            with self.database.session() as s:  # only if the worker did not finish it meanwhile
-                s.execute(
-                    update(Run)
-                    .where(Run.id == run.id, Run.status == RunStatus.running)
-                    .values(
-                        status=status,
-                        finished_at=now,
-                        reason=f"{reason}\n\n{log_tail(self.workspace.run_dir(run.id))}".strip(),
-                    )
-                )
-            log.warning("run %s marked %s: %s", run.id, status.value, reason)
+            self._end(run.id, status, reason, now)
         for run_id, proc in list(self._children.items()):
             if proc.poll() is not None:
                 del self._children[run_id]
+
+    def _end(self, run_id: int, status: RunStatus, reason: str, now: datetime | None = None) -> None:
+        """Mark a running run ended, only if its worker did not write an outcome meanwhile."""
+        with self.database.session() as s:
+            changed = s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == RunStatus.running)
+                .values(
+                    status=status,
+                    finished_at=now or utcnow(),
+                    reason=f"{reason}\n\n{log_tail(self.workspace.run_dir(run_id))}".strip(),
+                )
+            ).rowcount
+        if changed:
+            log.warning("run %s marked %s: %s", run_id, status.value, reason)
 
     def _why_dead(self, run: Run, now: datetime, check_clock: bool = True) -> str | None:
         """None while the run's worker is healthy, else the reason it is not."""
@@ -175,15 +217,14 @@ class Supervisor:
             started = as_utc(run.started_at)
             return "the worker never started" if started and now - started > START_GRACE else None
         proc = self._children.get(run.id)
-        code = proc.poll() if proc else None
         if not is_alive(run.pid, run.pid_started_at):
-            return f"the worker process exited with code {code}" if code is not None else "the worker process is gone"
+            return explain_exit(proc.wait(timeout=5) if proc else None)
         if not check_clock:
             return None
         beat = as_utc(run.heartbeat_at)
         if beat and now - beat > STALE_HEARTBEAT:
             self._kill(run.pid)
-            return f"no heartbeat for {int((now - beat).total_seconds())} s; the worker was stopped"
+            return f"no heartbeat for {int((now - beat).total_seconds())} s; the worker was stopped."
         asked = as_utc(run.cancel_requested_at)
         # Grace: a fixed minute, or three of this run's steps when its steps are slower than that.
         grace = max(CANCEL_GRACE.total_seconds(), 3 * (run.metrics or {}).get("sec_per_step", 0))
@@ -193,41 +234,96 @@ class Supervisor:
         return None
 
     def launch_queued(self) -> None:
+        """Start queued runs in order (priority desc, then id) while their devices have a free slot."""
         with self.database.session() as s:
-            busy = s.scalar(
-                select(Run.id).where(Run.status == RunStatus.running).limit(self.slots).offset(self.slots - 1)
+            busy = Counter(
+                d
+                for devices in s.scalars(select(Run.devices).where(Run.status == RunStatus.running))
+                for d in (parse_devices(devices) or ["cpu"])
             )
-            if busy is not None:
-                return
-            queued = s.scalar(select(Run.id).where(Run.status == RunStatus.queued).order_by(Run.id).limit(1))
-        if queued is not None:
-            self.launch(queued)
+            queued = s.execute(
+                select(Run.id, Run.devices)
+                .where(Run.status == RunStatus.queued)
+                .order_by(Run.priority.desc(), Run.id)
+                .limit(QUEUE_SCAN)
+            ).all()
+        any_slot_waits = False  # an "any slot" run that must wait keeps later "any slot" runs waiting too
+        for run_id, wanted in queued:
+            try:
+                devices = parse_devices(wanted)
+            except ValueError as e:
+                self._refuse(run_id, str(e))
+                continue
+            impossible = self.slots.check(devices)
+            if impossible:
+                self._refuse(run_id, impossible)
+                continue
+            if devices is None and any_slot_waits:
+                continue
+            assigned = self.slots.assign(devices, busy)
+            if assigned is None:  # runs pinned to other devices may start meanwhile
+                any_slot_waits = any_slot_waits or devices is None
+                continue
+            if self.launch(run_id, assigned):
+                busy.update(assigned)
 
-    def launch(self, run_id: int) -> None:
+    def _refuse(self, run_id: int, reason: str) -> None:
+        """A queued run that can never start here ends failed, with the reason, instead of waiting forever."""
+        with self.database.session() as s:
+            s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == RunStatus.queued)
+                .values(status=RunStatus.failed, finished_at=utcnow(), reason=f"not started: {reason}")
+            )
+        log.warning("run %s not started: %s", run_id, reason)
+
+    def launch(self, run_id: int, devices: list[str] | None = None) -> bool:
+        """Claim a queued run and start its worker on `devices`; False if it was not ours to start."""
+        devices = devices or ["cpu"]
+        disk = free_disk_problem(self.workspace)
+        if disk:
+            self._refuse(run_id, disk)
+            return False
         # Claim atomically: two supervisors (or a CLI and an app) never start the same run twice.
         with self.database.session() as s:
             claimed = s.execute(
                 update(Run)
                 .where(Run.id == run_id, Run.status == RunStatus.queued)
-                .values(status=RunStatus.running, started_at=utcnow(), heartbeat_at=utcnow())
+                .values(
+                    status=RunStatus.running,
+                    started_at=utcnow(),
+                    heartbeat_at=utcnow(),
+                    devices=format_devices(devices),
+                )
             ).rowcount
         if not claimed:
-            return
+            return False
         with self.database.session() as s:
             config = s.get(Run, run_id).config
         run_dir = self.workspace.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = worker_command(run_id, config, self.workspace)
-        with open(run_dir / "stdout.txt", "ab") as out:
-            proc = subprocess.Popen(  # an argument list, never a shell
-                cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+        try:
+            with open(run_dir / "stdout.txt", "ab") as out:
+                proc = subprocess.Popen(  # an argument list, never a shell
+                    cmd,
+                    cwd=ROOT,
+                    env=worker_env(devices),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        except OSError as e:
+            self._end(run_id, RunStatus.failed, f"the worker could not be started: {e}")
+            return False
         self._children[run_id] = proc
         with self.database.session() as s:
             run = s.get(Run, run_id)
             run.pid = proc.pid
             run.pid_started_at = process_start_time(proc.pid)
-        log.info("run %s started as pid %s", run_id, proc.pid)
+        log.info("run %s started as pid %s on %s", run_id, proc.pid, format_devices(devices))
+        return True
 
     @staticmethod
     def _kill(pid: int) -> None:

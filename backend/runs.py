@@ -1,35 +1,51 @@
-"""Runs as the UI and CLI see them: create (validated, queued), list, show, cancel, curves, log."""
+"""Runs as the UI and CLI change them: create (validated, queued), cancel, resume, prioritize, delete.
+
+Every change is a conditional UPDATE/DELETE on the run's status, so a supervisor claiming or
+ending the run at the same moment never races it. Reading runs lives in backend.runquery.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from backend.config import RunConfig
 from backend.data.store import find_dataset
-from backend.runfiles import log_tail
+from backend.runquery import RunQuery, curve, duration_seconds, list_page, summary
 from backend.workspace import Workspace
 from db import Database, MetricPoint, Run, RunStatus
-from db.models import as_utc
+
+log = logging.getLogger(__name__)
+
+RESUMABLE = (RunStatus.interrupted, RunStatus.failed, RunStatus.cancelled)
+ACTIVE = (RunStatus.queued, RunStatus.running)
 
 
-def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: str = "") -> Run:
+def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: str = "", *, priority: int = 0) -> Run:
     """Validate everything a user can get wrong, then queue the run. Nothing is written on error."""
     from backend.catalog import BUNDLED, require_installed, resolve_model
     from backend.devices import device_name, resolve_precision
+    from backend.jobs import free_disk_problem
 
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
     ds = find_dataset(database, cfg.dataset)
+    devices = _requested_devices(cfg)
     if cfg.precision == "fp16":  # refused on a CPU; checked now, not in the worker (torch loads only here)
         resolve_precision(cfg.precision, device_name())
     if cfg.model in BUNDLED:
         require_installed(cfg.model)
     else:
         resolve_model(cfg.model, workspace.models_dir)  # a bad path fails now, not in the worker
+    disk = free_disk_problem(workspace)
+    if disk:
+        raise ValueError(disk)
     with database.session() as s:
         run = Run(
             name=name or f"{cfg.method}-{ds.name}",
@@ -40,9 +56,26 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
             dataset_id=ds.id,
             config=cfg.to_dict(),
             metrics={},
+            priority=int(priority),
+            devices=devices,
         )
         s.add(run)
     return run
+
+
+def _requested_devices(cfg: RunConfig | dict) -> str | None:
+    """The RunConfig's `devices` setting, checked against this machine: None means any free slot."""
+    from backend.slots import Slots, format_devices, parse_devices
+
+    wanted = cfg.get("devices") if isinstance(cfg, dict) else getattr(cfg, "devices", None)
+    devices = parse_devices(str(wanted)) if wanted is not None else None
+    if devices is None:
+        return None
+    if devices != ["cpu"]:
+        problem = Slots.detect().check(devices)
+        if problem:
+            raise ValueError(f"setting 'devices': {problem}")
+    return format_devices(devices)
 
 
 def _require(s: Session, run_id: int, *load) -> Run:
@@ -59,11 +92,8 @@ def get_run(database: Database, run_id: int) -> Run:
 
 
 def list_runs(database: Database, status: str | None = None, limit: int = 200) -> list[Run]:
-    with database.session() as s:
-        q = select(Run).options(selectinload(Run.dataset)).order_by(Run.id.desc()).limit(limit)
-        if status:
-            q = q.where(Run.status == RunStatus(status))
-        return list(s.scalars(q))
+    """The newest runs (optionally of one status): the dropdowns' short list."""
+    return list_page(database, RunQuery(status=status or None, limit=limit)).runs
 
 
 def cancel_run(database: Database, run_id: int) -> Run:
@@ -89,75 +119,124 @@ def cancel_run(database: Database, run_id: int) -> Run:
         return run
 
 
-def resume_run(database: Database, run_id: int) -> Run:
-    """Queue an interrupted, failed or cancelled run again; the worker continues from its last checkpoint."""
+def resume_run(database: Database, run_id: int, *, as_new: bool = False, workspace: Workspace | None = None) -> Run:
+    """Queue an interrupted, failed or cancelled run again from its last checkpoint.
+
+    `as_new` leaves the run as it is and queues a new run (parent_id = this run) that starts from
+    a copy of its last checkpoint, with the curve so far, so it continues from the same step.
+    """
+    if as_new:
+        if workspace is None:
+            raise ValueError("resume as a new run needs the workspace")
+        return _resume_as_new(database, workspace, run_id)
     with database.session() as s:
         run = _require(s, run_id)
-        resumable = (RunStatus.interrupted, RunStatus.failed, RunStatus.cancelled)
         again = s.execute(
             update(Run)
-            .where(Run.id == run_id, Run.status.in_(resumable))
+            .where(Run.id == run_id, Run.status.in_(RESUMABLE))
             .values(status=RunStatus.queued, pid=None, pid_started_at=None, cancel_requested_at=None, reason=None)
-            .values(finished_at=None)
+            .values(finished_at=None, started_at=None, heartbeat_at=None, devices=_requested_devices(run.config))
         ).rowcount
         if not again:
             raise ValueError(f"run {run_id} is {run.status.value}; only interrupted, failed or cancelled runs resume")
     return get_run(database, run_id)
 
 
-def curve(database: Database, run_id: int, name: str = "loss") -> list[tuple[int, float]]:
+def _resume_as_new(database: Database, workspace: Workspace, parent_id: int) -> Run:
+    parent = get_run(database, parent_id)
+    if parent.status not in RESUMABLE:
+        raise ValueError(f"run {parent_id} is {parent.status.value}; only interrupted, failed or cancelled runs resume")
+    found = sorted(
+        (workspace.run_dir(parent_id) / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
+    )
+    if not found:
+        raise ValueError(f"run {parent_id} has no checkpoint to start from; resume it in place to start over")
+    last = found[-1]
+    step = int(last.name.split("-")[-1])
     with database.session() as s:
-        rows = s.execute(
-            select(MetricPoint.step, MetricPoint.value)
-            .where(MetricPoint.run_id == run_id, MetricPoint.name == name)
-            .order_by(MetricPoint.step)
+        child = Run(
+            name=f"{parent.name} (from #{parent_id} @ {step})"[:200],
+            status=RunStatus.queued,
+            task=parent.task,
+            model=parent.model,
+            method=parent.method,
+            dataset_id=parent.dataset_id,
+            config=dict(parent.config),
+            metrics={},
+            priority=parent.priority,
+            devices=_requested_devices(parent.config),
+            parent_id=parent_id,
+            step=step,
+            total_steps=parent.total_steps,
         )
-        return [(int(step), float(value)) for step, value in rows]
-
-
-def duration_seconds(run: Run) -> float | None:
-    if run.started_at is None:
-        return None
-    end = as_utc(run.finished_at) or datetime.now(UTC)
-    return round((end - as_utc(run.started_at)).total_seconds(), 1)
-
-
-def summary(run: Run, workspace: Workspace | None = None, *, detail: bool = False) -> dict[str, Any]:
-    """The JSON shape of a run for the CLI and API (`detail` adds config, artifacts and log tail)."""
-    out: dict[str, Any] = {
-        "id": run.id,
-        "name": run.name,
-        "status": run.status.value,
-        "task": run.task,
-        "model": run.model,
-        "method": run.method,
-        "dataset": run.dataset.name if run.dataset else None,
-        "step": run.step,
-        "total_steps": run.total_steps,
-        "progress": round(run.step / run.total_steps, 4) if run.total_steps else 0.0,
-        "final_loss": (run.metrics or {}).get("final_loss"),
-        "duration_seconds": duration_seconds(run),
-        "created_at": _iso(run.created_at),
-    }
-    if detail:
-        out.update(
-            config=run.config,
-            metrics=run.metrics,
-            reason=run.reason,
-            pid=run.pid,
-            epoch=run.epoch,
-            started_at=_iso(run.started_at),
-            finished_at=_iso(run.finished_at),
-            eta_seconds=(run.metrics or {}).get("eta_seconds") if run.status == RunStatus.running else None,
-            artifacts=[
-                {"id": a.id, "kind": a.kind, "path": a.path, "size_bytes": a.size_bytes, "verification": a.verification}
-                for a in run.artifacts
-            ],
+        s.add(child)
+        s.flush()
+        # The curve up to the checkpoint, so the new run's curve continues from the same step.
+        points = select(literal(child.id), MetricPoint.step, MetricPoint.name, MetricPoint.value).where(
+            MetricPoint.run_id == parent_id, MetricPoint.step <= step
         )
-        if workspace is not None:
-            out["log_tail"] = log_tail(workspace.run_dir(run.id))
-    return out
+        s.execute(insert(MetricPoint).from_select(["run_id", "step", "name", "value"], points))
+        run_dir = workspace.run_dir(child.id)
+        if run_dir.exists():
+            raise ValueError(f"{run_dir} already exists (left from an earlier run?); move it away and try again")
+        try:  # inside the transaction: no row without its checkpoint, no checkpoint without its row
+            _link_tree(last, run_dir / "checkpoints" / last.name)
+        except OSError:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+    return get_run(database, child.id)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return as_utc(value).isoformat() if value else None
+def _link_tree(source: Path, target: Path) -> None:
+    """Copy a checkpoint as hard links (instant, no extra disk); a real copy across file systems."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link)
+
+
+def set_priority(database: Database, run_id: int, priority: int) -> Run:
+    """Change a queued run's priority (higher starts first)."""
+    with database.session() as s:
+        run = _require(s, run_id)
+        changed = s.execute(
+            update(Run).where(Run.id == run_id, Run.status == RunStatus.queued).values(priority=int(priority))
+        ).rowcount
+        if not changed:
+            raise ValueError(f"run {run_id} is {run.status.value}; only a queued run's priority can change")
+    return get_run(database, run_id)
+
+
+def delete_run(database: Database, workspace: Workspace, run_id: int) -> dict[str, object]:
+    """Delete a finished run: its row, metric points, artifact rows, run folder and export folder."""
+    with database.session() as s:
+        run = _require(s, run_id)
+        gone = s.execute(delete(Run).where(Run.id == run_id, Run.status.not_in(ACTIVE))).rowcount
+        if not gone:
+            raise ValueError(f"run {run_id} is {run.status.value}; cancel it first, then delete it")
+        s.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id))  # the schema cascades too
+    removed = []
+    for folder in (workspace.run_dir(run_id), workspace.export_dir(run_id)):
+        if folder.exists():
+            shutil.rmtree(folder)
+            removed.append(str(folder))
+    log.info("run %s deleted (%s)", run_id, ", ".join(removed) or "no files")
+    return {"id": run_id, "deleted": True, "removed": removed}
+
+
+__all__ = [
+    "cancel_run",
+    "create_run",
+    "curve",
+    "delete_run",
+    "duration_seconds",
+    "get_run",
+    "list_runs",
+    "resume_run",
+    "set_priority",
+    "summary",
+]

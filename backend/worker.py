@@ -9,13 +9,15 @@ written to the database: completed, cancelled (checkpoint kept) or failed (messa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from backend.config import RunConfig
+from backend.config import ADAPTERS, RunConfig
 from backend.runfiles import LOG_FILE, dir_size, log_tail
 from backend.workspace import Workspace
 from db import Artifact, Database, MetricPoint, Run, RunStatus
@@ -36,25 +38,42 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     _log_to(run_dir / LOG_FILE)
 
-    from backend.callbacks import Heartbeat
-
     with database.session() as s:
         run = s.get(Run, args.run_id)
         if run is None or run.status != RunStatus.running:
             log.error("run %s is not marked running (status: %s); refusing to start", args.run_id, run and run.status)
             return 2
         config, dataset_id = run.config, run.dataset_id
+    _pin_gpus(config.get("devices", "auto"))  # before torch is imported
+    from backend.callbacks import Heartbeat
+
+    lead = _rank() == 0  # under torchrun every rank trains; only rank 0 writes status and artifacts
     try:
         cfg = RunConfig.from_dict(config)
-        with Heartbeat(database, args.run_id):
+        with Heartbeat(database, args.run_id) if lead else contextlib.nullcontext():
             status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id)
-        _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
+        if lead:
+            _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
         log.info("run %s %s", args.run_id, status.value)
         return 0
     except Exception as e:  # any failure becomes a clear status, never a silent death
         log.exception("run %s failed", args.run_id)
-        _finish(database, args.run_id, RunStatus.failed, reason=f"{type(e).__name__}: {e}\n\n{log_tail(run_dir)}")
+        from backend.failures import explain_exception  # out-of-memory gets advice on what to change
+
+        if lead:
+            reason = f"{explain_exception(e)}\n\n{log_tail(run_dir)}"
+            _finish(database, args.run_id, RunStatus.failed, reason=reason)
         return 1
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _pin_gpus(devices: str) -> None:
+    """Devices "cuda:1,3" -> CUDA_VISIBLE_DEVICES=1,3, so rank i (LOCAL_RANK) trains on the i-th listed GPU."""
+    if devices.startswith("cuda:"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices.split(":", 1)[1]
 
 
 def train(
@@ -63,27 +82,44 @@ def train(
     """Build model and data, run the Trainer, save the result. Returns status, metrics, artifacts."""
     import torch
     import yaml
-    from transformers import TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
     from backend.callbacks import DatabaseCallback
     from backend.catalog import resolve_model
     from backend.data import load_rows
-    from backend.devices import DTYPES, device_name, resolve_precision
+    from backend.devices import DTYPES, check_devices, resolve_device, resolve_precision
+    from backend.methods import prepare
+    from backend.optim import optimizer, stopping_callbacks, training_arguments
     from backend.tasks import get_task
 
     # 1. setup
     if dataset_id is None:
         raise ValueError("the run's dataset was deleted; start a new run with another dataset")
-    device = device_name()
+    if not cfg.gpu_ids:  # listed GPUs were checked before queueing; _pin_gpus renumbered them 0..n-1
+        check_devices(cfg)
+    device = resolve_device(cfg.devices)
     precision = resolve_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)
     run_dir = workspace.run_dir(run_id)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
-    log.info("run %s: %s of %s on %s in %s (settings in config.yaml)", run_id, cfg.method, cfg.model, device, precision)
+    lead = _rank() == 0
+    if lead:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    log.info(
+        "run %s: %s of %s on %s in %s, %d process(es) (settings in config.yaml)",
+        run_id,
+        cfg.method,
+        cfg.model,
+        device,
+        precision,
+        world,
+    )
     model_dir = resolve_model(cfg.model, workspace.models_dir)
     train_rows, eval_rows = load_rows(workspace, dataset_id, "train"), load_rows(workspace, dataset_id, "validation")
     built = get_task(cfg.task).build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision])
+    method_callbacks = prepare(built.model, cfg, built.layer_groups)
+    if cfg.method in ("freeze", "gradual"):
+        built.trainable_params = sum(p.numel() for p in built.model.parameters() if p.requires_grad)
     log.info(
         "%d training rows, %d tokens/epoch; trainable params %d of %d (%.2f%%)",
         len(built.train),
@@ -93,31 +129,13 @@ def train(
         100 * built.trainable_params / built.total_params,
     )
 
-    args = TrainingArguments(
-        output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        learning_rate=cfg.lr,
-        lr_scheduler_type=cfg.scheduler,
-        warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay,
-        logging_steps=cfg.logging_steps,
-        save_strategy="steps" if cfg.save_steps else "epoch",
-        save_steps=cfg.save_steps or 500,
-        save_total_limit=cfg.save_total_limit,
-        eval_strategy="epoch" if built.eval is not None else "no",
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=device == "cpu",
-        seed=cfg.seed,
-        report_to=[],
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        train_sampling_strategy="random" if cfg.packing else "group_by_length",  # little padding per batch
-        dataloader_num_workers=0,
+    args = training_arguments(
+        cfg,
+        run_dir / "checkpoints",
+        has_eval=built.eval is not None,
+        device=device,
+        precision=precision,
+        group_by_length=not cfg.packing,
     )
     callback = DatabaseCallback(database, run_id, built.train_tokens)
     trainer = built.trainer_cls(
@@ -127,25 +145,28 @@ def train(
         eval_dataset=built.eval,
         data_collator=built.collator,
         compute_metrics=built.compute_metrics,
-        callbacks=[callback],
+        # Only rank 0 writes to the database; StopTogether (last) shares its cancel with every rank.
+        callbacks=[*method_callbacks, *([callback] if lead else []), *stopping_callbacks(cfg)],
+        optimizer_cls_and_kwargs=optimizer(cfg, device),
     )
 
     # 2. train (resuming from the newest checkpoint when the run folder has one)
     resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if resume:
         log.info("resuming from %s", resume)
-        _forget_points_after(database, run_id, int(Path(resume).name.split("-")[-1]))
+        if lead:
+            _forget_points_after(database, run_id, int(Path(resume).name.split("-")[-1]))
     t0 = time.monotonic()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.monotonic() - t0
 
-    # 3. save
-    out = run_dir / ("adapter" if cfg.method == "lora" else "model")
-    if built.save is not None:
+    # 3. save (rank 0; the evaluation below is collective, so every rank takes part)
+    out = run_dir / ("adapter" if cfg.method in ADAPTERS else "model")
+    if lead and built.save is not None:
         built.save(trainer, out)
-    else:
+    elif lead:
         trainer.model.save_pretrained(out)
-    if hasattr(built.tokenizer, "save_pretrained"):
+    if lead and hasattr(built.tokenizer, "save_pretrained"):
         built.tokenizer.save_pretrained(out)
     epochs_done = float(trainer.state.epoch or 0)
     metrics = {
@@ -158,9 +179,14 @@ def train(
         "precision": precision,
         "device": device,
         "train_rows": len(built.train),
+        "world_size": args.world_size,
+        "method": cfg.method,
+        "optimizer": cfg.optimizer,
     }
     if built.eval is not None:
         metrics.update({k: round(v, 4) for k, v in trainer.evaluate().items() if isinstance(v, float)})
+    if lead and built.final_metrics is not None and not callback.cancelled:
+        metrics.update(built.final_metrics(trainer))
     status = RunStatus.cancelled if callback.cancelled else RunStatus.completed
     return status, metrics, [(out.name, out)]
 
@@ -200,7 +226,8 @@ def _finish(
 
 def _log_to(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    rank = f"[rank {_rank()}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {rank}%(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)

@@ -2,6 +2,7 @@
 
 from db import Database
 database = Database.open("sqlite:///workspace/tuneboard.db")   # migrates to head
+database = Database.open("postgresql+psycopg://user:pw@host:5432/tuneboard")  # a shared server
 with database.session() as s: ...
 """
 
@@ -14,16 +15,20 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000  # the UI, the supervisor and workers write concurrently
+MIGRATION_LOCK = 0x7475_6E65  # a PostgreSQL advisory lock id: one process migrates at a time
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Transactions are begun by `_sqlite_begin`, not by the driver (whose deferred BEGIN can fail
+    # at once with "database is locked" when a reader later wants to write while another writes).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -32,20 +37,42 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn) -> None:
+    """BEGIN IMMEDIATE: take the write lock up front, so waiting for it honours the busy timeout."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    if url.startswith("postgresql:") or url.startswith("postgres:"):
+        raise ValueError("DATABASE_URL: use postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB (the psycopg 3 driver)")
+    # pre_ping: a shared server restarts or drops idle connections; recycle keeps them fresh.
+    return create_engine(url, pool_pre_ping=True, pool_recycle=1800)
 
 
 def migrate(url: str) -> None:
-    """Bring the database at `url` to the newest Alembic revision."""
+    """Bring the database at `url` to the newest Alembic revision (one process at a time)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url)
-    command.upgrade(cfg, "head")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ConfigParser interpolates '%'
+    if not url.startswith("postgresql"):
+        command.upgrade(cfg, "head")  # SQLite: the migration runs inside one BEGIN IMMEDIATE
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            try:
+                command.upgrade(cfg, "head")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 class Database:
@@ -61,6 +88,11 @@ class Database:
         if upgrade:
             migrate(url)
         return cls(url, make_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
 
     @contextmanager
     def session(self) -> Iterator[Session]:
