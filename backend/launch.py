@@ -1,16 +1,26 @@
 """How a run's worker is started: the argument list the supervisor executes (never a shell).
 
-One process for CPU or one GPU; `torchrun --nproc-per-node N` when a run asks for several
-processes (DDP). The supervisor owns *when* a worker starts; this module owns *how*.
+One process for CPU or one GPU; `python -m torch.distributed.run --nproc-per-node N` (torchrun)
+when a run asks for several processes: one per listed GPU (devices "cuda:0,1"), or `nproc` on
+CPU (DDP over gloo). The supervisor owns *when* a worker starts; this module owns *how*.
+
+    worker_command(7, {"devices": "cuda:0,1"}, ws)
+    -> [python, -m, torch.distributed.run, --standalone, --nproc-per-node, 2, -m, backend.worker, 7, ...]
 """
 
 from __future__ import annotations
 
 import sys
 
+from backend.config import RunConfig
 from backend.workspace import Workspace
 
 
 def worker_command(run_id: int, config: dict, workspace: Workspace) -> list[str]:
     """The worker's command line for run `run_id` whose RunConfig is `config` (as stored on the run)."""
-    return [sys.executable, "-m", "backend.worker", str(run_id), "--workspace", str(workspace.root)]
+    worker = ["-m", "backend.worker", str(run_id), "--workspace", str(workspace.root)]
+    processes = RunConfig.from_dict(config).world_size if config else 1
+    if processes == 1:
+        return [sys.executable, *worker]
+    # --standalone: a rendezvous on this machine with a free port, so two runs never collide.
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes), *worker]

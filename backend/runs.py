@@ -43,6 +43,9 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
         require_installed(cfg.model)
     else:
         resolve_model(cfg.model, workspace.models_dir)  # a bad path fails now, not in the worker
+    from backend.preflight import preflight  # LoRA modules, freeze layers, QLoRA, GPUs: refused now
+
+    preflight(cfg, workspace.models_dir)
     disk = free_disk_problem(workspace)
     if disk:
         raise ValueError(disk)

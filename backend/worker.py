@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
             log.error("run %s is not marked running (status: %s); refusing to start", args.run_id, run and run.status)
             return 2
         config, dataset_id = run.config, run.dataset_id
-    _pin_gpus(config.get("devices", "auto"))  # before torch is imported
     from backend.callbacks import Heartbeat
 
     lead = _rank() == 0  # under torchrun every rank trains; only rank 0 writes status and artifacts
@@ -70,12 +69,6 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def _pin_gpus(devices: str) -> None:
-    """Devices "cuda:1,3" -> CUDA_VISIBLE_DEVICES=1,3, so rank i (LOCAL_RANK) trains on the i-th listed GPU."""
-    if devices.startswith("cuda:"):
-        os.environ["CUDA_VISIBLE_DEVICES"] = devices.split(":", 1)[1]
-
-
 def train(
     database: Database, workspace: Workspace, run_id: int, cfg: RunConfig, dataset_id: int | None
 ) -> tuple[RunStatus, dict[str, Any], list[tuple[str, Path]]]:
@@ -95,7 +88,7 @@ def train(
     # 1. setup
     if dataset_id is None:
         raise ValueError("the run's dataset was deleted; start a new run with another dataset")
-    if not cfg.gpu_ids:  # listed GPUs were checked before queueing; _pin_gpus renumbered them 0..n-1
+    if not cfg.gpu_ids:  # listed GPUs were checked when queued; the supervisor shows only them (as 0..n-1)
         check_devices(cfg)
     device = resolve_device(cfg.devices)
     precision = resolve_precision(cfg.precision, device)

@@ -1,22 +1,69 @@
-"""Instruction / chat SFT for causal LMs: chat template, loss on assistant turns, packing, LoRA or full.
+"""Causal LMs: chat SFT (loss on assistant turns) and continued pre-training (rows with `text`).
 
-The worker calls `build(cfg, model_dir, rows, precision)` and hands the result to the Trainer.
+The worker calls `build(cfg, model_dir, train_rows, eval_rows, dtype)` and hands the result to the
+Trainer. A row is either `{"messages": [...]}` (chat: system/user/assistant turns; tool calls and
+tool results become text) or `{"text": "..."}` (pre-training: loss on every token).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import random
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from backend.config import RunConfig
+from backend.config import ADAPTERS, RunConfig
 from backend.tasks.base import Built
 
 log = logging.getLogger(__name__)
 
 IGNORE = -100  # label value the loss skips
+
+# For tokenizers without a chat template (base models): `chat_template` picks one of these.
+TEMPLATES = {
+    "chatml": (
+        "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+        "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    ),
+    "llama3": (
+        "{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n'"
+        " + m['content'] + '<|eot_id|>' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+    ),
+    "alpaca": (
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] + '\\n\\n' }}"
+        "{% elif m['role'] == 'assistant' %}{{ '### Response:\\n' + m['content'] + eos_token + '\\n\\n' }}"
+        "{% else %}{{ '### Instruction:\\n' + m['content'] + '\\n\\n' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}"
+    ),
+}
+
+
+def as_text_turns(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Tool calls and tool results as plain text turns any chat template can render.
+
+    An assistant turn's `tool_calls` become `<tool_call>{json}</tool_call>` lines after its content
+    (learned like any answer); a `tool` turn becomes a user turn wrapped in `<tool_response>`.
+    """
+    import json
+
+    out = []
+    for m in messages:
+        content = m.get("content") or ""
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            calls = [c.get("function", c) for c in m["tool_calls"]]
+            content = "\n".join(
+                [content, *(f"<tool_call>{json.dumps(c, ensure_ascii=False)}</tool_call>" for c in calls)]
+            )
+            out.append({"role": "assistant", "content": content.strip()})
+        elif m["role"] in ("tool", "function", "observation"):
+            out.append({"role": "user", "content": f"<tool_response>{content}</tool_response>"})
+        else:
+            out.append({"role": m["role"], "content": content})
+    return out
 
 
 def tokenize(
@@ -39,6 +86,20 @@ def tokenize(
     return {"input_ids": ids[:cutoff], "labels": labels[:cutoff]}
 
 
+def tokenize_text(text: str, tokenizer: Any, cutoff: int) -> dict[str, list[int]]:
+    """Continued pre-training: every token of the text (and a closing EOS) is learned."""
+    ids = tokenizer(text, add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
+    return {"input_ids": ids[:cutoff], "labels": ids[:cutoff]}
+
+
+def _encode_row(row: dict[str, Any], tokenizer: Any, cfg: RunConfig) -> dict[str, list[int]]:
+    if row.get("messages"):
+        return tokenize(as_text_turns(row["messages"]), tokenizer, cfg.cutoff_len, cfg.train_on_prompt)
+    if row.get("text"):
+        return tokenize_text(row["text"], tokenizer, cfg.cutoff_len)
+    raise ValueError("a row has neither 'messages' nor 'text'; import the dataset again as chat or plain text")
+
+
 def _render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
     out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=add_generation_prompt)
     return list(out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out)
@@ -52,37 +113,29 @@ def build(
     dtype: torch.dtype,
 ) -> Built:
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, DataCollatorWithFlattening
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if not tokenizer.chat_template:
-        raise ValueError(f"model '{cfg.model}' has no chat template; pick an instruct/chat model")
+    chat = any(r.get("messages") for r in train_rows[:1])
+    tokenizer = load_tokenizer(cfg, model_dir, chat=chat)
 
     def encode(rows: list[dict[str, Any]]) -> datasets.Dataset:
         data = datasets.Dataset.from_list(rows)
-        data = data.map(
-            lambda r: tokenize(r["messages"], tokenizer, cfg.cutoff_len, cfg.train_on_prompt),
-            remove_columns=data.column_names,
-            desc="tokenizing",
-        )
+        data = data.map(lambda r: _encode_row(r, tokenizer, cfg), remove_columns=data.column_names, desc="tokenizing")
         return data.filter(lambda r: any(x != IGNORE for x in r["labels"]), desc="dropping rows cut before the answer")
 
+    if not eval_rows and cfg.val_ratio > 0 and len(train_rows) >= 10:  # hold out rows before encoding
+        order = random.Random(cfg.seed).sample(range(len(train_rows)), len(train_rows))
+        cut = max(1, round(len(train_rows) * cfg.val_ratio))
+        eval_rows, train_rows = [train_rows[i] for i in order[:cut]], [train_rows[i] for i in order[cut:]]
     train, evalset = encode(train_rows), encode(eval_rows) if eval_rows else None
     if len(train) == 0:
         raise ValueError(f"every row is longer than cutoff_len={cfg.cutoff_len} before its answer; raise cutoff_len")
-    if evalset is None and cfg.val_ratio > 0 and len(train) >= 10:
-        split = train.train_test_split(test_size=cfg.val_ratio, seed=cfg.seed)
-        train, evalset = split["train"], split["test"]
+    model = load_model(cfg, model_dir, dtype)
+    groups = layer_groups(model)
+    if cfg.method in ADAPTERS:
+        from backend.methods import add_lora
 
-    # Base weights in the compute dtype: LoRA trains fp32 adapters on top (peft upcasts them), and
-    # casting the frozen weights once here beats autocast re-casting them every step.
-    load_dtype = dtype if cfg.method == "lora" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=load_dtype, attn_implementation="sdpa")
-    model.config.use_cache = False
-    if cfg.method == "lora":
-        model = _add_lora(model, cfg)
+        model = add_lora(model, cfg, task_type="CAUSAL_LM")
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -95,7 +148,102 @@ def build(
         else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE, pad_to_multiple_of=8)
     )
     tokens = sum(len(x) for x in train["input_ids"])
-    return Built(model, tokenizer, train, evalset, collator, trainable, total, tokens, sft_trainer())
+    built = Built(
+        model, tokenizer, train, evalset, collator, trainable, total, tokens, sft_trainer(), layer_groups=groups
+    )
+    chat_held_out = [r for r in eval_rows if r.get("messages")]
+    if cfg.eval_samples and chat_held_out:
+        built.final_metrics = lambda trainer: answer_scores(trainer.model, tokenizer, chat_held_out[: cfg.eval_samples])
+    return built
+
+
+def load_tokenizer(cfg: RunConfig, model_dir: Path, chat: bool = True) -> Any:
+    """The model's tokenizer, with a pad token and (for chat data) a chat template."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if cfg.chat_template != "auto":
+        tokenizer.chat_template = TEMPLATES[cfg.chat_template]
+    elif chat and not tokenizer.chat_template:
+        raise ValueError(
+            f"model '{cfg.model}' has no chat template; set chat_template to one of {', '.join(TEMPLATES)} "
+            "(chatml suits most base models)"
+        )
+    return tokenizer
+
+
+def load_model(cfg: RunConfig, model_dir: Path, dtype: torch.dtype) -> Any:
+    """The model, with base weights in the compute dtype for adapters (QLoRA: quantized on the GPU).
+
+    LoRA trains fp32 adapters on top (peft upcasts them), and casting the frozen weights once here
+    beats autocast re-casting them every step. Full, freeze and gradual keep fp32 master weights.
+    """
+    from transformers import AutoModelForCausalLM
+
+    extra: dict[str, Any] = {}
+    if cfg.method == "qlora":
+        from backend.methods import quantization_config
+
+        extra = {"quantization_config": quantization_config(cfg, dtype), "device_map": {"": _local_rank()}}
+    load_dtype = dtype if cfg.method in ADAPTERS else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=load_dtype, attn_implementation="sdpa", **extra)
+    model.config.use_cache = False
+    return model
+
+
+def layer_groups(model: Any) -> list[Any]:
+    """Bottom-to-top groups: the input embeddings, then each decoder layer (the longest ModuleList)."""
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList)]
+    layers = max(lists, key=len) if lists else []
+    return [model.get_input_embeddings(), *layers]
+
+
+def skeleton(cfg: RunConfig, model_dir: Path) -> tuple[Any, list[Any]]:
+    """The model without weights (meta device), for checks before a run is queued."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+    return model, layer_groups(model)
+
+
+def answer_scores(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tokens: int = 128
+) -> dict[str, float]:
+    """Greedy answers to held-out prompts (the conversation up to its last assistant turn), scored
+    against the reference answers with BLEU-4 and ROUGE-L (0-100; Chinese segmented into words)."""
+    from backend.metrics import bleu4, rouge_l
+
+    predictions, references = [], []
+    model.eval()
+    for row in rows:
+        turns = as_text_turns(row["messages"])
+        last = max(i for i, m in enumerate(turns) if m["role"] == "assistant")
+        ids = _render(tokenizer, turns[:last], add_generation_prompt=True)
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            out = model.generate(
+                input_ids=torch.tensor([ids], device=device),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        predictions.append(tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip())
+        references.append(turns[last]["content"])
+    log.info("scored %d generated answers; first: %r (reference %r)", len(rows), predictions[0], references[0])
+    return {
+        "eval_bleu4": round(bleu4(predictions, references), 2),
+        "eval_rouge_l": round(rouge_l(predictions, references), 2),
+    }
+
+
+def _local_rank() -> int:
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def sft_trainer() -> type:
@@ -112,6 +260,11 @@ def sft_trainer() -> type:
     from transformers import Trainer
 
     class SFTTrainer(Trainer):
+        def log(self, logs, *args, **kwargs):
+            if "eval_loss" in logs:  # perplexity: exp of the mean per-token loss on the validation set
+                logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 50.0))
+            super().log(logs, *args, **kwargs)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.get("labels")
             if labels is None or return_outputs or not _takes_logits_to_keep(model):
@@ -132,23 +285,3 @@ def sft_trainer() -> type:
         return "logits_to_keep" in inspect.signature(base.forward).parameters
 
     return SFTTrainer
-
-
-def _add_lora(model: Any, cfg: RunConfig) -> Any:
-    from peft import LoraConfig, get_peft_model
-
-    targets: str | list[str] = cfg.lora_targets
-    if targets != "all-linear":
-        targets = [t.strip() for t in targets.split(",") if t.strip()]
-        names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-        unknown = [t for t in targets if t not in names]
-        if unknown:
-            raise ValueError(f"setting 'lora_targets': the model has no module named {', '.join(unknown)}")
-    lora = LoraConfig(
-        r=cfg.lora_rank,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=targets,
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, lora)
