@@ -1,65 +1,56 @@
-"""Alpaca format -> the canonical SFT schema: one row per example, `messages` as role/content turns.
+"""Alpaca rows -> canonical SFT rows (`messages`: system, earlier turns from `history`, the prompt, the answer).
 
 Alpaca fields: instruction (required), input (optional, appended to the instruction), output
-(required), system (optional), history (optional list of [user, assistant] pairs before it).
+(required), system (optional), history (optional list of [user, assistant] pairs), tools (optional).
+LLaMA-Factory's `columns` can rename any of them (prompt/query/response/system/history/tools).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from backend.data.readers import DataError
+from backend.data.errors import DataError
+from backend.data.readers import Records
+from backend.data.validation import check_row_size, require_object, text_field, tools_text, where
 
-FIELDS = ("instruction", "input", "output", "system", "history")
-MAX_FIELD_CHARS = 100_000  # one field this long is almost always a broken export
+COLUMNS = {"instruction": "instruction", "input": "input", "output": "output", "system": "system"}
+COLUMNS |= {"history": "history", "tools": "tools"}
 
 
-def looks_like_alpaca(record: Any) -> bool:
+def looks_like(record: Any) -> bool:
     return isinstance(record, dict) and "instruction" in record and "output" in record
 
 
-def to_messages(records: list[tuple[int, Any]], file_name: str) -> list[dict[str, Any]]:
-    """Validate every row first; return canonical rows only if all of them are good."""
-    rows = []
+def convert(
+    records: Records, file_name: str, max_row_chars: int, columns: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    col = {**COLUMNS, **(columns or {})}
     for row, record in records:
-        where = f"{file_name} row {row}"
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected an object with 'instruction' and 'output', got {type(record).__name__}")
-        missing = [f for f in ("instruction", "output") if f not in record]
-        if missing:
-            raise DataError(f"{where}: field '{missing[0]}' is missing; every row needs 'instruction' and 'output'")
-        text = {f: _text(record, f, where) for f in ("instruction", "input", "output", "system")}
-        for f in ("instruction", "output"):
-            if not text[f].strip():
-                raise DataError(f"{where}: field '{f}' is empty; fill it in or remove the row")
-        messages = []
-        if text["system"].strip():
-            messages.append({"role": "system", "content": text["system"]})
-        for user, assistant in _history(record.get("history"), where):
+        at = where(file_name, row)
+        record = require_object(record, at, f"'{col['instruction']}' and '{col['output']}'")
+        instruction = text_field(record, col["instruction"], at, required=True)
+        output = text_field(record, col["output"], at, required=True)
+        extra, system = text_field(record, col["input"], at), text_field(record, col["system"], at)
+        messages = [{"role": "system", "content": system}] if system.strip() else []
+        for user, assistant in _history(record.get(col["history"]), at, col["history"]):
             messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-        prompt = text["instruction"] if not text["input"].strip() else f"{text['instruction']}\n\n{text['input']}"
-        messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": text["output"]}]
-        rows.append({"messages": messages})
-    return rows
+        prompt = instruction if not extra.strip() else f"{instruction}\n\n{extra}"
+        messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
+        check_row_size(sum(len(m["content"]) for m in messages), at, max_row_chars)
+        out: dict[str, Any] = {"messages": messages}
+        tools = tools_text(record.get(col["tools"]), at)
+        if tools is not None:
+            out["tools"] = tools
+        yield out
 
 
-def _text(record: dict[str, Any], field: str, where: str) -> str:
-    value = record.get(field)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise DataError(f"{where}: field '{field}' must be text, got {type(value).__name__}")
-    if len(value) > MAX_FIELD_CHARS:
-        raise DataError(f"{where}: field '{field}' has {len(value):,} characters, over the {MAX_FIELD_CHARS:,} limit")
-    return value
-
-
-def _history(value: Any, where: str) -> list[tuple[str, str]]:
+def _history(value: Any, at: str, field: str) -> list[tuple[str, str]]:
     if value in (None, []):
         return []
     ok = isinstance(value, list) and all(
         isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in value
     )
     if not ok:
-        raise DataError(f"{where}: field 'history' must be a list of [user, assistant] text pairs")
+        raise DataError(f"{at}: field '{field}' must be a list of [user, assistant] text pairs")
     return [(u, a) for u, a in value]

@@ -1,27 +1,55 @@
-"""Rows of a dataset as a person reads them: system, prompt, answer (earlier turns counted)."""
+"""Rows of a dataset as a person reads them, one page at a time, without loading the whole file."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from backend.data.importer import load_rows
 from backend.workspace import Workspace
 
 
 def flatten(row: dict[str, Any]) -> dict[str, str]:
-    """One canonical SFT row -> the columns a preview table shows."""
+    """One canonical row -> short text columns for a table (conversations: system, prompt, answer)."""
+    if "messages" not in row:
+        return {k: v for k, v in row.items() if k != "image"}
     messages = row["messages"]
     system = next((m["content"] for m in messages if m["role"] == "system"), "")
     turns = [m for m in messages if m["role"] != "system"]
-    earlier = (len(turns) - 2) // 2
-    prompt = turns[-2]["content"] if len(turns) >= 2 else ""
+    last_user = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=0)
+    earlier = sum(m["role"] == "user" for m in turns[:last_user])
+    prompt = turns[last_user]["content"] if turns else ""
+    answer = "\n".join(m["content"] for m in turns[last_user + 1 :])
     return {
         "system": system,
         "prompt": (f"[+{earlier} earlier turns] " if earlier else "") + prompt,
-        "answer": turns[-1]["content"] if turns else "",
+        "answer": answer,
     }
 
 
-def preview(workspace: Workspace, dataset_id: int, offset: int = 0, limit: int = 20) -> list[dict[str, str]]:
-    rows = load_rows(workspace, dataset_id)
-    return [flatten(r) for r in rows[offset : offset + limit]]
+def page(
+    workspace: Workspace, dataset_id: int, split: str = "train", offset: int = 0, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Canonical rows offset..offset+limit of one split, read by row groups (cheap for big files)."""
+    import pyarrow.parquet as pq
+
+    path = workspace.dataset_dir(dataset_id) / f"{split}.parquet"
+    if not path.exists() or limit <= 0:
+        return []
+    pf = pq.ParquetFile(path)
+    rows, start = [], 0
+    for i in range(pf.num_row_groups):
+        n = pf.metadata.row_group(i).num_rows
+        if start + n > offset and len(rows) < limit:
+            table = pf.read_row_group(i)
+            lo = max(offset - start, 0)
+            rows += table.slice(lo, limit - len(rows)).to_pylist()
+        start += n
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def preview(
+    workspace: Workspace, dataset_id: int, offset: int = 0, limit: int = 20, split: str = "train"
+) -> list[dict[str, Any]]:
+    """Flattened rows for tables and the CLI (images are left out; see `page` for them)."""
+    return [flatten(r) for r in page(workspace, dataset_id, split, offset, limit)]

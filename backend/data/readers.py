@@ -1,73 +1,171 @@
-"""Read a JSON array or JSON Lines file into records, with errors that name the file and line."""
+"""Read JSON, JSON Lines and text files into (row number, record) pairs, with errors that name the line.
+
+Encodings: UTF-8 (with or without BOM) and UTF-16 (BOM, or the zero bytes of plain ASCII text);
+anything else is refused with the byte and line where decoding failed. JSON Lines files are read
+line by line, so a 100 MB file never sits in memory as one string.
+"""
 
 from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-MAX_FILE_BYTES = 2 * 1024**3  # uploads over 2 GB are refused before reading
+from backend.data.errors import DataError
+
+Progress = Callable[[float, str], None]
+Records = Iterator[tuple[int, Any]]
+UTF16 = "utf-16"
 
 
-class DataError(ValueError):
-    """Bad input a user can fix; the message names the file, row or field and says what to do."""
+def sniff_encoding(path: Path) -> str:
+    """utf-8 or utf-16, from the first bytes: a BOM, or ASCII with zero bytes in between."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return UTF16
+    if len(head) >= 4 and head[1::2].count(0) > len(head) // 4 and head[0::2].count(0) == 0:
+        return "utf-16-le"
+    if len(head) >= 4 and head[0::2].count(0) > len(head) // 4 and head[1::2].count(0) == 0:
+        return "utf-16-be"
+    return "utf-8"
 
 
 def decode(path: Path) -> str:
-    """Text of `path`: UTF-8 (with or without BOM) or UTF-16 with a BOM; anything else is refused."""
+    """The whole text of a (small) file, with a clear error for a wrong encoding."""
+    encoding = sniff_encoding(path)
     raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
     except UnicodeDecodeError as e:
-        raise DataError(
-            f"{path.name}: byte {e.start} is not valid UTF-8; save the file as UTF-8 (or UTF-16 with a BOM) and retry"
-        ) from None
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(_encoding_message(path.name, line, e.start, encoding)) from None
 
 
-def read_records(path: Path) -> list[tuple[int, Any]]:
-    """(row number, record) pairs. Row numbers are 1-based lines for JSONL, positions for a JSON array."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"{path.name}: {size / 1024**3:.1f} GB is over the 2 GB upload limit; split the file")
-    text = decode(path)
-    if not text.strip():
+def _encoding_message(name: str, line: int, byte: int, encoding: str) -> str:
+    what = "UTF-8" if encoding == "utf-8" else "UTF-16"
+    return f"{name} line {line}: byte {byte} is not valid {what}; save the file as UTF-8 (or UTF-16) and retry"
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, str, int]]:
+    """(line number, text, bytes read so far) for every line, decoding one line at a time."""
+    encoding = sniff_encoding(path)
+    if encoding != "utf-8":  # UTF-16 lines cannot be split on b"\n"; these files are rare and small
+        for lineno, line in enumerate(decode(path).splitlines(), start=1):
+            yield lineno, line, 0
+        return
+    done = 0
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            start = done
+            done += len(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(_encoding_message(path.name, lineno, start + e.start, encoding)) from None
+            if lineno == 1:
+                text = text.removeprefix("\ufeff")
+            yield lineno, text.rstrip("\r\n"), done
+
+
+def read_json_records(path: Path, max_row_chars: int, progress: Progress | None = None) -> Records:
+    """Rows of a JSON array, a JSON Lines file, or an object holding one list of rows."""
+    first = _first_char(path)
+    if first == "":
         raise DataError(f"{path.name}: the file is empty; it needs at least one example")
+    if first == "[":
+        return iter(_whole(path))
+    if first != "{":
+        raise DataError(
+            f"{path.name} line 1: this is not JSON (it starts with {first!r}); "
+            "a dataset is a JSON array of rows or one JSON object per line"
+        )
+    return _json_lines(path, max_row_chars, progress)
+
+
+def _first_char(path: Path) -> str:
+    for _, line, _ in iter_lines(path):
+        if line.strip():
+            return line.strip()[0]
+    return ""
+
+
+def _whole(path: Path) -> list[tuple[int, Any]]:
+    text = decode(path)
     try:
-        return _read(path.name, text)
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path.name} line {e.lineno}: invalid JSON ({e.msg}); fix that line and retry") from None
     except RecursionError:
         raise DataError(f"{path.name}: the JSON is nested too deeply to be a dataset") from None
+    if isinstance(data, dict):
+        lists = [k for k, v in data.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+        if len(lists) == 1 and len(data) <= 3:  # {"data": [...]} or {"version": 1, "data": [...]}
+            data = data[lists[0]]
+        elif data and all(isinstance(v, dict) and "file_name" in v for v in data.values()):
+            raise DataError(
+                f"{path.name} is a LLaMA-Factory dataset_info.json; import the folder that holds it "
+                "(format llamafactory), not the file"
+            )
+        else:
+            raise DataError(
+                f"{path.name}: the file holds one JSON object; a dataset is an array of rows (or one per line)"
+            )
+    if not isinstance(data, list):
+        raise DataError(f"{path.name}: expected a JSON array of rows, got {type(data).__name__}")
+    if not data:
+        raise DataError(f"{path.name}: the JSON array is empty; it needs at least one example")
+    return list(enumerate(data, start=1))
 
 
-def _read(name: str, text: str) -> list[tuple[int, Any]]:
-    if text.lstrip().startswith(("[", "{")):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            if text.lstrip().startswith("{") and e.msg == "Extra data":
-                data = None  # several objects: JSON Lines, read below line by line
-            else:
-                raise DataError(f"{name} line {e.lineno}: invalid JSON ({e.msg}); fix that line and retry") from None
-        if isinstance(data, dict) and "\n" not in text.strip():
-            return [(1, data)]  # JSON Lines with a single row
-        if isinstance(data, dict):
-            raise DataError(f"{name}: the file holds one JSON object; a dataset is an array of rows (or one per line)")
-        if isinstance(data, list):
-            if not data:
-                raise DataError(f"{name}: the JSON array is empty; it needs at least one example")
-            return list(enumerate(data, start=1))
-    records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+def _json_lines(path: Path, max_row_chars: int, progress: Progress | None) -> Records:
+    size = max(path.stat().st_size, 1)
+    seen = False
+    for lineno, line, done in iter_lines(path):
         if not line.strip():
             continue
-        try:
-            records.append((lineno, json.loads(line)))
-        except json.JSONDecodeError as e:
+        if len(line) > max_row_chars:
             raise DataError(
-                f"{name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
+                f"{path.name} line {lineno}: the row has {len(line):,} characters, over the {max_row_chars:,} "
+                "limit; shorten it or split it (TUNEBOARD_MAX_ROW_CHARS raises the limit)"
+            )
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if lineno == 1 or not seen:
+                yield from _whole_object(path, lineno, e)
+                return
+            raise DataError(
+                f"{path.name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
             ) from None
-    return records
+        except RecursionError:
+            raise DataError(f"{path.name} line {lineno}: the JSON is nested too deeply to be a dataset") from None
+        seen = True
+        if progress and lineno % 5000 == 0:
+            progress(done / size, f"reading {path.name}: line {lineno:,}")
+        yield lineno, record
+
+
+def _whole_object(path: Path, lineno: int, error: json.JSONDecodeError) -> Records:
+    """The first line is not a whole object: a pretty-printed object (or an error on that line)."""
+    if path.stat().st_size > 512 * 1024**2:
+        raise DataError(f"{path.name} line {lineno}: invalid JSON ({error.msg}); fix that line and retry")
+    yield from _whole(path)
+
+
+def read_text_lines(path: Path, max_row_chars: int) -> Records:
+    """A .txt file for continued pre-training: one row per non-empty line (as LLaMA-Factory reads it)."""
+    seen = False
+    for lineno, line, _ in iter_lines(path):
+        if not line.strip():
+            continue
+        if len(line) > max_row_chars:
+            raise DataError(
+                f"{path.name} line {lineno}: the line has {len(line):,} characters, over the {max_row_chars:,} limit"
+            )
+        seen = True
+        yield lineno, {"text": line}
+    if not seen:
+        raise DataError(f"{path.name}: the file is empty; it needs at least one line of text")

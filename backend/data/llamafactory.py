@@ -1,0 +1,100 @@
+"""A LLaMA-Factory data folder as it is: `dataset_info.json` names every dataset and how to read it.
+
+Each entry's `file_name` (a file or a folder of files, next to dataset_info.json), `formatting`
+(alpaca, the default, or sharegpt), `columns` and `tags` are honoured. An alpaca entry that maps
+only `prompt` is plain text for pre-training (LLaMA-Factory's c4_demo). Entries this importer
+cannot use (hub-only, ranking/preference, KTO, multimodal) are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.data.errors import DataError
+from backend.data.tables import DATA_EXT
+
+INFO = "dataset_info.json"
+ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}
+ALPACA_COLUMNS |= {"history": "history", "tools": "tools"}
+MEDIA = ("images", "videos", "audios")
+
+
+@dataclass
+class Entry:
+    name: str
+    files: list[Path]  # relative to the folder
+    formatting: str  # alpaca, sharegpt or text
+    columns: dict[str, str] = field(default_factory=dict)  # canonical converter field -> file column
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def read_info(root: Path) -> tuple[list[Entry], list[str]]:
+    """(entries to import, "name: why it was skipped" lines)."""
+    from backend.data.readers import decode
+
+    path = root / INFO
+    try:
+        info = json.loads(decode(path))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{INFO} line {e.lineno}: invalid JSON ({e.msg}); fix that line and retry") from None
+    if not isinstance(info, dict) or not info:
+        raise DataError(f'{INFO}: expected an object of dataset entries, e.g. {{"mydata": {{"file_name": "x.json"}}}}')
+    entries, skipped = [], []
+    for name, spec in info.items():
+        at = f"{INFO} entry '{name}'"
+        if not isinstance(spec, dict):
+            raise DataError(f"{at}: expected an object with 'file_name', got {type(spec).__name__}")
+        reason = _unsupported(spec)
+        if reason:
+            skipped.append(f"{name}: {reason}")
+            continue
+        entries.append(_entry(root, name, spec, at))
+    if not entries:
+        raise DataError(f"{INFO}: no entry can be imported ({'; '.join(skipped)})")
+    return entries, skipped
+
+
+def _unsupported(spec: dict[str, Any]) -> str:
+    if "file_name" not in spec:
+        hub = next((k for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url") if k in spec), "")
+        return f"it lives on a hub ({hub}); add it by hub id instead" if hub else "it has no 'file_name'"
+    if spec.get("ranking"):
+        return "preference (ranking) data is not supported yet"
+    columns = spec.get("columns") or {}
+    if "kto_tag" in columns:
+        return "KTO data is not supported yet"
+    if any(m in columns for m in MEDIA):
+        return "multimodal (image/video/audio) columns are not supported yet"
+    return ""
+
+
+def _entry(root: Path, name: str, spec: dict[str, Any], at: str) -> Entry:
+    target = root / str(spec["file_name"])
+    if not target.resolve().is_relative_to(root.resolve()):
+        raise DataError(f"{at}: file_name '{spec['file_name']}' points outside the folder")
+    if target.is_dir():
+        files = sorted(p.relative_to(root) for p in target.rglob("*") if p.suffix.lower() in DATA_EXT)
+    elif target.is_file():
+        files = [target.relative_to(root)]
+    else:
+        raise DataError(f"{at}: file '{spec['file_name']}' is not in the folder; add it or fix file_name")
+    if not files:
+        raise DataError(f"{at}: folder '{spec['file_name']}' holds no data files")
+    formatting = spec.get("formatting", "alpaca")
+    if formatting not in ("alpaca", "sharegpt"):
+        raise DataError(f"{at}: formatting '{formatting}' is unknown; use alpaca or sharegpt")
+    columns = spec.get("columns") or {}
+    tags = spec.get("tags") or {}
+    if not isinstance(columns, dict) or not isinstance(tags, dict):
+        raise DataError(f"{at}: 'columns' and 'tags' must be objects")
+    if formatting == "sharegpt":
+        return Entry(
+            name, files, "sharegpt", {k: v for k, v in columns.items() if k in ("messages", "system", "tools")}, tags
+        )
+    mapped = {ALPACA_COLUMNS[k]: v for k, v in columns.items() if k in ALPACA_COLUMNS}
+    if "prompt" in columns and "response" not in columns and "messages" not in columns:
+        return Entry(name, files, "text", {"text": columns["prompt"]})  # pre-training text
+    return Entry(name, files, "alpaca", mapped)

@@ -1,0 +1,63 @@
+"""Checks every converter shares: text fields, row sizes, and the place an error points at."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from backend.data.errors import DataError
+
+
+def where(file_name: str, row: int) -> str:
+    return f"{file_name} row {row}"
+
+
+def require_object(record: Any, at: str, expected: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise DataError(f"{at}: expected an object with {expected}, got {_kind(record)}")
+    return record
+
+
+def text_field(record: dict[str, Any], field: str, at: str, required: bool = False) -> str:
+    """The field as text; missing/None is "" unless required; numbers or lists are refused."""
+    if field not in record or record[field] is None:
+        if required:
+            raise DataError(f"{at}: field '{field}' is missing; every row needs it")
+        return ""
+    value = record[field]
+    if not isinstance(value, str):
+        raise DataError(f"{at}: field '{field}' must be text, got {_kind(value)}; quote it or fix the export")
+    if required and not value.strip():
+        raise DataError(f"{at}: field '{field}' is empty; fill it in or remove the row")
+    return value
+
+
+def check_row_size(chars: int, at: str, limit: int) -> None:
+    if chars > limit:
+        raise DataError(
+            f"{at}: the row has {chars:,} characters, over the {limit:,} limit; shorten or split it "
+            "(TUNEBOARD_MAX_ROW_CHARS raises the limit)"
+        )
+
+
+def tools_text(value: Any, at: str) -> str | None:
+    """A `tools` value as JSON text (the canonical `tools` column), or None when absent."""
+    if value in (None, "", []):
+        return None
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError:
+            raise DataError(
+                f"{at}: field 'tools' is not valid JSON; it must describe the tools as a JSON list"
+            ) from None
+        return value
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    raise DataError(f"{at}: field 'tools' must be a JSON list of tool descriptions, got {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), "nothing" if value is None else type(value).__name__
+    )
