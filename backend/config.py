@@ -41,6 +41,41 @@ DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 # Freeze and gradual train fewer, higher weights than full: a step between the two.
 DEFAULT_LR: dict[str, float] = {"lora": 5e-4, "qlora": 5e-4, "full": 5e-5, "freeze": 1e-4, "gradual": 1e-4}
 
+# Each task's starting model, offered first in the Train tab (backend/catalog.py lists the rest).
+DEFAULT_MODELS: dict[str, str] = {
+    "sft": DEFAULT_MODEL,
+    "text-classification": "all-MiniLM-L6-v2",
+    "image-classification": "resnet18",
+}
+
+# Where a task differs from the field defaults below (which suit SFT). `from_dict` applies these to
+# the settings a person did not give. Classifiers train every weight by default (a small encoder or
+# CNN fits in memory) and hold out a fifth of the rows to report accuracy and F1 each epoch.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "text-classification": {
+        "model": DEFAULT_MODELS["text-classification"],
+        "method": "full",
+        "epochs": 5.0,
+        "batch_size": 16,
+        "cutoff_len": 128,  # short texts; attention cost grows with the square of the length
+        "val_ratio": 0.2,
+    },
+    "image-classification": {
+        "model": DEFAULT_MODELS["image-classification"],
+        "method": "full",
+        "epochs": 5.0,
+        "batch_size": 32,
+        "val_ratio": 0.2,
+    },
+}
+
+# Per task and method, the learning rate when none is given (else DEFAULT_LR). A fresh head on an
+# encoder wants a larger step than an LM; a CNN (often from random init offline) larger still.
+TASK_LR: dict[str, dict[str, float]] = {
+    "text-classification": {"full": 1e-4, "freeze": 2e-4, "gradual": 2e-4, "lora": 1e-3, "qlora": 1e-3},
+    "image-classification": {"full": 1e-3, "freeze": 1e-3, "gradual": 1e-3, "lora": 2e-3, "qlora": 2e-3},
+}
+
 
 def _only(help: str, **when: tuple[str, ...]) -> dict[str, Any]:
     """Field metadata: the hint plus where the setting applies, e.g. `_only("...", method=ADAPTERS)`.
@@ -56,8 +91,13 @@ class RunConfig:
     """Everything a run needs. `help` metadata feeds the UI hints and the CLI --help."""
 
     dataset: str = field(default="", metadata={"help": "Dataset name or id (see the Datasets tab)."})
-    model: str = field(default=DEFAULT_MODEL, metadata={"help": "Catalog name or local model folder."})
-    task: Task = field(default="sft", metadata={"help": "sft: instruction / chat fine-tuning."})
+    model: str = field(
+        default=DEFAULT_MODEL, metadata={"help": "Catalog name or local model folder (default: the task's own)."}
+    )
+    task: Task = field(
+        default="sft",
+        metadata={"help": "sft: instruction / chat; text-classification; image-classification (torchvision)."},
+    )
     method: Method = field(
         default="lora",
         metadata={
@@ -125,6 +165,19 @@ class RunConfig:
     eval_samples: int = field(
         default=16, metadata=_only("Validation rows answered and scored with BLEU-4/ROUGE-L (0: off).", task=("sft",))
     )
+    image_size: int = field(
+        default=64,
+        metadata=_only(
+            "Images are cropped/resized to this many pixels square; 224 suits photos (slower).",
+            task=("image-classification",),
+        ),
+    )
+    image_flip: bool = field(
+        default=True,
+        metadata=_only(
+            "Mirror training images at random; turn off for text or digits.", task=("image-classification",)
+        ),
+    )
     precision: Precision = field(default="auto", metadata={"help": "auto: bf16 where the hardware has it."})
     devices: str = field(
         default="auto", metadata={"help": "auto, cpu, mps, cuda, or GPUs like cuda:0,1 (one process each)."}
@@ -143,7 +196,7 @@ class RunConfig:
 
     @property
     def lr(self) -> float:
-        return self.learning_rate or DEFAULT_LR[self.method]
+        return self.learning_rate or TASK_LR.get(self.task, {}).get(self.method) or DEFAULT_LR[self.method]
 
     def validate(self) -> None:
         for name, choices in CHOICES.items():
@@ -176,6 +229,7 @@ class RunConfig:
         _check(self.qlora_bits in (4, 8), "qlora_bits", "must be 4 or 8")
         _check(self.eval_samples >= 0, "eval_samples", "must be 0 (off) or more")
         _check(self.nproc >= 1, "nproc", "must be at least 1")
+        _check(16 <= self.image_size <= 1024, "image_size", "must be between 16 and 1024 pixels")
         if self.method == "gradual":
             _check(self.unfreeze_every >= 1, "unfreeze_every", "must be at least 1 for the gradual method")
         _check(_DEVICES.fullmatch(self.devices) is not None, "devices", "must be auto, cpu, mps, cuda or cuda:0,1,...")
@@ -215,14 +269,14 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """A config from UI/CLI/DB values; settings not given take the task's defaults (TASK_DEFAULTS)."""
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(known)}")
         clean: dict[str, Any] = {}
-        for name, value in data.items():
-            if value is None:
-                continue
+        given = {k: v for k, v in data.items() if v is not None}
+        for name, value in {**TASK_DEFAULTS.get(str(given.get("task", "sft")), {}), **given}.items():
             clean[name] = _coerce(name, known[name].default, value)
         return cls(**clean)
 

@@ -1,10 +1,18 @@
-"""Task registry: each task module exposes the same `build(...) -> Built` (see backend/tasks/base.py)."""
+"""Task registry: each task module exposes the same `build(...) -> Built` (see backend/tasks/base.py).
+
+A module may also offer `skeleton(cfg, model_dir) -> (model, layer_groups)`, a weightless model
+that backend/preflight.py checks settings against before a run is queued.
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-_TASKS = {"sft": "backend.tasks.causal_lm"}
+_TASKS = {
+    "sft": "backend.tasks.causal_lm",
+    "text-classification": "backend.tasks.text_classification",
+    "image-classification": "backend.tasks.image_classification",
+}
 
 
 def get_task(name: str) -> ModuleType:

@@ -33,4 +33,4 @@ class Built:
     layer_groups: list[Any] = field(default_factory=list)
     save: Callable[[Any, Path], None] | None = None  # (trainer, out_dir); None: model.save_pretrained
     # (trainer) -> extra metrics after training, e.g. generated answers scored with BLEU/ROUGE.
-    final_metrics: Callable[[Any], dict[str, float]] | None = None
+    final_metrics: Callable[[Any], dict[str, Any]] | None = None

@@ -1,0 +1,338 @@
+"""Image classification with torchvision: ResNet-18/50, MobileNetV3 small/large, ViT-B/16.
+
+Rows are {"image": encoded PNG/JPEG bytes, "label", "file"}. The network gets a new head for the
+data set's classes; training images get a random resized crop (and a mirror flip unless
+image_flip is off), evaluation images a resize and centre crop; all are ImageNet-normalized RGB.
+ImageNet weights come from the torch cache (TORCH_HOME, ~/.cache/torch) or a download; with
+neither the network starts from random weights, and the log and the run's metrics say so.
+
+The result is a folder with `model.safetensors` (the network's state dict) and `config.json`
+(format, arch, classes, image size, normalization), which `load_model` reads back and which can be
+fine-tuned again by naming the folder as the model.
+
+    python -m backend.cli train --task image-classification --dataset digits --model resnet18 --wait --json
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from backend.config import ADAPTERS, RunConfig
+from backend.tasks.base import Built
+from backend.tasks.classification import class_list, hold_out, trainer_metrics
+
+log = logging.getLogger(__name__)
+
+TASK = "image-classification"
+FORMAT = "tuneboard-torchvision"  # config.json "format" of a torchvision model folder
+ARCHS = ("resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16")
+HEADS = {"resnet": "fc", "mobilenet": "classifier", "vit": "heads"}  # the module a new head replaces
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet statistics
+MIN_CROP = 0.35  # random crops keep at least this share of the image: small objects stay recognisable
+
+
+class ImageClassifier(nn.Module):
+    """A torchvision network with the Trainer's calling convention: pixel_values (+ labels) in,
+    loss and logits out."""
+
+    def __init__(self, net: nn.Module, arch: str):
+        super().__init__()
+        self.net = net
+        self.arch = arch
+        self.head = _head_name(arch)
+
+    def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> Any:
+        from transformers.modeling_outputs import ImageClassifierOutput
+
+        logits = self.net(pixel_values)
+        loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+        return ImageClassifierOutput(loss=loss, logits=logits)
+
+
+class ImageRows(torch.utils.data.Dataset):
+    """Rows decoded on demand (PIL), converted to RGB and transformed into tensors."""
+
+    def __init__(self, rows: list[dict[str, Any]], label2id: dict[str, int], transform: Any):
+        self.images = [_image_bytes(r) for r in rows]
+        self.files = [r.get("file") or f"row {i}" for i, r in enumerate(rows, start=1)]
+        self.labels = [label2id[str(r["label"])] for r in rows]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"pixel_values": self.transform(decode(self.images[i], self.files[i])), "labels": self.labels[i]}
+
+
+def decode(data: bytes, name: str) -> Any:
+    """An encoded image as an RGB PIL image (grayscale, palette and alpha images included)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"image '{name}' cannot be read ({e}); remove it or save it again as PNG/JPEG") from None
+    return image.convert("RGB")
+
+
+def transforms(size: int, train: bool, flip: bool = True) -> Any:
+    from torchvision.transforms import v2
+
+    if train:
+        steps = [v2.RandomResizedCrop(size, scale=(MIN_CROP, 1.0), antialias=True)]
+        steps += [v2.RandomHorizontalFlip()] if flip else []
+    else:
+        steps = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
+    return v2.Compose([v2.ToImage(), *steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+
+
+def build(
+    cfg: RunConfig,
+    model_dir: Path,
+    train_rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    dtype: torch.dtype,
+) -> Built:
+    from transformers import Trainer, default_data_collator
+
+    spec = read_spec(model_dir, cfg.model)
+    _check_size(spec["arch"], cfg.image_size)
+    _check_rows(train_rows, "train")
+    _check_rows(eval_rows, "validation")
+    labels = class_list(train_rows, eval_rows, TASK)
+    train_rows, eval_rows = hold_out(train_rows, eval_rows, cfg.val_ratio, cfg.seed)
+    label2id = {name: i for i, name in enumerate(labels)}
+    train = ImageRows(train_rows, label2id, transforms(cfg.image_size, train=True, flip=cfg.image_flip))
+    evalset = ImageRows(eval_rows, label2id, transforms(cfg.image_size, train=False)) if eval_rows else None
+
+    net, weights = create_network(spec, model_dir, len(labels), cfg.image_size)
+    model = ImageClassifier(net, spec["arch"])
+    groups = layer_groups(model)
+    if cfg.method == "qlora":
+        raise ValueError("setting 'method': qlora quantizes transformers models only; use lora or full for images")
+    if cfg.method in ADAPTERS:
+        model = _add_lora(model, cfg)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    info = {"format": FORMAT, "arch": spec["arch"], "classes": labels, "image_size": cfg.image_size}
+    info |= {"mean": list(MEAN), "std": list(STD), "weights": weights}
+    return Built(
+        model,
+        None,
+        train,
+        evalset,
+        default_data_collator,
+        trainable,
+        total,
+        len(train),  # examples, not tokens
+        Trainer,
+        compute_metrics=trainer_metrics(labels),
+        layer_groups=groups,
+        save=lambda trainer, out: save_model(trainer.model, info, out),
+        final_metrics=lambda trainer: {"weights": weights, "image_size": cfg.image_size},
+    )
+
+
+def read_spec(model_dir: Path, name: str) -> dict[str, Any]:
+    """The folder's config.json: a torchvision architecture (catalog) or a model saved by a run."""
+    try:
+        spec = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        spec = {}
+    if spec.get("format") != FORMAT:
+        raise ValueError(
+            f"model '{name}' is not a torchvision image model; for image-classification choose one of "
+            f"{', '.join(ARCHS)} or a folder saved by an image-classification run"
+        )
+    if spec.get("arch") not in ARCHS:
+        raise ValueError(f"model '{name}': architecture {spec.get('arch')!r} is not one of {', '.join(ARCHS)}")
+    return spec
+
+
+def create_network(spec: dict[str, Any], model_dir: Path, num_classes: int, image_size: int) -> tuple[nn.Module, str]:
+    """The network with a new `num_classes` head, and where its weights came from (in words)."""
+    import torchvision
+
+    arch = spec["arch"]
+    extra = {"image_size": image_size} if arch.startswith("vit") else {}
+    saved = model_dir / "model.safetensors"
+    if saved.is_file():  # a run's result: its own classes first, then a new head if they differ
+        from safetensors.torch import load_file
+
+        net = torchvision.models.get_model(arch, weights=None, num_classes=len(spec["classes"]), **extra)
+        _load(net, load_file(saved), arch, image_size)
+        weights = f"fine-tuned: {model_dir.name}"
+        if spec["classes"] and len(spec["classes"]) == num_classes:
+            return net, weights
+    else:
+        net = torchvision.models.get_model(arch, weights=None, **extra)
+        state, weights = imagenet_state(arch)
+        if state is not None:
+            _load(net, state, arch, image_size)
+    _new_head(net, arch, num_classes)
+    return net, weights
+
+
+def imagenet_state(arch: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """ImageNet weights from the torch cache, else downloaded (when online); (None, why) otherwise."""
+    import socket
+    from urllib.parse import urlparse
+
+    import torchvision
+
+    url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    if cached.is_file():
+        return torch.load(cached, map_location="cpu", weights_only=True), "imagenet"
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TUNEBOARD_OFFLINE") == "1":
+        reason = "offline mode"
+    else:
+        old = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(15)  # a blocked network fails in seconds, not minutes
+        try:
+            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, weights_only=True)
+            return state, "imagenet"
+        except Exception as e:  # no network, DNS, proxy, disk: all mean the same to the user
+            reason = f"{type(e).__name__}: {e}"[:200]
+        finally:
+            socket.setdefaulttimeout(old)
+    log.warning(
+        "no ImageNet weights for %s (not in %s and not downloadable: %s); training starts from random weights",
+        arch,
+        cached.parent,
+        reason,
+    )
+    return None, "random: no ImageNet weights offline"
+
+
+def layer_groups(model: ImageClassifier) -> list[nn.Module]:
+    """Bottom-to-top groups: the stem, then each stage (ResNet) or block (MobileNet, ViT); the head is not listed."""
+    net, arch = model.net, model.arch
+    if arch.startswith("resnet"):
+        return [nn.ModuleList([net.conv1, net.bn1]), net.layer1, net.layer2, net.layer3, net.layer4]
+    if arch.startswith("mobilenet"):
+        return list(net.features)  # features[0] is the stem conv, the rest inverted-residual blocks
+    # ViT: patch projection, class token and position embeddings first, then each encoder block.
+    stem = nn.ModuleList([net.conv_proj, _Params([net.class_token, net.encoder.pos_embedding])])
+    return [stem, *net.encoder.layers]
+
+
+def skeleton(cfg: RunConfig, model_dir: Path) -> tuple[nn.Module, list[nn.Module]]:
+    """The network without weights (meta device), for checks before a run is queued."""
+    import torchvision
+
+    spec = read_spec(model_dir, cfg.model)
+    _check_size(spec["arch"], cfg.image_size)
+    extra = {"image_size": cfg.image_size} if spec["arch"].startswith("vit") else {}
+    with torch.device("meta"):
+        model = ImageClassifier(torchvision.models.get_model(spec["arch"], weights=None, **extra), spec["arch"])
+    return model, layer_groups(model)
+
+
+def save_model(model: nn.Module, info: dict[str, Any], out: Path) -> None:
+    """model.safetensors (the torchvision network's weights, LoRA merged in) + config.json."""
+    from safetensors.torch import save_file
+
+    if hasattr(model, "merge_and_unload"):  # a LoRA-wrapped network: fold the adapter into the weights
+        model = model.merge_and_unload()
+    net = model.net if isinstance(model, ImageClassifier) else model
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, out / "model.safetensors")
+    (out / "config.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
+
+
+def load_model(folder: Path) -> tuple[ImageClassifier, dict[str, Any]]:
+    """A saved image classifier (eval mode) and its config: arch, classes, image_size, mean, std."""
+    spec = read_spec(folder, str(folder))
+    net, _ = create_network(spec, folder, len(spec["classes"]), spec["image_size"])
+    return ImageClassifier(net, spec["arch"]).eval(), spec
+
+
+class _Params(nn.Module):
+    """Loose parameters (ViT's class token and position embeddings) as a module, so a group has .parameters()."""
+
+    def __init__(self, params: list[nn.Parameter]):
+        super().__init__()
+        self.params = nn.ParameterList(params)
+
+
+def _head_name(arch: str) -> str:
+    return next(name for prefix, name in HEADS.items() if arch.startswith(prefix))
+
+
+def _new_head(net: nn.Module, arch: str, num_classes: int) -> None:
+    if arch.startswith("resnet"):
+        net.fc = nn.Linear(net.fc.in_features, num_classes)
+    elif arch.startswith("mobilenet"):
+        net.classifier[-1] = nn.Linear(net.classifier[-1].in_features, num_classes)
+    else:
+        net.heads.head = nn.Linear(net.heads.head.in_features, num_classes)
+
+
+def _load(net: nn.Module, state: dict[str, torch.Tensor], arch: str, image_size: int) -> None:
+    """Load weights; ViT position embeddings are interpolated when the image size differs."""
+    if arch.startswith("vit"):
+        from torchvision.models.vision_transformer import interpolate_embeddings
+
+        if state["encoder.pos_embedding"].shape != net.encoder.pos_embedding.shape:
+            state = interpolate_embeddings(image_size, 16, dict(state))
+    head = _head_name(arch) + "."
+    own = net.state_dict()
+    # A head of another size (another class count) is replaced afterwards anyway.
+    state = {k: v for k, v in state.items() if not (k.startswith(head) and own[k].shape != v.shape)}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith(head)]:
+        raise ValueError(f"weights do not fit {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+
+
+def _add_lora(model: ImageClassifier, cfg: RunConfig) -> Any:
+    """LoRA on every conv and linear layer outside the head (or the named ones); the head trains in full."""
+    from peft import LoraConfig, get_peft_model
+
+    if cfg.lora_targets.strip() == "all-linear":
+        targets: Any = [
+            n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear) and f".{model.head}" not in n
+        ]
+    else:
+        from backend.methods import lora_targets
+
+        targets = lora_targets(model, cfg)
+    config = LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        use_dora=cfg.lora_dora,
+        use_rslora=cfg.lora_rslora,
+        modules_to_save=[f"net.{model.head}"],
+    )
+    return get_peft_model(model, config)
+
+
+def _check_size(arch: str, size: int) -> None:
+    if arch.startswith("vit") and size % 16:
+        raise ValueError(f"setting 'image_size': {arch} cuts images into 16-pixel patches; use a multiple of 16")
+
+
+def _image_bytes(row: dict[str, Any]) -> bytes:
+    image = row.get("image")
+    return image.get("bytes") if isinstance(image, dict) else image
+
+
+def _check_rows(rows: list[dict[str, Any]], split: str) -> None:
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(_image_bytes(row), bytes | bytearray) or not _image_bytes(row):
+            raise ValueError(
+                f"{split} row {i} ({row.get('file') or 'no file name'}) has no image bytes; an {TASK} dataset "
+                "comes from an image folder or zip (was it imported for another task?)"
+            )
