@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from backend.services import Services
 
-        services = Services.open(args.workspace)
+        services = Services.open(args.workspace) if getattr(args, "uses_workspace", True) else None
         result = args.handler(services, args)
     except (ValueError, TimeoutError, OSError, SQLAlchemyError) as e:
         print(f"error: {e}".splitlines()[0], file=sys.stderr)
@@ -106,6 +106,22 @@ def _export(services, args) -> dict[str, Any]:
 
 def _chat(services, args) -> dict[str, Any]:
     return actions.chat(services, args.run_id, args.prompt, max_new_tokens=args.max_new_tokens)
+
+
+def _auth_add(services, args) -> dict[str, Any]:
+    """Add or replace a user in an auth file; the password comes from stdin or a prompt, never argv."""
+    import getpass
+
+    from backend.auth import add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.user}: ")
+        if getpass.getpass("again: ") != password:
+            raise ValueError("the two passwords differ; nothing was written")
+    added = add_user(args.file, args.user, password)
+    return {"file": args.file, "user": args.user, "added": added, "replaced": not added}
 
 
 def _serve_supervisor(services, args) -> int:
@@ -183,6 +199,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--max-new-tokens", type=int, default=GREEDY.max_new_tokens)
 
     cmd(sub, "supervise", _serve_supervisor, "run the job supervisor without the web UI")
+    auth = sub.add_parser("auth", help="users of `app.py --auth-file`").add_subparsers(dest="action", required=True)
+    c = cmd(auth, "add", _auth_add, "add a user (or change a password) in an auth file of scrypt hashes")
+    c.add_argument("file", help="the auth file (created owner-only if missing)")
+    c.add_argument("user")
+    c.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    c.set_defaults(uses_workspace=False)
     return p
 
 
