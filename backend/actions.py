@@ -65,22 +65,37 @@ def _supervise_until(services: Services, run_id: int, timeout: float | None) -> 
         time.sleep(1.0)
 
 
-def list_runs(services: Services, status: str | None = None) -> list[dict[str, Any]]:
-    from backend.runs import list_runs, summary
+def list_runs(
+    services: Services,
+    status: str | None = None,
+    *,
+    task: str | None = None,
+    model: str | None = None,
+    dataset: str | None = None,
+    search: str = "",
+    sort: str = "newest",
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """One page of runs (newest first by default), filtered and searched in the database."""
+    from backend.runquery import RunQuery, list_page, summary
 
-    return [summary(r) for r in list_runs(services.database, status=status or None)]
+    q = RunQuery(status or None, task or None, model or None, dataset or None, search or "", sort, limit, offset)
+    page = list_page(services.database, q)
+    return [summary(r, positions=page.positions) for r in page.runs]
 
 
 def _run(services: Services, run_id: int) -> dict[str, Any]:
     from backend.runs import get_run, summary
 
-    return summary(get_run(services.database, run_id))
+    return summary(get_run(services.database, run_id), database=services.database)
 
 
 def show_run(services: Services, run_id: int) -> dict[str, Any]:
     from backend.runs import get_run, summary
 
-    return summary(get_run(services.database, run_id), services.workspace, detail=True)
+    run = get_run(services.database, run_id)
+    return summary(run, services.workspace, detail=True, database=services.database)
 
 
 def cancel_run(services: Services, run_id: int) -> dict[str, Any]:
@@ -90,14 +105,41 @@ def cancel_run(services: Services, run_id: int) -> dict[str, Any]:
     return _run(services, run_id)
 
 
-def resume_run(services: Services, run_id: int, wait: bool = False, timeout: float | None = None) -> dict[str, Any]:
-    """Queue a stopped run again; it continues from its last checkpoint (its curve goes on from there)."""
+def resume_run(
+    services: Services, run_id: int, wait: bool = False, timeout: float | None = None, as_new: bool = False
+) -> dict[str, Any]:
+    """Queue a stopped run again; it continues from its last checkpoint (its curve goes on from there).
+
+    `as_new` queues a new run (parent_id = run_id) starting from a copy of that checkpoint instead.
+    """
     from backend.runs import resume_run
 
-    resume_run(services.database, run_id)
+    run_id = resume_run(services.database, run_id, as_new=as_new, workspace=services.workspace).id
     if wait:
         _supervise_until(services, run_id, timeout)
     return show_run(services, run_id) if wait else _run(services, run_id)
+
+
+def delete_run(services: Services, run_id: int) -> dict[str, Any]:
+    """Delete a finished run with its files (refused while it is queued or running)."""
+    from backend.runs import delete_run
+
+    return delete_run(services.database, services.workspace, run_id)
+
+
+def set_priority(services: Services, run_id: int, priority: int) -> dict[str, Any]:
+    """Change a queued run's priority (higher starts first); returns it with its queue position."""
+    from backend.runs import set_priority
+
+    set_priority(services.database, run_id, priority)
+    return _run(services, run_id)
+
+
+def compare_runs(services: Services, run_ids: list[int]) -> dict[str, Any]:
+    """2-5 runs side by side: settings that differ, final metrics, and every curve."""
+    from backend.runquery import compare
+
+    return compare(services.database, run_ids)
 
 
 def export(services: Services, run_id: int, fmt: str = "merged", out: str | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend import actions
 from backend.config import CHOICES, GREEDY, RunConfig
+from backend.runquery import SORTS
 
 EXIT_BAD_INPUT = 2
 
@@ -81,7 +82,17 @@ def _train(services, args) -> dict[str, Any] | int:
 
 
 def _runs_list(services, args) -> list[dict[str, Any]]:
-    return actions.list_runs(services, status=args.status)
+    return actions.list_runs(
+        services,
+        status=args.status,
+        task=args.task,
+        model=args.model,
+        dataset=args.dataset,
+        search=args.search or "",
+        sort=args.sort,
+        limit=args.limit,
+        offset=args.offset,
+    )
 
 
 def _runs_show(services, args) -> dict[str, Any]:
@@ -93,11 +104,23 @@ def _runs_cancel(services, args) -> dict[str, Any]:
 
 
 def _runs_resume(services, args) -> dict[str, Any] | int:
-    out = actions.resume_run(services, args.id, wait=args.wait, timeout=args.timeout)
+    out = actions.resume_run(services, args.id, wait=args.wait, timeout=args.timeout, as_new=args.as_new)
     if args.wait and out["status"] != "completed":
         _print(out, args.json)
         return 1
     return out
+
+
+def _runs_delete(services, args) -> dict[str, Any]:
+    return actions.delete_run(services, args.id)
+
+
+def _runs_priority(services, args) -> dict[str, Any]:
+    return actions.set_priority(services, args.id, args.priority)
+
+
+def _runs_compare(services, args) -> dict[str, Any]:
+    return actions.compare_runs(services, args.ids)
 
 
 def _export(services, args) -> dict[str, Any]:
@@ -127,7 +150,9 @@ def _auth_add(services, args) -> dict[str, Any]:
 def _serve_supervisor(services, args) -> int:
     from backend.jobs import Supervisor
 
-    supervisor = Supervisor(services.database, services.workspace)
+    supervisor = Supervisor(
+        services.database, services.workspace, cpu_runs=args.cpu_runs, runs_per_gpu=args.runs_per_gpu
+    )
     if not supervisor.acquire():
         raise ValueError("another supervisor (an app or `supervise`) already runs for this workspace")
     print(f"supervising {services.workspace.root}; Ctrl-C to stop (workers keep running)", file=sys.stderr)
@@ -176,17 +201,34 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument(flag, type=kind, default=None, help=f"{f.metadata['help']} (default: {f.default})", **extra)
     c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
 
-    runs = sub.add_parser("runs", help="list, show and cancel runs").add_subparsers(dest="action", required=True)
-    c = cmd(runs, "list", _runs_list, "list runs, newest first")
+    runs_help = "list, show, cancel, resume, compare and delete runs"
+    runs = sub.add_parser("runs", help=runs_help).add_subparsers(dest="action", required=True)
+    c = cmd(runs, "list", _runs_list, "list runs, newest first (filters, search, sort and paging run in the database)")
     c.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled", "interrupted"])
+    c.add_argument("--task", help="only runs of this task")
+    c.add_argument("--model", help="only runs of this model")
+    c.add_argument("--dataset", help="only runs on this dataset (name)")
+    c.add_argument("--search", help="text in the run's name, model or dataset, or a run id")
+    c.add_argument("--sort", default="newest", choices=list(SORTS))
+    c.add_argument("--limit", type=int, default=200, help="runs per page (default 200, at most 500)")
+    c.add_argument("--offset", type=int, default=0, help="skip this many runs (paging)")
     c = cmd(runs, "show", _runs_show, "one run with config, progress, metrics and artifacts")
     c.add_argument("id", type=int)
     c = cmd(runs, "cancel", _runs_cancel, "cancel a queued or running run")
     c.add_argument("id", type=int)
     c = cmd(runs, "resume", _runs_resume, "continue an interrupted, failed or cancelled run from its checkpoint")
     c.add_argument("id", type=int)
+    c.add_argument("--as-new", action="store_true", help="start a new run (linked to this one) from its checkpoint")
     c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+
+    c = cmd(runs, "delete", _runs_delete, "delete a finished run with its files (not while queued or running)")
+    c.add_argument("id", type=int)
+    c = cmd(runs, "priority", _runs_priority, "change a queued run's priority (higher starts first)")
+    c.add_argument("id", type=int)
+    c.add_argument("priority", type=int)
+    c = cmd(runs, "compare", _runs_compare, "2 to 5 runs side by side: differing settings, metrics, curves")
+    c.add_argument("ids", type=int, nargs="+", metavar="ID")
 
     c = cmd(sub, "export", _export, "export a completed run")
     c.add_argument("run_id", type=int)
@@ -198,7 +240,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--prompt", required=True)
     c.add_argument("--max-new-tokens", type=int, default=GREEDY.max_new_tokens)
 
-    cmd(sub, "supervise", _serve_supervisor, "run the job supervisor without the web UI")
+    c = cmd(sub, "supervise", _serve_supervisor, "run the job supervisor without the web UI")
+    c.add_argument("--cpu-runs", type=int, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)")
+    c.add_argument("--runs-per-gpu", type=int, help="runs sharing one GPU (default 1, $TUNEBOARD_RUNS_PER_GPU)")
     auth = sub.add_parser("auth", help="users of `app.py --auth-file`").add_subparsers(dest="action", required=True)
     c = cmd(auth, "add", _auth_add, "add a user (or change a password) in an auth file of scrypt hashes")
     c.add_argument("file", help="the auth file (created owner-only if missing)")

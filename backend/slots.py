@@ -21,15 +21,13 @@ _DEVICE = re.compile(r"^(cpu|cuda:\d+)$")
 
 
 def parse_devices(value: str | None) -> list[str] | None:
-    """'cuda:0,1' -> ['cuda:0', 'cuda:1']; None, '' or 'auto' -> None (any free slot)."""
-    if value is None or value.strip().lower() in ("", "auto"):
+    """'cuda:0,1' -> ['cuda:0', 'cuda:1']; None, '', 'auto', 'cuda' or 'mps' -> None (any free slot)."""
+    if value is None or value.strip().lower() in ("", "auto", "cuda", "mps"):
         return None
     out: list[str] = []
     for part in (p.strip().lower() for p in value.split(",") if p.strip()):
         if part.isdigit():  # "cuda:0,1": the 1 continues the previous kind
             part = f"cuda:{part}"
-        elif part == "cuda":
-            part = "cuda:0"
         if not _DEVICE.match(part):
             raise ValueError(f"setting 'devices': {value!r} is not auto, cpu, cuda:N or cuda:N,M")
         if part not in out:

@@ -118,3 +118,6 @@ def write_alpaca(path: Path, rows: list[dict] | None = None, n: int = 12) -> Pat
     ]
     path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+from tests.pgserver import database_url, postgres_server  # noqa: E402, F401 - a real PostgreSQL for DB tests

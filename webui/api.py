@@ -47,9 +47,12 @@ def register(services: Services) -> None:
         """Queue a run from RunConfig settings, e.g. {"dataset": "identity-example", "method": "lora"}."""
         return actions.train(services, settings)
 
-    def runs_list(status: str = "") -> list[dict[str, Any]]:
-        """Every run, newest first; `status` filters (queued, running, completed, ...)."""
-        return actions.list_runs(services, status or None)
+    def runs_list(
+        status: str = "", search: str = "", sort: str = "newest", limit: int = 200, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """A page of runs, newest first; `status` filters (queued, running, ...), `search` finds name/model/dataset."""
+        page = {"search": search, "sort": sort, "limit": int(limit), "offset": int(offset)}
+        return actions.list_runs(services, status or None, **page)
 
     def runs_show(run_id: int) -> dict[str, Any]:
         """One run with config, progress, metrics, artifacts and log tail."""
@@ -59,9 +62,21 @@ def register(services: Services) -> None:
         """Cancel a queued or running run."""
         return actions.cancel_run(services, int(run_id))
 
-    def runs_resume(run_id: int) -> dict[str, Any]:
-        """Queue an interrupted, failed or cancelled run again, from its last checkpoint."""
-        return actions.resume_run(services, int(run_id))
+    def runs_resume(run_id: int, as_new: bool = False) -> dict[str, Any]:
+        """Queue an interrupted, failed or cancelled run again from its last checkpoint (`as_new`: as a new run)."""
+        return actions.resume_run(services, int(run_id), as_new=bool(as_new))
+
+    def runs_delete(run_id: int) -> dict[str, Any]:
+        """Delete a finished run with its files (refused while queued or running)."""
+        return actions.delete_run(services, int(run_id))
+
+    def runs_priority(run_id: int, priority: int) -> dict[str, Any]:
+        """Change a queued run's priority (higher starts first)."""
+        return actions.set_priority(services, int(run_id), int(priority))
+
+    def runs_compare(run_ids: list[int]) -> dict[str, Any]:
+        """2-5 runs side by side: differing settings, final metrics, curves."""
+        return actions.compare_runs(services, [int(i) for i in run_ids])
 
     def export(run_id: int, format: str = "merged") -> dict[str, Any]:
         """Export a completed run (adapter or merged), verified; returns paths and checks."""
@@ -72,8 +87,27 @@ def register(services: Services) -> None:
         return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
 
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
+    endpoints += (runs_delete, runs_priority, runs_compare)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
+
+
+def register_demo(services: Services, demo_run: int) -> None:
+    """A demo's only endpoint: /chat, and only with the demo's run."""
+
+    def chat(run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
+        """One greedy reply from the demo's model (run_id must be the demo's run)."""
+        if int(run_id) != demo_run:
+            raise gr.Error(f"this demo serves run {demo_run} only")
+        try:
+            return actions.chat(services, demo_run, prompt, min(int(max_new_tokens), DEMO_MAX_NEW_TOKENS))
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+
+    gr.api(chat, api_name="chat")
+
+
+DEMO_MAX_NEW_TOKENS = 512  # a public demo bounds the work one request can ask for
 
 
 def _no_path_keys(value: Any) -> Any:

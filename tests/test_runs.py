@@ -1,0 +1,187 @@
+"""Runs in the database, on SQLite and on a real PostgreSQL: queue order, priority, paging, compare,
+resume as a new run, delete, the free-disk refusal, and 100 submissions from several processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from backend.config import RunConfig
+from backend.data import import_file
+from backend.runquery import RunQuery, compare, list_page, queue_position
+from backend.runs import cancel_run, create_run, delete_run, get_run, resume_run, set_priority
+from backend.services import Services
+from db import MetricPoint, Run, RunStatus
+from db.models import Base, utcnow
+from tests.conftest import ROOT, write_alpaca
+
+
+@pytest.fixture
+def services(workspace, database_url):
+    """The workspace's services on SQLite, then again on PostgreSQL (see tests/pgserver.py)."""
+    return Services.open(workspace)
+
+
+@pytest.fixture
+def submit(services, tiny_model, tmp_path):
+    import_file(services.database, services.workspace, write_alpaca(tmp_path / "sums.json", n=8), name="sums")
+
+    def make(priority: int = 0, name: str = "", **settings) -> int:
+        cfg = RunConfig(dataset="sums", model=str(tiny_model), max_steps=2, **settings)
+        return create_run(services.database, services.workspace, cfg, name=name, priority=priority).id
+
+    return make
+
+
+def finish(services, run_id: int, status: RunStatus = RunStatus.completed, **fields) -> None:
+    with services.database.session() as s:
+        run = s.get(Run, run_id)
+        run.status, run.finished_at, run.started_at = status, utcnow(), utcnow()
+        for k, v in fields.items():
+            setattr(run, k, v)
+
+
+def test_schema_matches_the_models(services):
+    with services.database.engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+
+
+def test_queue_order_is_priority_then_age_and_priority_changes_while_queued(services, submit):
+    a, b, c = submit(), submit(priority=5), submit()
+    order = lambda: [r.id for r in list_page(services.database, RunQuery(status="queued", sort="priority")).runs]  # noqa: E731
+    assert order() == [b, a, c]
+    assert [queue_position(services.database, get_run(services.database, i)) for i in (a, b, c)] == [2, 1, 3]
+    set_priority(services.database, c, 9)
+    assert order() == [c, b, a]
+    assert cancel_run(services.database, a).status == RunStatus.cancelled  # a queued run never starts
+    assert order() == [c, b]
+    with pytest.raises(ValueError, match="only a queued run's priority"):
+        set_priority(services.database, a, 1)
+
+
+def test_list_filters_searches_sorts_and_pages_in_the_database(services, submit):
+    ids = [submit(name=f"run-{i:02d}") for i in range(12)]
+    finish(services, ids[3], metrics={"final_loss": 0.5})
+    finish(services, ids[4], RunStatus.failed, metrics={"final_loss": 0.2})
+    page = list_page(services.database, RunQuery(limit=5, offset=5))
+    assert page.total == 12 and [r.id for r in page.runs] == ids[::-1][5:10]
+    assert [r.id for r in list_page(services.database, RunQuery(status="failed")).runs] == [ids[4]]
+    assert list_page(services.database, RunQuery(search="run-07")).total == 1
+    assert list_page(services.database, RunQuery(search="SUMS")).total == 12  # the dataset's name, any case
+    assert list_page(services.database, RunQuery(dataset="sums", task="sft")).total == 12
+    assert [r.id for r in list_page(services.database, RunQuery(sort="final_loss", limit=2)).runs] == [ids[4], ids[3]]
+    with pytest.raises(ValueError, match="status 'done'"):
+        RunQuery(status="done")
+
+
+def test_compare_shows_the_settings_that_differ_and_the_curves(services, submit):
+    a, b = submit(learning_rate=1e-3), submit(learning_rate=2e-3, lora_rank=4)
+    with services.database.session() as s:
+        s.add_all(
+            [
+                MetricPoint(run_id=a, step=1, name="loss", value=2.0),
+                MetricPoint(run_id=b, step=1, name="loss", value=1.5),
+            ]
+        )
+    out = compare(services.database, [a, b])
+    assert out["config_diff"] == {"learning_rate": [1e-3, 2e-3], "lora_rank": [16, 4]}
+    assert out["config_same"]["dataset"] == "sums"
+    assert out["curves"]["loss"] == {str(a): [[1, 2.0]], str(b): [[1, 1.5]]}
+    with pytest.raises(ValueError, match="2 to 5"):
+        compare(services.database, [a])
+    with pytest.raises(ValueError, match="999 not found"):
+        compare(services.database, [a, 999])
+
+
+def test_resume_as_new_starts_from_the_parents_checkpoint_with_its_curve(services, submit):
+    parent = submit()
+    finish(services, parent, RunStatus.interrupted, step=4, total_steps=10)
+    ckpt = services.workspace.run_dir(parent) / "checkpoints" / "checkpoint-4"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text("{}")
+    with services.database.session() as s:
+        s.add_all([MetricPoint(run_id=parent, step=i, name="loss", value=3.0 - i / 10) for i in range(1, 6)])
+    child = resume_run(services.database, parent, as_new=True, workspace=services.workspace)
+    assert child.parent_id == parent and child.status == RunStatus.queued and child.step == 4
+    assert (services.workspace.run_dir(child.id) / "checkpoints" / "checkpoint-4" / "trainer_state.json").is_file()
+    with services.database.session() as s:
+        steps = sorted(p.step for p in s.query(MetricPoint).filter_by(run_id=child.id))
+    assert steps == [1, 2, 3, 4]  # the curve up to the checkpoint; step 5 is trained again
+    assert get_run(services.database, parent).status == RunStatus.interrupted  # the parent is left as it was
+    bare = submit()
+    finish(services, bare, RunStatus.failed)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        resume_run(services.database, bare, as_new=True, workspace=services.workspace)
+
+
+def test_delete_removes_a_finished_run_with_its_files_and_refuses_an_active_one(services, submit):
+    done, active = submit(), submit()
+    finish(services, done)
+    folder, export = services.workspace.run_dir(done), services.workspace.export_dir(done)
+    (folder / "adapter").mkdir(parents=True)
+    export.mkdir(parents=True)
+    with services.database.session() as s:
+        s.add(MetricPoint(run_id=done, step=1, name="loss", value=1.0))
+    assert delete_run(services.database, services.workspace, done)["deleted"]
+    assert not folder.exists() and not export.exists()
+    with services.database.session() as s:
+        assert s.get(Run, done) is None and s.query(MetricPoint).filter_by(run_id=done).count() == 0
+    with pytest.raises(ValueError, match="is queued; cancel it first"):
+        delete_run(services.database, services.workspace, active)
+    assert get_run(services.database, active).status == RunStatus.queued
+
+
+def test_low_disk_refuses_a_run_and_writes_nothing(services, submit, monkeypatch):
+    monkeypatch.setenv("TUNEBOARD_MIN_FREE_GB", "1e9")
+    with pytest.raises(ValueError, match="GB free on the disk of .*TUNEBOARD_MIN_FREE_GB"):
+        submit()
+    with services.database.session() as s:
+        assert s.query(Run).count() == 0
+
+
+SUBMITTER = textwrap.dedent(
+    """
+    import json, sys
+    from backend.config import RunConfig
+    from backend.runs import create_run
+    from backend.services import Services
+    services = Services.open(sys.argv[1])
+    ids = []
+    for i in range(int(sys.argv[3])):
+        cfg = RunConfig(dataset="sums", model=sys.argv[2], max_steps=2)
+        ids.append(create_run(services.database, services.workspace, cfg, priority=i % 3).id)
+    print(json.dumps(ids))
+    """
+)
+
+
+def test_100_runs_submitted_from_4_processes_at_once_all_land_in_queue_order(services, submit, tiny_model):
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SUBMITTER, str(services.workspace.root), str(tiny_model), "25"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0 and "locked" not in err, err[-2000:]
+    per_process = [json.loads(out) for out, _ in outputs]
+    assert all(ids == sorted(ids) for ids in per_process)  # each process's runs in its submission order
+    everything = sorted(i for ids in per_process for i in ids)
+    assert len(set(everything)) == 100
+    page = list_page(services.database, RunQuery(status="queued", sort="priority", limit=500))
+    assert page.total == 100
+    with services.database.session() as s:
+        expected = [r.id for r in sorted(s.query(Run).all(), key=lambda r: (-r.priority, r.id))]
+    assert [r.id for r in page.runs] == expected
+    assert [page.positions[r.id] for r in page.runs] == list(range(1, 101))
