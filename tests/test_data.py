@@ -1,104 +1,173 @@
-"""Importing Alpaca data: good files are stored as Parquet; bad ones get a precise error and change nothing."""
+"""Importing, versions, duplicates, splits, deletion, preview and statistics of datasets."""
+
+from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from sqlalchemy import func, select
 
-from backend.data import DataError, import_file, load_rows, preview
-from db import Dataset
-from tests.conftest import EXAMPLES, write_alpaca
+from backend.data import DataError, ImportOptions, delete_dataset, import_file, import_path, load_rows, page, preview
+from backend.data.stats import token_lengths
+from db import Dataset, Run
+from db.models import RunStatus
+from tests.conftest import EXAMPLES, ROOT, write_alpaca
 
-GOOD = {"instruction": "Say hi", "input": "", "output": "Hi!"}
-
-BAD_FILES = [
-    ("empty.json", b"", r"empty.json: the file is empty"),
-    ("blank.jsonl", b"\n\n  \n", r"blank.jsonl: the file is empty"),
-    ("array.json", b"[]", r"JSON array is empty"),
-    (
-        "broken.json",
-        b'[\n{"instruction": "a", "output": "b"},\n{"instruction": "c" "output": "d"}\n]',
-        r"broken.json line 3",
-    ),
-    ("broken.jsonl", b'{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n', r"broken.jsonl line 2"),
-    ("nooutput.json", json.dumps([GOOD, {"instruction": "x"}]).encode(), r"row 2: field 'output' is missing"),
-    (
-        "emptyout.json",
-        json.dumps([GOOD, GOOD, {"instruction": "x", "output": "  "}]).encode(),
-        r"row 3: field 'output' is empty",
-    ),
-    (
-        "noinstr.json",
-        json.dumps([GOOD, {"instruction": "", "output": "y"}]).encode(),
-        r"row 2: field 'instruction' is empty",
-    ),
-    (
-        "number.json",
-        json.dumps([GOOD, {"instruction": "x", "output": 5}]).encode(),
-        r"row 2: field 'output' must be text",
-    ),
-    ("notobj.json", json.dumps([GOOD, ["x", "y"]]).encode(), r"row 2: expected an object"),
-    ("history.json", json.dumps([{**GOOD, "history": "oops"}]).encode(), r"row 1: field 'history'"),
-    ("latin1.json", '[{"instruction": "caf\u00e9", "output": "x"}]'.encode("latin-1"), r"not valid UTF-8"),
-    ("other.json", json.dumps([{"text": "hello"}]).encode(), r"could not detect the format"),
-    ("object.json", b'{\n  "instruction": "a",\n  "output": "b"\n}\n', r"one JSON object; a dataset is an array"),
-    ("deep.json", b"[" * 5000 + b"]" * 5000, r"(nested too deeply|expected an object)"),
-    ("huge.json", json.dumps([{"instruction": "x", "output": "y" * 100_001}]).encode(), r"over the 100,000 limit"),
-]
+GOOD = ROOT / "tests" / "assets" / "good"
+ROW = {"instruction": "Say hi", "input": "", "output": "Hi!"}
 
 
-@pytest.mark.parametrize(("name", "content", "error"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
-def test_bad_file_names_the_problem_and_writes_nothing(services, tmp_path, name, content, error):
-    path = tmp_path / name
-    path.write_bytes(content)
-    with pytest.raises(DataError, match=error):
-        import_file(services.database, services.workspace, path)
-    with services.database.session() as s:
-        assert s.scalar(select(func.count(Dataset.id))) == 0
-    assert list((services.workspace.root / "datasets").iterdir()) == []
-
-
-def test_identity_example_imports_with_preview(services):
+def test_identity_example_keeps_every_row_in_train(services):
     ds = import_file(services.database, services.workspace, EXAMPLES / "identity.json", name="identity")
-    assert ds.num_rows == len(json.loads((EXAMPLES / "identity.json").read_text()))
-    assert ds.format == "alpaca" and ds.task == "sft"
+    assert ds.num_rows == len(json.loads((EXAMPLES / "identity.json").read_text())) == 120
+    assert ds.splits == {"train": 120} and (ds.format, ds.task, ds.version) == ("alpaca", "sft", 1)
     assert (services.workspace.dataset_dir(ds.id) / "original" / "identity.json").is_file()
     rows = load_rows(services.workspace, ds.id)
-    assert rows[0]["messages"][-1]["role"] == "assistant"
     assert all("Tuna" in r["messages"][-1]["content"] for r in rows)
+    assert load_rows(services.workspace, ds.id, "validation") == []
     shown = preview(services.workspace, ds.id, limit=5)
     assert len(shown) == 5 and set(shown[0]) == {"system", "prompt", "answer"}
     assert any("你" in r["prompt"] for r in preview(services.workspace, ds.id, limit=500))
 
 
-def test_jsonl_utf16_system_input_and_history_convert(services, tmp_path):
-    rows = [
-        {"instruction": "Translate", "input": "你好", "output": "Hello", "system": "Be brief."},
-        {"instruction": "And this?", "output": "Goodbye", "history": [["Translate 再见", "Goodbye"]]},
-    ]
-    path = tmp_path / "mixed.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-16")
+def test_preview_pages_do_not_overlap(services, tmp_path):
+    path = write_alpaca(tmp_path / "sums.json", n=45)
     ds = import_file(services.database, services.workspace, path)
-    first, second = load_rows(services.workspace, ds.id)
-    assert first["messages"][0] == {"role": "system", "content": "Be brief."}
-    assert first["messages"][1]["content"] == "Translate\n\n你好"
-    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user", "assistant"]
+    pages = [page(services.workspace, ds.id, offset=o, limit=20) for o in (0, 20, 40)]
+    assert [len(p) for p in pages] == [20, 20, 5]
+    assert pages[1][0] == load_rows(services.workspace, ds.id)[20]
+    assert page(services.workspace, ds.id, offset=100) == []
 
 
-def test_duplicate_rows_are_counted_and_names_stay_unique(services, tmp_path):
-    path = write_alpaca(tmp_path / "dup.json", [GOOD, GOOD, {"instruction": "b", "output": "c"}])
-    first = import_file(services.database, services.workspace, path)
-    second = import_file(services.database, services.workspace, path)
-    assert first.stats["duplicate_rows"] == 1
-    assert (first.name, second.name) == ("dup", "dup-2")
-    with pytest.raises(DataError, match="already exists"):
-        import_file(services.database, services.workspace, path, name="dup")
+def test_identical_upload_is_detected_and_not_stored_twice(services, tmp_path):
+    path = write_alpaca(tmp_path / "sums.json")
+    first = import_path(services.database, services.workspace, path)[0]
+    again = import_path(services.database, services.workspace, path)[0]
+    assert first.created and not again.created and again.dataset.id == first.dataset.id
+    assert "identical to dataset 'sums'" in again.message
+    # the same rows as JSON Lines, under a new name: a new dataset that says what it duplicates
+    jsonl = tmp_path / "copy.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in json.loads(path.read_text())), encoding="utf-8")
+    named = import_path(services.database, services.workspace, jsonl, name="sums-copy")[0]
+    assert named.created and named.dataset.sha256 == first.dataset.sha256
+    assert named.dataset.stats["duplicate_of"] == {"id": first.dataset.id, "name": "sums"}
+    assert "same content as dataset 'sums'" in named.message
 
 
-def test_single_row_jsonl_and_numeric_names(services, tmp_path):
+def test_changed_upload_under_a_name_becomes_a_new_version(services, tmp_path):
+    v1 = import_file(services.database, services.workspace, write_alpaca(tmp_path / "a.json", n=4), name="sums")
+    with services.database.session() as s:
+        s.add(
+            Run(name="r", task="sft", model="m", method="lora", dataset_id=v1.id, config={}, status=RunStatus.completed)
+        )
+    v2 = import_file(services.database, services.workspace, write_alpaca(tmp_path / "b.json", n=6), name="sums")
+    v3 = import_file(services.database, services.workspace, write_alpaca(tmp_path / "c.json", n=8), name="sums")
+    assert [(d.name, d.version, d.parent_id, d.num_rows) for d in (v1, v2, v3)] == [
+        ("sums", 1, None, 4),
+        ("sums-v2", 2, v1.id, 6),
+        ("sums-v3", 3, v2.id, 8),
+    ]
+    assert len(load_rows(services.workspace, v1.id)) == 4  # the run's rows are untouched
+
+
+def test_duplicate_rows_are_reported_or_dropped(services, tmp_path):
+    path = write_alpaca(tmp_path / "dup.json", [ROW, ROW, {"instruction": "b", "output": "c"}, ROW])
+    kept = import_file(services.database, services.workspace, path)
+    assert kept.stats["duplicate_rows"] == 2 and kept.num_rows == 4
+    dropped = import_file(
+        services.database, services.workspace, path, name="dedup", options=ImportOptions(drop_duplicates=True)
+    )
+    assert dropped.num_rows == 2 and dropped.stats["dropped_duplicates"] == 2
+
+
+def test_classification_split_is_stratified_and_seeded(services, tmp_path):
+    rows = [f"text {i},{'a' if i % 4 else 'b'}" for i in range(200)]  # 150 a, 50 b
+    path = tmp_path / "ab.csv"
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    ds = import_file(services.database, services.workspace, path)
+    assert ds.splits == {"train": 160, "validation": 20, "test": 20}
+    assert ds.stats["label_counts"] == {
+        "train": {"a": 120, "b": 40},
+        "validation": {"a": 15, "b": 5},
+        "test": {"a": 15, "b": 5},
+    }
+    again = import_file(services.database, services.workspace, path, name="ab-again")
+    assert again.sha256 == ds.sha256  # seed 42 both times: the same split
+    other = import_file(services.database, services.workspace, path, name="ab-seed", options=ImportOptions(seed=7))
+    assert other.sha256 != ds.sha256
+    texts = [{r["text"] for r in load_rows(services.workspace, ds.id, s)} for s in ("train", "validation", "test")]
+    assert sum(map(len, texts)) == 200 and not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
+
+
+def test_sft_can_be_split_on_request(services, tmp_path):
+    ds = import_file(
+        services.database,
+        services.workspace,
+        write_alpaca(tmp_path / "s.json", n=20),
+        options=ImportOptions(val_ratio=0.25),
+    )
+    assert ds.splits == {"train": 15, "validation": 5}
+
+
+def test_delete_rules(services, tmp_path):
+    ds = import_file(services.database, services.workspace, write_alpaca(tmp_path / "d.json"))
+    with services.database.session() as s:
+        run = Run(name="r", task="sft", model="m", method="lora", dataset_id=ds.id, config={}, status=RunStatus.running)
+        s.add(run)
+    with pytest.raises(DataError, match=rf"used by run\(s\) #{run.id} that are queued or running"):
+        delete_dataset(services.database, services.workspace, "d")
+    assert services.workspace.dataset_dir(ds.id).is_dir()
+    with services.database.session() as s:
+        s.get(Run, run.id).status = RunStatus.completed
+    out = delete_dataset(services.database, services.workspace, str(ds.id))
+    assert out["detached_runs"] == [run.id] and "can no longer be resumed" in out["message"]
+    assert not services.workspace.dataset_dir(ds.id).exists()
+    with services.database.session() as s:
+        assert s.scalar(select(func.count(Dataset.id))) == 0
+        assert s.get(Run, run.id).dataset_id is None  # the run's record and results stay
+    assert list((services.workspace.root / "datasets").iterdir()) == []
+
+
+def test_progress_is_reported(services, tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({**ROW, "output": str(i)}) + "\n" for i in range(12_000)), encoding="utf-8")
+    seen = []
+    ds = import_file(services.database, services.workspace, path, progress=lambda f, what: seen.append((f, what)))
+    assert ds.num_rows == 12_000
+    assert seen[-1] == (1.0, "done") and any("line 10,000" in w for _, w in seen)
+    assert all(0 <= f <= 1 for f, _ in seen)
+
+
+def test_token_lengths_with_a_real_tokenizer_and_the_fallback(services, tiny_model, shared_models_dir):
+    ds = import_file(services.database, services.workspace, EXAMPLES / "identity.json")
+    rows = load_rows(services.workspace, ds.id)
+    exact = token_lengths(rows, str(tiny_model), shared_models_dir, cutoff=40)
+    assert exact["exact"] and exact["rows_measured"] == 120
+    assert sum(b["rows"] for b in exact["histogram"]) == 120
+    assert exact["over_cutoff"] == sum(1 for n in _lengths(rows, tiny_model) if n > 40)
+    estimate = token_lengths(rows, "SmolLM2-135M-Instruct", shared_models_dir / "empty", cutoff=40)
+    assert not estimate["exact"] and "not converted yet" in estimate["note"]
+
+
+def _lengths(rows, model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    return [len(tok.apply_chat_template(r["messages"], tokenize=True, return_dict=False)) for r in rows]
+
+
+def test_labels_are_sorted_class_names(services):
+    ds = import_file(services.database, services.workspace, GOOD / "reviews.csv")
+    assert ds.stats["labels"] == ["negative", "neutral", "positive"]
+    counts = Counter(r["label"] for s in ds.splits for r in load_rows(services.workspace, ds.id, s))
+    assert counts == {"positive": 10, "negative": 10, "neutral": 10}
+
+
+def test_numeric_names(services, tmp_path):
     path = tmp_path / "7.jsonl"
-    path.write_text(json.dumps(GOOD) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(ROW) + "\n", encoding="utf-8")
     ds = import_file(services.database, services.workspace, path)
     assert (ds.name, ds.num_rows) == ("dataset-7", 1)  # "7" would read as an id
     with pytest.raises(DataError, match="all digits"):
-        import_file(services.database, services.workspace, path, name="42")
+        import_file(services.database, services.workspace, write_alpaca(tmp_path / "x.json"), name="42")

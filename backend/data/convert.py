@@ -52,10 +52,11 @@ def convert_upload(
     else:
         return [_convert_files(path.stem, {"train": [path]}, opts, source, [path], progress)], []
 
-    if opts.format == "llamafactory" or (opts.format == "auto" and Path(llamafactory.INFO) in files):
-        if Path(llamafactory.INFO) not in files:
-            raise DataError(f"{source}: no {llamafactory.INFO} at the top; LLaMA-Factory folders have one")
-        return _convert_llamafactory(root, source, opts, progress)
+    info = min((f for f in files if f.name == llamafactory.INFO), key=lambda f: len(f.parts), default=None)
+    if opts.format == "llamafactory" or (opts.format == "auto" and info is not None):
+        if info is None:
+            raise DataError(f"{source}: no {llamafactory.INFO} inside; LLaMA-Factory data folders have one")
+        return _convert_llamafactory(root / info.parent, source, opts, progress)
     data_files = [f for f in files if f.suffix.lower() in DATA_EXT]
     if (
         opts.format == "imagefolder"

@@ -73,11 +73,14 @@ def convert(
 
 
 def _strip_common_root(files: list[Path]) -> tuple[Path, list[Path]]:
-    """zip -r of a folder puts everything under one top folder; drop it so class folders come first."""
+    """zip -r of a folder puts everything under one top folder; drop it so class folders come first.
+
+    A lone top folder with images right inside is a class (a one-class zip), not a wrapper.
+    """
     prefix = Path()
     while True:
         tops = {f.parts[0] for f in files if len(f.parts) > 1}
-        if len(tops) != 1 or any(len(f.parts) == 1 for f in files):
+        if len(tops) != 1 or any(len(f.parts) == 1 for f in files) or all(len(f.parts) < 3 for f in files):
             break
         top = tops.pop()
         if SPLIT_ALIASES.get(top.lower()):

@@ -20,7 +20,7 @@ ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "
 
 
 def looks_like(record: Any) -> bool:
-    return isinstance(record, dict) and isinstance(record.get("messages"), list)
+    return isinstance(record, dict) and "messages" in record
 
 
 def convert(records: Records, file_name: str, max_row_chars: int, column: str = "messages") -> Iterator[dict[str, Any]]:

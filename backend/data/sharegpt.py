@@ -34,7 +34,7 @@ ROLE_OF_TAG = {
 
 
 def looks_like(record: Any) -> bool:
-    return isinstance(record, dict) and isinstance(record.get("conversations"), list)
+    return isinstance(record, dict) and "conversations" in record
 
 
 def convert(

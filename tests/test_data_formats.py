@@ -1,0 +1,149 @@
+"""Good files in every format import with the right rows, task, columns and splits (tests/assets/good)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend.data import ImportOptions, import_file, import_path, load_rows
+from tests.conftest import ROOT
+
+GOOD = ROOT / "tests" / "assets" / "good"
+
+# file, options, format, task, {split: rows}
+CASES = [
+    ("alpaca.json", {}, "alpaca", "sft", {"train": 5}),
+    ("alpaca_bom.jsonl", {}, "alpaca", "sft", {"train": 5}),
+    ("alpaca_utf16.jsonl", {}, "alpaca", "sft", {"train": 5}),
+    ("sharegpt.json", {}, "sharegpt", "sft", {"train": 3}),
+    ("messages.jsonl", {}, "messages", "sft", {"train": 4}),
+    ("pretrain.txt", {}, "text", "sft", {"train": 3}),
+    ("pretrain.jsonl", {}, "text", "sft", {"train": 7}),
+    ("reviews.csv", {}, "classification", "text-classification", {"train": 24, "validation": 3, "test": 3}),
+    ("reviews.tsv", {}, "classification", "text-classification", {"train": 24, "validation": 3, "test": 3}),
+    ("reviews_semicolon.csv", {}, "classification", "text-classification", {"train": 24, "validation": 3, "test": 3}),
+    (
+        "stars.jsonl",
+        {"label_column": "stars", "val_ratio": 0.2, "test_ratio": 0.0},
+        "classification",
+        "text-classification",
+        {"train": 24, "validation": 6},
+    ),
+    ("nli.parquet", {}, "classification", "text-classification", {"train": 16, "validation": 2, "test": 2}),
+    ("reviews_splits.zip", {}, "classification", "text-classification", {"train": 30, "validation": 6, "test": 6}),
+    ("images_folders.zip", {}, "imagefolder", "image-classification", {"train": 24, "validation": 3, "test": 3}),
+    (
+        "images_csv.zip",
+        {"val_ratio": 0.25, "test_ratio": 0},
+        "imagefolder",
+        "image-classification",
+        {"train": 9, "validation": 3},
+    ),
+    ("images_splits.zip", {}, "imagefolder", "image-classification", {"train": 12, "validation": 6}),
+]
+
+
+@pytest.mark.parametrize(("file", "options", "fmt", "task", "splits"), CASES, ids=[c[0] for c in CASES])
+def test_good_file_imports(services, file, options, fmt, task, splits):
+    ds = import_file(services.database, services.workspace, GOOD / file, options=ImportOptions(**options))
+    assert (ds.format, ds.task, ds.splits) == (fmt, task, splits)
+    assert ds.num_rows == sum(splits.values())
+    folder = services.workspace.dataset_dir(ds.id)
+    assert sorted(p.name for p in folder.glob("*.parquet")) == sorted(f"{s}.parquet" for s in splits)
+    assert (folder / "original" / file).exists()
+    for split, n in splits.items():
+        assert len(load_rows(services.workspace, ds.id, split)) == n
+    if task != "sft":
+        assert ds.stats["labels"] == sorted(
+            {r["label"] for s in splits for r in load_rows(services.workspace, ds.id, s)}
+        )
+
+
+def test_canonical_rows_of_each_sft_format(services):
+    def rows(file):
+        return load_rows(services.workspace, import_file(services.database, services.workspace, GOOD / file).id)
+
+    alpaca = rows("alpaca.json")
+    assert alpaca[1]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Translate to French\n\nGood morning"},
+        {"role": "assistant", "content": "Bonjour"},
+    ]
+    assert [m["role"] for m in alpaca[2]["messages"]] == ["user", "assistant", "user", "assistant"]
+    tool_call, pirate, kind = rows("sharegpt.json")
+    assert [m["role"] for m in tool_call["messages"]] == ["user", "assistant", "tool", "assistant"]
+    assert json.loads(tool_call["messages"][1]["content"])["name"] == "get_weather"
+    assert json.loads(tool_call["tools"])[0]["name"] == "get_weather"
+    assert pirate["messages"][0] == {"role": "system", "content": "You are a pirate."} and pirate["tools"] is None
+    assert kind["messages"][0] == {"role": "system", "content": "Be kind."}
+    openai = rows("messages.jsonl")
+    assert openai[1]["messages"][0] == {"role": "user", "content": "Capital of Japan?"}
+    assert "get_weather" in openai[2]["messages"][1]["content"] and openai[2]["messages"][2]["role"] == "tool"
+    assert rows("pretrain.txt") == [
+        {"text": "The cat sat on the mat."},
+        {"text": "It was a sunny day."},
+        {"text": "Tuneboard trains models."},
+    ]
+
+
+def test_classification_rows_labels_and_pairs(services):
+    nli = import_file(services.database, services.workspace, GOOD / "nli.parquet")
+    row = load_rows(services.workspace, nli.id)[0]
+    assert set(row) == {"text", "text_pair", "label"} and row["text_pair"] == "Someone makes music."
+    assert nli.stats["labels"] == ["entailment", "neutral"]  # Hugging Face ClassLabel names, not 0/1
+    stars = import_file(
+        services.database, services.workspace, GOOD / "stars.jsonl", options=ImportOptions(label_column="stars")
+    )
+    assert stars.stats["labels"] == ["1", "2", "3"] and stars.stats["columns_used"] == {
+        "text": "content",
+        "label": "stars",
+    }
+
+
+def test_images_keep_their_bytes_and_file_names(services):
+    from PIL import Image
+    import io
+
+    ds = import_file(services.database, services.workspace, GOOD / "images_folders.zip")
+    rows = [r for s in ds.splits for r in load_rows(services.workspace, ds.id, s)]
+    assert ds.stats["labels"] == ["blue", "green", "red"] and ds.columns == ["label", "image", "file"]
+    assert all(r["file"].split("/")[0] == r["label"] for r in rows)  # shapes/ wrapper folder dropped
+    assert Image.open(io.BytesIO(rows[0]["image"])).format == "PNG"
+    assert ds.stats["label_counts"]["train"] == {"blue": 8, "green": 8, "red": 8}  # stratified 80/10/10
+
+
+def test_llamafactory_folder_imports_every_usable_entry(services, caplog):
+    results = import_path(services.database, services.workspace, GOOD / "llamafactory")
+    got = {r.dataset.name: (r.dataset.format, r.dataset.num_rows) for r in results}
+    assert got == {
+        "alpaca_en_demo": ("alpaca", 5),
+        "glaive_toolcall_en_demo": ("sharegpt", 4),
+        "openai_style_demo": ("sharegpt", 2),
+        "custom_qa": ("alpaca", 5),
+        "c4_demo": ("text", 6),
+    }
+    skipped = " ".join(caplog.messages)
+    assert "alpaca_en" in skipped and "dpo_en_demo" in skipped and "mllm_demo" in skipped
+    by_name = {r.dataset.name: r.dataset for r in results}
+    qa = load_rows(services.workspace, by_name["custom_qa"].id)
+    assert qa[0]["messages"] == [
+        {"role": "system", "content": "tutor"},
+        {"role": "user", "content": "Q0?"},
+        {"role": "assistant", "content": "A0."},
+    ]
+    openai = load_rows(services.workspace, by_name["openai_style_demo"].id)
+    assert openai[0]["messages"][0] == {"role": "system", "content": "Answer in one word."}
+    assert load_rows(services.workspace, by_name["c4_demo"].id)[0] == {"text": "Some web text number 0."}
+    assert (services.workspace.dataset_dir(by_name["custom_qa"].id) / "original" / "dataset_info.json").is_file()
+
+
+def test_hub_id_offline_gets_a_clear_message(services):
+    from backend.data import DataError
+
+    with pytest.raises(
+        DataError, match=r"'tatsu-lab/alpaca' looks like a Hugging Face hub dataset, but this machine is offline"
+    ):
+        import_path(services.database, services.workspace, "tatsu-lab/alpaca")
+    with pytest.raises(DataError, match="no such file or folder"):
+        import_path(services.database, services.workspace, "missing.json")
