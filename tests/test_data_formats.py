@@ -102,8 +102,9 @@ def test_classification_rows_labels_and_pairs(services):
 
 
 def test_images_keep_their_bytes_and_file_names(services):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     ds = import_file(services.database, services.workspace, GOOD / "images_folders.zip")
     rows = [r for s in ds.splits for r in load_rows(services.workspace, ds.id, s)]

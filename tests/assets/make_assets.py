@@ -189,7 +189,7 @@ def _hf_parquet(path: Path, rows: list[dict]) -> None:
 
 
 def _llamafactory(root: Path, alpaca: list, sharegpt: list) -> None:
-    """Mirrors LLaMA-Factory's data/ folder: default alpaca, sharegpt with columns/tags, pretrain text, skipped kinds."""
+    """Mirrors LLaMA-Factory's data/: default alpaca, sharegpt with columns/tags, pretrain text, skipped kinds."""
     shutil.rmtree(root, ignore_errors=True)
     info = {
         "alpaca_en_demo": {"file_name": "alpaca_en_demo.json"},
