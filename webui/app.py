@@ -6,29 +6,36 @@ import gradio as gr
 
 from backend.services import Services
 from webui import api
+from webui.i18n import L, language_selector, wire_language
 from webui.tabs import datasets, export, playground, runs, train
 
 CSS = """
 .tb-progress { background: var(--neutral-200); border-radius: 6px; height: 14px; overflow: hidden; }
 .tb-progress > div { background: var(--color-accent); height: 100%; transition: width .5s; }
 .tb-quick { border-left: 4px solid var(--color-accent); padding-left: 12px; }
+#tb-language { flex-grow: 0; align-self: center; }
 """
 
 
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Tuneboard") as app:
-        gr.Markdown("# Tuneboard\nFine-tune a language model in your browser: data, training, results, export.")
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=5):
+                gr.Markdown(L("app.title"))
+                gr.Markdown(L("app.tagline"))
+            language = language_selector()
         with gr.Tabs() as tabs:
-            with gr.Tab("Train", id="train") as train_tab:
+            with gr.Tab(L("tabs.train"), id="train") as train_tab:
                 train_ui = train.build(services)
-            with gr.Tab("Datasets", id="datasets"):
+            with gr.Tab(L("tabs.datasets"), id="datasets"):
                 datasets_ui = datasets.build(services)
-            with gr.Tab("Runs", id="runs"):
+            with gr.Tab(L("tabs.runs"), id="runs"):
                 runs_ui = runs.build(services)
-            with gr.Tab("Playground", id="playground") as playground_tab:
+            with gr.Tab(L("tabs.playground"), id="playground") as playground_tab:
                 playground_ui = playground.build(services)
-            with gr.Tab("Export", id="export") as export_tab:
+            with gr.Tab(L("tabs.export"), id="export") as export_tab:
                 export_ui = export.build(services)
+        wire_language(app, language)
         train.wire(services, train_ui, tabs, runs_ui)
         datasets.wire(services, datasets_ui, train_ui)
         runs.wire(services, runs_ui)
@@ -45,4 +52,27 @@ def build_app(services: Services) -> gr.Blocks:
         for tab, dropdown in ((playground_tab, playground_ui.run), (export_tab, export_ui.run)):
             app.load(lambda v: runs.completed_runs(services, v), [dropdown], [dropdown], **private)
             tab.select(lambda v: runs.completed_runs(services, v), [dropdown], [dropdown], **private)
+    return app
+
+
+def build_demo(services: Services, run_id: int) -> gr.Blocks:
+    """Demo mode: the playground of one completed run and a /chat endpoint; nothing else exists.
+
+    Raises ValueError (naming the run) when the run cannot serve: missing, not completed, no model.
+    """
+    from backend.inference import model_folder
+    from backend.runs import get_run
+
+    model_folder(services.database, services.workspace, run_id)  # refuses before anything is served
+    run = get_run(services.database, run_id)
+    with gr.Blocks(title=f"Tuneboard demo: {run.name}") as app:
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=5):
+                gr.Markdown(L("app.title"))
+                gr.Markdown(L("app.demo_tagline"))
+            language = language_selector()
+        ui = playground.build(services, demo_run=(f"#{run.id} {run.name}", run.id))
+        playground.wire(services, ui, demo_run=run.id)
+        wire_language(app, language)
+        api.register_demo(services, run.id)
     return app

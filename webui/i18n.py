@@ -14,7 +14,7 @@ How to add translated text (everyone editing webui/):
        gr.Number(label=L("train.epochs"), info=L("train.epochs_info"))
 
    The browser shows it in the page's language and switches live with the language selector.
-   Radio/Dropdown choice labels are data, not static text: build them with ``t()`` as below.
+   Choice labels too: ``gr.Radio([(L("export.format_merged"), "merged"), ...])``.
 3. Text a handler produces (gr.Info / refuse() messages, Markdown with numbers, table headers):
    ``t("runs.queued", run_id=run.id)`` formats it in the language of the person whose request is
    being handled (the selector's cookie, else the browser's Accept-Language, else English)::
@@ -116,39 +116,32 @@ def t(key: str, lang: str | None = None, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
-def _core_chunk() -> str:
-    """File name of the Gradio frontend module that exports changeLocale (hashed per Gradio release)."""
-    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
-    found = sorted(p.name for p in assets.glob("core-*.js"))
-    if len(found) != 1:
-        raise RuntimeError(f"expected one core-*.js in {assets}, found {found}: the language switch needs updating")
-    return found[0]
+# Injected at the top of the page's <head>, before Gradio's own scripts read navigator.language: the
+# page then starts in the chosen language (?lang=zh|en, else the selector's cookie, else the browser's),
+# so every label, Gradio's own included, is rendered in it from the first frame.
+HEAD_SCRIPT = """<script>(() => {
+  const fromUrl = new URLSearchParams(location.search).get("lang");
+  const saved = (document.cookie.match(/(?:^|; )%(cookie)s=(en|zh)/) || [])[1];
+  let lang = (fromUrl || saved || "").toLowerCase();
+  if (!lang.startsWith("zh") && !lang.startsWith("en")) return;
+  lang = lang.startsWith("zh") ? "zh" : "en";
+  document.cookie = "%(cookie)s=" + lang + "; path=/; max-age=31536000; SameSite=Lax";
+  const tag = lang === "zh" ? "zh-CN" : "en-US";
+  Object.defineProperty(navigator, "language", { get: () => tag });
+  Object.defineProperty(navigator, "languages", { get: () => [tag] });
+})();</script>""".replace("%(cookie)s", COOKIE)
 
-
-# Runs in the browser. The chosen language is kept in a cookie (so handlers answer in it, see
-# request_language) and applied with the changeLocale of Gradio's own Settings panel, imported from the
-# very module instance the page already runs (same URL), so every label switches at once, no reload.
-_APPLY_JS = """
+# The selector shows the page's language; choosing the other one stores it and reloads the page.
+_INITIAL_JS = """() => (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en" """
+_CHOOSE_JS = """
 (lang) => {
-  const chosen = lang === "zh" ? "zh" : "en";
-  document.cookie = "%(cookie)s=" + chosen + "; path=/; max-age=31536000; SameSite=Lax";
-  const index = document.querySelector('script[type="module"][src*="assets/index-"]');
-  const base = index ? index.src : new URL("assets/", document.baseURI).href + "x.js";
-  import(new URL("%(core)s", base).href).then((m) => m.changeLocale(chosen === "zh" ? "zh-CN" : "en"));
-  return chosen;
+  document.cookie = "%(cookie)s=" + lang + "; path=/; max-age=31536000; SameSite=Lax";
+  const url = new URL(location.href);
+  if (url.searchParams.has("lang")) { url.searchParams.set("lang", lang); location.href = url.href; }
+  else { location.reload(); }
+  return lang;
 }
-"""
-
-# On page load: the language chosen before (cookie), else ?lang=, else the browser's.
-_INITIAL_JS = """
-() => {
-  const fromUrl = new URLSearchParams(window.location.search).get("lang");
-  const cookie = document.cookie.split("; ").find((c) => c.startsWith("%(cookie)s="));
-  const saved = cookie ? cookie.split("=")[1] : null;
-  const pick = (fromUrl || saved || navigator.language || "en").toLowerCase();
-  return pick.startsWith("zh") ? "zh" : "en";
-}
-"""
+""".replace("%(cookie)s", COOKIE)
 
 
 def language_selector() -> gr.Radio:
@@ -159,12 +152,52 @@ def language_selector() -> gr.Radio:
         label=L("app.language"),
         container=False,
         elem_id="tb-language",
-        min_width=160,
+        min_width=240,
     )
 
 
 def wire_language(app: gr.Blocks, selector: gr.Radio) -> None:
-    js_values = {"cookie": COOKIE, "core": _core_chunk()}
     private = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
-    app.load(None, None, [selector], js=_INITIAL_JS % js_values, **private)
-    selector.change(None, [selector], [selector], js=_APPLY_JS % js_values, **private)
+    app.load(None, None, [selector], js=_INITIAL_JS, **private)
+    selector.input(None, [selector], [selector], js=_CHOOSE_JS, **private)
+
+
+class LanguageScript:
+    """ASGI middleware: puts HEAD_SCRIPT first in the page's <head> (GET of an HTML page only)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    @staticmethod
+    def middleware():
+        from starlette.middleware import Middleware
+
+        return Middleware(LanguageScript)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            return await self.app(scope, receive, send)
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def capture(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                if not headers.get(b"content-type", b"").startswith(b"text/html"):
+                    start["passthrough"] = True
+                    return await send(message)
+                start.update(message)
+                return None
+            if start.get("passthrough") or message["type"] != "http.response.body":
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return None
+            body = b"".join(chunks).replace(b"<head>", b"<head>" + HEAD_SCRIPT.encode(), 1)
+            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return None
+
+        return await self.app(scope, receive, capture)

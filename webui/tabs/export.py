@@ -10,11 +10,13 @@ import gradio as gr
 from backend.export import export_run
 from backend.services import Services
 from webui.feedback import refuse
+from webui.i18n import L, t
 
-FORMATS = [
-    ("Merged model (safetensors + tokenizer + chat template)", "merged"),
-    ("LoRA adapter only (small; needs the base model)", "adapter"),
-]
+FORMATS = ("merged", "adapter")  # labels: export.format_<name> in the locale files
+
+
+def format_choices() -> list[tuple]:
+    return [(L(f"export.format_{name}"), name) for name in FORMATS]
 
 
 @dataclass
@@ -27,18 +29,18 @@ class ExportUI:
 
 
 def build(services: Services) -> ExportUI:
-    run = gr.Dropdown([], label="Run (completed)")
-    fmt = gr.Radio(FORMATS, value="merged", label="Format")
-    go = gr.Button("Export", variant="primary")
+    run = gr.Dropdown([], label=L("export.run"))
+    fmt = gr.Radio(format_choices(), value="merged", label=L("export.format"))
+    go = gr.Button(L("export.go"), variant="primary")
     result = gr.Markdown()
-    file = gr.File(label="Download", interactive=False)
+    file = gr.File(label=L("export.download"), interactive=False)
     return ExportUI(run, fmt, go, result, file)
 
 
 def wire(services: Services, ui: ExportUI) -> None:
     def on_export(run_id: int | None, fmt: str):
         if run_id is None:
-            return refuse("No completed run yet: train one in the Train tab first.", 2)
+            return refuse(t("common.no_completed_run"), 2)
         try:
             out = export_run(services.database, services.workspace, int(run_id), fmt)
         except ValueError as e:
@@ -46,10 +48,11 @@ def wire(services: Services, ui: ExportUI) -> None:
         check = out["verification"]
         where = os.path.relpath(out["path"])
         where = out["path"] if where.startswith("..") else where  # short inside the app folder, else absolute
+        same = t("export.yes") if check["same_greedy_token"] else t("export.no")
         text = (
-            f"Exported **{fmt}** of run {run_id}: {out['size_bytes'] / 1e6:.1f} MB in `{where}`.\n\n"
-            f"Verified by loading it back: max logit difference {check['max_abs_logit_diff']:.1e}, "
-            f"same next token: {'yes' if check['same_greedy_token'] else 'no'}."
+            t("export.done", fmt=fmt, run_id=run_id, size_mb=out["size_bytes"] / 1e6, where=where)
+            + "\n\n"
+            + t("export.verified", diff=check["max_abs_logit_diff"], same=same)
         )
         return text, out["zip"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -11,6 +11,7 @@ from backend.config import CHAT, GenerationConfig
 from backend.inference import load, stream_chat
 from backend.services import Services
 from webui.feedback import refuse
+from webui.i18n import L, t
 
 
 @dataclass
@@ -25,38 +26,51 @@ class PlaygroundUI:
     max_new_tokens: gr.Slider
 
 
-def build(services: Services) -> PlaygroundUI:
+def build(services: Services, demo_run: tuple[str, int] | None = None) -> PlaygroundUI:
+    """The playground; in a demo, `demo_run` (label, run id) is the only model and cannot be changed."""
     with gr.Row():
         with gr.Column(scale=3):
-            run = gr.Dropdown([], label="Model (a completed run)", info="The newest completed run is selected.")
-            chat = gr.Chatbot(
-                label="Chat", height=420, placeholder="Ask the fine-tuned model something, e.g. *Who are you?*"
-            )
+            if demo_run is None:
+                run = gr.Dropdown([], label=L("playground.model"), info=L("playground.model_info"))
+            else:
+                run = gr.Dropdown([demo_run], value=demo_run[1], label=L("playground.model"), interactive=False)
+            chat = gr.Chatbot(label=L("playground.chat"), height=420, placeholder=L("playground.chat_placeholder"))
             with gr.Row():
-                message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=5)
-                send = gr.Button("Send", variant="primary", scale=1)
-            clear = gr.Button("Clear chat", size="sm")
+                message = gr.Textbox(placeholder=L("playground.message_placeholder"), show_label=False, scale=5)
+                send = gr.Button(L("playground.send"), variant="primary", scale=1)
+            clear = gr.Button(L("playground.clear"), size="sm")
         with gr.Column(scale=1):
-            temperature = _slider("temperature", "Temperature", 0, 2, 0.05)
-            top_p = _slider("top_p", "Top-p", 0.05, 1, 0.05)
-            max_new_tokens = _slider("max_new_tokens", "Max new tokens", 1, 1024, 1)
+            temperature = _slider("temperature", 0, 2, 0.05)
+            top_p = _slider("top_p", 0.05, 1, 0.05)
+            max_new_tokens = _slider("max_new_tokens", 1, 1024, 1)
     return PlaygroundUI(run, chat, message, send, clear, temperature, top_p, max_new_tokens)
 
 
-def _slider(name: str, label: str, low: float, high: float, step: float) -> gr.Slider:
-    hint = {f.name: f.metadata["help"] for f in fields(GenerationConfig)}[name]
-    return gr.Slider(low, high, value=getattr(CHAT, name), step=step, label=label, info=hint)
+def _slider(name: str, low: float, high: float, step: float) -> gr.Slider:
+    """A GenerationConfig setting; label and hint from the locale files (playground.NAME, NAME_info)."""
+    return gr.Slider(
+        low,
+        high,
+        value=getattr(CHAT, name),
+        step=step,
+        label=L(f"playground.{name}"),
+        info=L(f"playground.{name}_info"),
+    )
 
 
-def wire(services: Services, ui: PlaygroundUI) -> None:
+def wire(services: Services, ui: PlaygroundUI, demo_run: int | None = None) -> None:
+    """Send/Enter stream a reply; in a demo every request uses `demo_run`, whatever the page sends."""
+
     def respond(
         run_id: int | None, message: str, history: list[dict], temperature: float, top_p: float, max_new_tokens: int
     ) -> Iterator[tuple[list[dict], str]]:
+        if demo_run is not None:
+            run_id = demo_run
         if run_id is None:
-            yield refuse("No completed run yet: train one in the Train tab first.", 2)
+            yield refuse(t("common.no_completed_run"), 2)
             return
         if not (message or "").strip():
-            yield refuse("Type a message first.", 2)
+            yield refuse(t("playground.type_first"), 2)
             return
         turns = [{"role": m["role"], "content": _text(m["content"])} for m in history or []]
         turns.append({"role": "user", "content": message})
