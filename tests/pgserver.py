@@ -108,6 +108,11 @@ def database_url(request, tmp_path, monkeypatch) -> str:
 
     DATABASE_URL is set for the test, so workers, CLI processes and a supervisor it starts use it too.
     """
+    return use_database(request, tmp_path, monkeypatch)
+
+
+def use_database(request, tmp_path, monkeypatch) -> str:
+    """The URL for `request.param` ("sqlite" or "postgresql"), also set as DATABASE_URL for child processes."""
     if request.param == "sqlite":
         monkeypatch.delenv("DATABASE_URL", raising=False)
         return f"sqlite:///{tmp_path / 'ws' / 'tuneboard.db'}"
