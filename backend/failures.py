@@ -12,7 +12,7 @@ OOM_ADVICE = (
     "Out of memory: lower the batch size (raise gradient accumulation to keep the effective batch), "
     "lower the cutoff length, use LoRA instead of full fine-tuning, or turn on gradient checkpointing."
 )
-OOM_MARKERS = ("out of memory", "outofmemoryerror", "cuda error: out of memory", "cannot allocate memory")
+OOM_MARKERS = ("out of memory", "outofmemoryerror", "cannot allocate memory", "can't allocate memory")
 
 
 def is_out_of_memory(error: BaseException | str) -> bool:

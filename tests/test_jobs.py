@@ -1,17 +1,21 @@
 """The supervisor with real worker processes: start, cancel, survive a restart, reconcile the dead."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
 import pytest
+import torch
 
 from backend.config import RunConfig
 from backend.data import import_file
+from backend.failures import explain_exception, explain_exit
 from backend.jobs import Supervisor, process_start_time
-from backend.runs import cancel_run, create_run, curve, get_run, resume_run
+from backend.runquery import checkpoints
+from backend.runs import cancel_run, create_run, curve, get_run, resume_run, set_priority
 from db import Run, RunStatus
 from db.models import utcnow
 from tests.conftest import write_alpaca
@@ -55,7 +59,7 @@ def fake_running(services, **fields) -> int:
 
 
 def test_queued_run_trains_in_its_own_process_and_records_progress(services, queued):
-    run_id = queued(max_steps=6, logging_steps=1)
+    run_id = queued(max_steps=6, logging_steps=1, save_steps=1, save_total_limit=2)
     sup = Supervisor(services.database, services.workspace)
     finished = sup.run_until(run_id, timeout=180)
     assert finished.status == RunStatus.completed, finished.reason
@@ -67,6 +71,60 @@ def test_queued_run_trains_in_its_own_process_and_records_progress(services, que
     assert run.heartbeat_at is not None and run.finished_at is not None
     assert (services.workspace.run_dir(run_id) / "adapter" / "adapter_model.safetensors").is_file()
     assert "completed" in (services.workspace.run_dir(run_id) / "log.txt").read_text()
+    assert [c["step"] for c in checkpoints(services.workspace, run_id)] == [5, 6]  # the last save_total_limit kept
+    assert run.devices == "cpu"  # the slot it ran in
+
+
+def test_queue_starts_the_highest_priority_first_and_fills_every_slot(services, queued):
+    low, high, second, third = queued(max_steps=2), queued(max_steps=2), queued(max_steps=2), queued(max_steps=2)
+    set_priority(services.database, high, 5)
+    sup = Supervisor(services.database, services.workspace, cpu_runs=2)
+    try:
+        sup.launch_queued()
+        status = {i: get_run(services.database, i).status for i in (low, high, second, third)}
+        assert status == {
+            high: RunStatus.running,  # the priority run first,
+            low: RunStatus.running,  # then the oldest, while a slot is free;
+            second: RunStatus.queued,  # the rest wait their turn
+            third: RunStatus.queued,
+        }
+        assert get_run(services.database, second).priority == 0
+        sup.launch_queued()  # both slots busy: nothing more starts
+        assert get_run(services.database, second).status == RunStatus.queued
+    finally:
+        for i in (low, high):
+            sup._kill(get_run(services.database, i).pid)
+
+
+def test_a_run_pinned_to_a_missing_gpu_fails_with_the_reason_instead_of_waiting(services, queued):
+    run_id = queued(max_steps=2)
+    with services.database.session() as s:
+        s.get(Run, run_id).devices = "cuda:7"
+    Supervisor(services.database, services.workspace).launch_queued()
+    run = get_run(services.database, run_id)
+    assert run.status == RunStatus.failed and "cuda:7 are not available here" in run.reason
+
+
+@pytest.mark.parametrize(
+    "error, oom",
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+        (MemoryError(), True),
+        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"), True),
+        (RuntimeError("CUDA error: out of memory"), True),
+        (ValueError("setting 'lr' is wrong"), False),
+    ],
+)
+def test_out_of_memory_is_recognized_and_says_what_to_change(error, oom):
+    reason = explain_exception(error)
+    assert ("lower the batch size" in reason) is oom
+    assert type(error).__name__ in reason
+
+
+def test_a_worker_killed_by_sigkill_is_reported_as_a_possible_out_of_memory():
+    assert "out-of-memory killer" in explain_exit(-signal.SIGKILL)
+    assert "SIGTERM" in explain_exit(-signal.SIGTERM)
+    assert "code 3" in explain_exit(3)
 
 
 def test_cancel_stops_a_running_worker_with_a_checkpoint(services, queued):
