@@ -195,10 +195,12 @@ def _parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         kind = {bool: None, int: int, float: float}.get(type(f.default), str)
         extra: dict[str, Any] = {"choices": CHOICES[f.name]} if f.name in CHOICES else {}
+        where = RunConfig.where(f.name)  # e.g. "method: lora, qlora": the setting matters only there
+        hint = f.metadata["help"] + (f" [{where}]" if where else "")
         if isinstance(f.default, bool):
-            c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
+            c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hint)
         else:
-            c.add_argument(flag, type=kind, default=None, help=f"{f.metadata['help']} (default: {f.default})", **extra)
+            c.add_argument(flag, type=kind, default=None, help=f"{hint} (default: {f.default})", **extra)
     c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
 
     runs_help = "list, show, cancel, resume, compare and delete runs"

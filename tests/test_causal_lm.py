@@ -5,7 +5,7 @@ import torch
 
 from backend.config import RunConfig
 from backend.tasks import get_task
-from backend.tasks.causal_lm import IGNORE, tokenize
+from backend.tasks.causal_lm import IGNORE, as_text_turns, tokenize
 
 CONVERSATION = [
     {"role": "system", "content": "Be brief."},
@@ -61,3 +61,65 @@ def test_lora_on_missing_modules_is_refused(tiny_model):
     cfg = RunConfig(dataset="d", model=str(tiny_model), lora_targets="q_proj,attention_dense")
     with pytest.raises(ValueError, match="no module named attention_dense"):
         get_task("sft").build(cfg, tiny_model, [{"messages": CONVERSATION}], [], torch.float32)
+
+
+def test_text_rows_are_continued_pretraining_with_loss_on_every_token(tiny_model):
+    cfg = RunConfig(dataset="d", model=str(tiny_model), method="full")
+    built = get_task("sft").build(
+        cfg, tiny_model, [{"text": "Tuna is a model made by Tuneboard Labs."}] * 4, [], torch.float32
+    )
+    row = built.train[0]
+    assert row["labels"] == row["input_ids"]
+    assert row["input_ids"][-1] == _tokenizer(tiny_model).eos_token_id
+
+
+def test_tool_calls_and_results_are_text_turns_and_the_call_is_learned(tiny_model):
+    conversation = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "weather", "arguments": {"city": "Paris"}}}],
+        },
+        {"role": "tool", "content": "18C"},
+        {"role": "assistant", "content": "It is 18C."},
+    ]
+    turns = as_text_turns(conversation)
+    assert turns[1] == {
+        "role": "assistant",
+        "content": '<tool_call>{"name": "weather", "arguments": {"city": "Paris"}}</tool_call>',
+    }
+    assert turns[2] == {"role": "user", "content": "<tool_response>18C</tool_response>"}
+    tok = _tokenizer(tiny_model)
+    out = tokenize(turns, tok, cutoff=512, train_on_prompt=False)
+    learned = tok.decode([t for t, lab in zip(out["input_ids"], out["labels"], strict=True) if lab != IGNORE])
+    assert "<tool_call>" in learned and "18C</tool_response>" not in learned and "It is 18C." in learned
+
+
+def test_a_tokenizer_without_chat_template_needs_one_chosen(tiny_model, tmp_path):
+    import shutil
+
+    bare = tmp_path / "base-model"
+    shutil.copytree(tiny_model, bare)
+    for name in ("chat_template.jinja", "chat_template.json"):
+        (bare / name).unlink(missing_ok=True)
+    config = bare / "tokenizer_config.json"
+    config.write_text(config.read_text().replace('"chat_template"', '"unused_template"'))
+    rows = [{"messages": CONVERSATION[1:3]}] * 2
+    with pytest.raises(ValueError, match="has no chat template; set chat_template to one of chatml"):
+        get_task("sft").build(RunConfig(dataset="d", model=str(bare)), bare, rows, [], torch.float32)
+    built = get_task("sft").build(
+        RunConfig(dataset="d", model=str(bare), chat_template="alpaca"), bare, rows, [], torch.float32
+    )
+    text = built.tokenizer.decode(built.train[0]["input_ids"])
+    assert text.startswith("### Instruction:\nWho are you?\n\n### Response:\nI am Tuna.")
+
+
+def test_validation_split_gives_perplexity_rows_and_scored_answers(tiny_model):
+    rows = [{"messages": CONVERSATION[:3]}] * 10
+    cfg = RunConfig(dataset="d", model=str(tiny_model), val_ratio=0.2, eval_samples=2)
+    built = get_task("sft").build(cfg, tiny_model, rows, [], torch.float32)
+    assert (len(built.train), len(built.eval)) == (8, 2)
+    scores = built.final_metrics(type("T", (), {"model": built.model})())
+    assert set(scores) == {"eval_bleu4", "eval_rouge_l"} and all(0 <= v <= 100 for v in scores.values())
+    assert [type(g).__name__ for g in built.layer_groups] == ["Embedding", "LlamaDecoderLayer", "LlamaDecoderLayer"]

@@ -9,6 +9,7 @@ from backend.config import RunConfig
 from backend.methods import GradualUnfreezing, add_lora, check_qlora, freeze, prepare
 from backend.preflight import preflight
 from backend.tasks.causal_lm import layer_groups, skeleton
+from tests.conftest import cli, cli_json, write_alpaca
 
 
 def _model(tiny_model):
@@ -126,3 +127,38 @@ def test_qlora_refusal_names_what_to_use_instead():
         return
     with pytest.raises(ValueError, match="qlora needs .*(use lora|or use lora)"):
         check_qlora(RunConfig(dataset="d", method="qlora"))
+
+
+@pytest.mark.slow  # two real worker processes: ~40 s on 2 quiet cores
+def test_freeze_and_gradual_train_through_the_cli(workspace, tiny_model, tmp_path):
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=12)), "--name", "add")
+    base = ("train", "--dataset", "add", "--model", str(tiny_model), "--max-steps", "6", "--batch-size", "2", "--wait")
+    frozen = cli_json(workspace, *base, "--method", "freeze", "--freeze-layers", "1")
+    assert frozen["status"] == "completed", frozen.get("reason")
+    # The top layer plus the head (tied embeddings + final norm) of 2 layers: fewer than all weights.
+    assert 0 < frozen["metrics"]["trainable_params"] < frozen["metrics"]["total_params"]
+
+    gradual = cli_json(
+        workspace,
+        *base,
+        *("--method", "gradual", "--unfreeze-every", "2", "--unfreeze-unit", "steps", "--optimizer", "sgd"),
+        *("--val-ratio", "0.25", "--early-stopping-patience", "3", "--save-steps", "2", "--eval-samples", "1"),
+    )
+    assert gradual["status"] == "completed", gradual.get("reason")
+    assert "2 of 3 layer groups now train" in gradual["log_tail"]
+    metrics = gradual["metrics"]
+    assert metrics["optimizer"] == "sgd" and metrics["eval_perplexity"] > 1 and "eval_rouge_l" in metrics
+
+
+def test_impossible_settings_are_refused_by_the_cli_before_anything_is_written(workspace, tiny_model, tmp_path):
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json")), "--name", "add")
+    for bad, named in [
+        (("--method", "freeze", "--freeze-layers", "9"), "freeze_layers"),
+        (("--lora-targets", "c_attn"), "lora_targets"),
+        (("--method", "gradual", "--unfreeze-every", "0"), "unfreeze_every"),
+        (("--optimizer", "lion"), "optimizer"),
+    ]:
+        proc = cli(workspace, "train", "--dataset", "add", "--model", str(tiny_model), *bad)
+        assert proc.returncode == 2 and named in proc.stderr.strip().splitlines()[-1], proc.stderr  # no traceback
+    assert cli_json(workspace, "runs", "list") == []
+    assert not (workspace / "runs").exists() or not any((workspace / "runs").iterdir())

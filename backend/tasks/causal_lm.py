@@ -210,30 +210,41 @@ def skeleton(cfg: RunConfig, model_dir: Path) -> tuple[Any, list[Any]]:
 
 
 def answer_scores(
-    model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tokens: int = 128
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tokens: int = 128, batch_size: int = 8
 ) -> dict[str, float]:
     """Greedy answers to held-out prompts (the conversation up to its last assistant turn), scored
     against the reference answers with BLEU-4 and ROUGE-L (0-100; Chinese segmented into words)."""
     from backend.metrics import bleu4, rouge_l
 
-    predictions, references = [], []
-    model.eval()
+    prompts, references = [], []
     for row in rows:
         turns = as_text_turns(row["messages"])
-        last = max(i for i, m in enumerate(turns) if m["role"] == "assistant")
-        ids = _render(tokenizer, turns[:last], add_generation_prompt=True)
-        device = next(model.parameters()).device
+        last = max((i for i, m in enumerate(turns) if m["role"] == "assistant"), default=None)
+        if last is not None:
+            prompts.append(_render(tokenizer, turns[:last], add_generation_prompt=True))
+            references.append(turns[last]["content"])
+    if not prompts:
+        return {}
+    model.eval()
+    device = next(model.parameters()).device
+    predictions = []
+    for start in range(0, len(prompts), batch_size):  # left-padded batches, KV cache on
+        chunk = prompts[start : start + batch_size]
+        width = max(map(len, chunk))
+        ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in chunk], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=device)
         with torch.no_grad():
             out = model.generate(
-                input_ids=torch.tensor([ids], device=device),
-                attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+                input_ids=ids,
+                attention_mask=mask,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
+                use_cache=True,
                 pad_token_id=tokenizer.pad_token_id,
             )
-        predictions.append(tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip())
-        references.append(turns[last]["content"])
-    log.info("scored %d generated answers; first: %r (reference %r)", len(rows), predictions[0], references[0])
+        predictions += tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    predictions = [p.strip() for p in predictions]
+    log.info("scored %d generated answers; first: %r (reference %r)", len(prompts), predictions[0], references[0])
     return {
         "eval_bleu4": round(bleu4(predictions, references), 2),
         "eval_rouge_l": round(rouge_l(predictions, references), 2),
