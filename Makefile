@@ -1,17 +1,17 @@
 # The two commands in README.md. Both set everything up first and are fast the second time.
 #   make run    set up .venv and start Tuneboard at http://127.0.0.1:7860
-#   make test   the same set-up plus test tools and Debian's Chromium, then the whole test suite
+#   make test   the same set-up plus test tools, Debian's Chromium and PostgreSQL, then the whole test suite
 
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test
+.PHONY: run test postgresql
 
 run: $(VENV)/.runtime
 	$(PY) app.py
 
-test: $(VENV)/.dev /usr/bin/chromium
+test: $(VENV)/.dev /usr/bin/chromium postgresql
 	$(PY) -m pytest
 
 $(VENV)/.runtime: requirements.txt requirements-models.txt
@@ -28,3 +28,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 /usr/bin/chromium:
 	@test "$$(id -u)" = 0 || { echo "make test installs Chromium with apt-get: run it as root (or install chromium and fonts-wqy-zenhei)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei
+
+# Debian's PostgreSQL server for the database tests, which start it themselves (as the postgres
+# user, on 127.0.0.1, a free port and a temp data dir) and stop it when they end.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  test "$$(id -u)" = 0 || { echo "make test installs PostgreSQL with apt-get: run it as root (or install postgresql)"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
