@@ -11,6 +11,7 @@ Errors print one line on stderr and exit with code 2; nothing is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend import actions
 from backend.config import CHOICES, GREEDY, RunConfig
+from backend.data.options import FORMATS, TASKS
 from backend.runquery import SORTS
 
 EXIT_BAD_INPUT = 2
@@ -60,8 +62,36 @@ def _print(result: Any, as_json: bool) -> None:
 # -- handlers: each turns arguments into one backend call --------------------------------------
 
 
-def _datasets_add(services, args) -> dict[str, Any]:
-    return actions.add_dataset(services, args.path, args.name, args.format)
+def _datasets_add(services, args) -> int:
+    """One JSON object per line for each dataset imported (a LLaMA-Factory folder gives several)."""
+    keys = ("format", "task", "text_column", "label_column", "text_pair_column", "file_column", "val_ratio")
+    keys += ("test_ratio", "seed", "drop_duplicates", "subset", "split")
+    options = {k: getattr(args, k) for k in keys}
+    with _progress_bar() as progress:
+        results = actions.add_datasets(services, args.path, args.name, options, progress)
+    for result in results:
+        _print(result, args.json)
+    return 0
+
+
+@contextlib.contextmanager
+def _progress_bar():
+    """A progress bar on stderr when it is a terminal (tqdm stays silent in pipes and logs)."""
+    from tqdm import tqdm
+
+    with tqdm(
+        total=100, file=sys.stderr, disable=None, leave=False, bar_format="{desc} {bar} {percentage:3.0f}%"
+    ) as bar:
+
+        def update(fraction: float, what: str) -> None:
+            bar.set_description_str(what[:60], refresh=False)
+            bar.update(max(0, round(fraction * 100) - bar.n))
+
+        yield update
+
+
+def _datasets_delete(services, args) -> dict[str, Any]:
+    return actions.delete_dataset(services, args.dataset)
 
 
 def _datasets_list(services, args) -> list[dict[str, Any]]:
@@ -69,7 +99,15 @@ def _datasets_list(services, args) -> list[dict[str, Any]]:
 
 
 def _datasets_show(services, args) -> dict[str, Any]:
-    return actions.show_dataset(services, args.dataset, rows=args.rows)
+    return actions.show_dataset(
+        services,
+        args.dataset,
+        rows=args.rows,
+        split=args.split,
+        offset=args.offset,
+        model=args.model or "",
+        cutoff_len=args.cutoff_len or 0,
+    )
 
 
 def _train(services, args) -> dict[str, Any] | int:
@@ -177,15 +215,36 @@ def _parser() -> argparse.ArgumentParser:
         c.set_defaults(handler=handler)
         return c
 
-    datasets = sub.add_parser("datasets", help="add and list datasets").add_subparsers(dest="action", required=True)
-    c = cmd(datasets, "add", _datasets_add, "import a dataset file (validated; nothing is written on error)")
-    c.add_argument("path")
-    c.add_argument("--name")
-    c.add_argument("--format", default="auto", choices=["auto", "alpaca"])
+    datasets = sub.add_parser("datasets", help="add, list, show and delete datasets").add_subparsers(
+        dest="action", required=True
+    )
+    c = cmd(
+        datasets, "add", _datasets_add, "import a file, folder, zip or hub id (validated; nothing written on error)"
+    )
+    c.add_argument("path", help="a file, a folder, a zip, or a Hugging Face hub id (owner/name)")
+    c.add_argument("--name", help="dataset name (default: from the file); an existing name makes a new version")
+    c.add_argument("--format", default="auto", choices=FORMATS, help="default: detected from the content")
+    c.add_argument("--task", choices=TASKS, help="default: what the format implies")
+    c.add_argument("--text-column", default="", help="classification/text: the column holding the text")
+    c.add_argument("--label-column", default="", help="classification: the column holding the label")
+    c.add_argument("--text-pair-column", default="", help="classification: an optional second text column")
+    c.add_argument("--file-column", default="", help="image zip with a CSV: the column naming each image file")
+    c.add_argument("--val-ratio", type=float, help="share held out for validation (default 0 for sft, 0.1 otherwise)")
+    c.add_argument("--test-ratio", type=float, help="share held out for test (default 0 for sft, 0.1 otherwise)")
+    c.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
+    c.add_argument("--drop-duplicates", action="store_true", help="keep only the first of identical rows")
+    c.add_argument("--subset", default="", help="hub datasets: the subset (configuration)")
+    c.add_argument("--split", default="", help="hub datasets: one split only")
     cmd(datasets, "list", _datasets_list, "list datasets, newest first")
     c = cmd(datasets, "show", _datasets_show, "one dataset with its statistics and first rows")
     c.add_argument("dataset", help="name or id")
     c.add_argument("--rows", type=int, default=5, help="rows to preview")
+    c.add_argument("--offset", type=int, default=0, help="first row to preview")
+    c.add_argument("--split", default="train", help="split to preview (train, validation, test)")
+    c.add_argument("--model", help="also measure token lengths under this model's tokenizer")
+    c.add_argument("--cutoff-len", type=int, help="with --model: count rows longer than this many tokens")
+    c = cmd(datasets, "delete", _datasets_delete, "delete a dataset (refused while a queued or running run uses it)")
+    c.add_argument("dataset", help="name or id")
 
     c = cmd(sub, "train", _train, "queue a fine-tuning run (with --wait, run it and return when it ends)")
     c.add_argument("--name", help="a name for the run")
