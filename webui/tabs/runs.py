@@ -1,50 +1,129 @@
-"""Runs tab: every run from the database; the open run's curve, progress, ETA and log, live."""
+"""Runs tab: every run, filtered and paged in the database; the open run live (curves, log, config,
+results, files, hardware) with cancel, resume, priority, clone and delete; Compare 2-5 runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
-from backend.runs import cancel_run, curve, get_run, list_runs, resume_run, summary
+from backend import actions
+from backend.config import RunConfig
+from backend.runquery import SORTS, RunQuery, curve_names, curves, distinct_values, list_page, summary
+from backend.runs import get_run, list_runs
 from backend.services import Services
 from webui.feedback import refuse
+from webui.i18n import L, t
+from webui.tabs import runs_compare
+from webui.tabs import runs_views as views
 
-COLUMNS = ["id", "name", "status", "model", "dataset", "method", "progress", "duration", "final loss"]
 REFRESH_SECONDS = 2.0
+PAGE_SIZES = [25, 50, 100]
+STATUSES = ["queued", "running", "completed", "failed", "cancelled", "interrupted"]
+CANCELLABLE = ("queued", "running")
+RESUMABLE = ("interrupted", "failed", "cancelled")
 
 
 @dataclass
 class RunsUI:
+    status: gr.Dropdown
+    task: gr.Dropdown
+    model: gr.Dropdown
+    dataset: gr.Dropdown
+    search: gr.Textbox
+    sort: gr.Dropdown
     table: gr.Dataframe
+    prev: gr.Button
+    page: gr.Number
+    next: gr.Button
+    page_size: gr.Dropdown
+    page_info: gr.Markdown
     run: gr.Dropdown
     header: gr.Markdown
     progress: gr.HTML
-    loss: gr.LinePlot
-    log: gr.Textbox
     cancel: gr.Button
     resume: gr.Button
+    resume_new: gr.Button
+    clone: gr.Button
+    delete: gr.Button
+    priority: gr.Number
+    set_priority: gr.Button
+    loss: gr.LinePlot
+    metric: gr.Dropdown
+    other: gr.LinePlot
+    log: gr.Textbox
+    config: gr.JSON
+    results: gr.Markdown
+    confusion: gr.HTML
+    artifacts: gr.Dataframe
+    hardware: gr.Markdown
     timer: gr.Timer
+    compare: runs_compare.CompareUI
 
 
 def build(services: Services) -> RunsUI:
-    table = gr.Dataframe(headers=COLUMNS, label="All runs", interactive=False, max_height=260)
-    with gr.Row():
-        run = gr.Dropdown(run_choices(services), label="Open run", scale=3)
-        cancel = gr.Button("Cancel run", variant="stop", scale=1, interactive=False)
-        resume = gr.Button("Resume run", scale=1, interactive=False)
-    header = gr.Markdown("Pick a run to see its progress.")
-    progress = gr.HTML()
-    loss = gr.LinePlot(x="step", y="loss", title="Training loss", height=280, x_title="step", y_title="loss")
-    log = gr.Textbox(label="Log (last lines)", lines=8, max_lines=12, autoscroll=True)
+    with gr.Tabs():
+        with gr.Tab(L("runs.tab_all"), id="runs-all"):
+            with gr.Row():
+                status = gr.Dropdown([(L(f"runs.status_{s}"), s) for s in STATUSES], label=L("runs.filter_status"))
+                task = gr.Dropdown(distinct_values(services.database, "task"), label=L("runs.filter_task"))
+                model = gr.Dropdown(distinct_values(services.database, "model"), label=L("runs.filter_model"))
+                dataset = gr.Dropdown(distinct_values(services.database, "dataset"), label=L("runs.filter_dataset"))
+                search = gr.Textbox(label=L("runs.search"), placeholder=L("runs.search_hint"), scale=2)
+                sort = gr.Dropdown([(L(f"runs.sort_{s}"), s) for s in SORTS], value="newest", label=L("runs.sort"))
+            table = gr.Dataframe(
+                headers=views.table_columns(), interactive=False, max_height=330, label=L("runs.table")
+            )
+            with gr.Row(equal_height=True):
+                prev = gr.Button(L("runs.prev"), size="sm", scale=0, min_width=90)
+                page = gr.Number(1, precision=0, minimum=1, label=L("runs.page"), scale=0, min_width=90)
+                nxt = gr.Button(L("runs.next"), size="sm", scale=0, min_width=90)
+                page_size = gr.Dropdown(PAGE_SIZES, value=25, label=L("runs.page_size"), scale=0, min_width=110)
+                page_info = gr.Markdown()
+            with gr.Row(equal_height=True):
+                run = gr.Dropdown(run_choices(services), label=L("runs.open"), info=L("runs.open_info"), scale=3)
+                priority = gr.Number(0, precision=0, label=L("runs.priority"), info=L("runs.priority_info"), scale=1)
+                set_priority = gr.Button(L("runs.set_priority"), scale=1, interactive=False)
+            header = gr.Markdown(L("runs.pick"))
+            progress = gr.HTML()
+            with gr.Row():
+                cancel = gr.Button(L("runs.cancel"), variant="stop", interactive=False)
+                resume = gr.Button(L("runs.resume"), interactive=False)
+                resume_new = gr.Button(L("runs.resume_new"), interactive=False)
+                clone = gr.Button(L("runs.clone"), interactive=False)
+                delete = gr.Button(L("runs.delete"), variant="stop", interactive=False)
+            with gr.Tabs():
+                with gr.Tab(L("runs.curves")), gr.Row():
+                    loss = gr.LinePlot(
+                        x="step", y="value", color="series", title=L("runs.loss_title"), height=280, x_title="step"
+                    )
+                    with gr.Column():
+                        metric = gr.Dropdown([], label=L("runs.curve"), info=L("runs.curve_info"))
+                        other = gr.LinePlot(x="step", y="value", color="series", height=220, x_title="step")
+                with gr.Tab(L("runs.log")):
+                    log = gr.Textbox(label=L("runs.log_tail"), lines=14, max_lines=20, autoscroll=True)
+                with gr.Tab(L("runs.results")):
+                    results = gr.Markdown()
+                    confusion = gr.HTML()
+                with gr.Tab(L("runs.config")):
+                    config = gr.JSON(label=L("runs.config"))
+                with gr.Tab(L("runs.files")):
+                    artifacts = gr.Dataframe(interactive=False, label=L("runs.files"), wrap=True)
+                with gr.Tab(L("runs.hardware")):
+                    hardware = gr.Markdown()
+        with gr.Tab(L("runs.tab_compare"), id="runs-compare"):
+            compare = runs_compare.build(services)
     timer = gr.Timer(REFRESH_SECONDS)
-    return RunsUI(table, run, header, progress, loss, log, cancel, resume, timer)
+    return RunsUI(
+        status, task, model, dataset, search, sort, table, prev, page, nxt, page_size, page_info, run, header,
+        progress, cancel, resume, resume_new, clone, delete, priority, set_priority, loss, metric, other, log,
+        config, results, confusion, artifacts, hardware, timer, compare,
+    )  # fmt: skip
 
 
 def run_choices(services: Services) -> list[tuple[str, int]]:
-    return [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database)]
+    return [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, limit=100)]
 
 
 def completed_runs(services: Services, current: int | None = None) -> gr.Dropdown:
@@ -56,99 +135,158 @@ def completed_runs(services: Services, current: int | None = None) -> gr.Dropdow
     return gr.Dropdown(choices=choices, value=ids[0] if ids else None)
 
 
-def runs_table(services: Services) -> pd.DataFrame:
-    rows = []
-    for r in list_runs(services.database):
-        s = summary(r)
-        rows.append(
-            [
-                s["id"],
-                s["name"],
-                s["status"],
-                s["model"],
-                s["dataset"],
-                s["method"],
-                f"{s['step']}/{s['total_steps']}" if s["total_steps"] else "",
-                _duration(s["duration_seconds"]),
-                s["final_loss"] if s["final_loss"] is not None else "",
-            ]
-        )
-    return pd.DataFrame(rows, columns=COLUMNS)
+def page_of_runs(services: Services, status, task, model, dataset, search, sort, page, size):
+    """Table, page label, the page number (kept in range) and the open-run choices for one page."""
+    size = int(size or PAGE_SIZES[0])
+    page = max(1, int(page or 1))
+    query = dict(status=status or None, task=task or None, model=model or None, dataset=dataset or None)
+    q = RunQuery(**query, search=search or "", sort=sort or "newest", limit=size, offset=(page - 1) * size)
+    result = list_page(services.database, q)
+    last = max(1, -(-result.total // size))
+    if page > last:  # the filter shrank the list: show its last page
+        q.offset = (last - 1) * size
+        page, result = last, list_page(services.database, q)
+    rows = [summary(r, positions=result.positions) for r in result.runs]
+    return views.runs_table(rows), views.page_label(result.total, page, size), page, rows
 
 
-def _loss_frame(points: list[tuple[int, float]]) -> pd.DataFrame:
-    """Typed columns even when empty: an untyped empty frame makes the plot treat numbers as labels."""
-    frame = pd.DataFrame(points, columns=["step", "loss"])
-    return frame.astype({"step": "int64", "loss": "float64"})
-
-
-CANCELLABLE = ("queued", "running")
-RESUMABLE = ("interrupted", "failed", "cancelled")
-
-
-def detail(services: Services, run_id: int | None) -> tuple[str, str, pd.DataFrame, str, str]:
-    """Header, progress bar, loss curve, log tail and status of one run."""
+def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[Any, ...]:
+    """Everything about one run, for the detail outputs (see `detail_outputs`)."""
     if run_id is None:
-        return "Pick a run to see its progress.", "", _loss_frame([]), "", ""
-    s = summary(get_run(services.database, int(run_id)), services.workspace, detail=True)
-    pct = 100 * s["progress"]
-    if s["status"] == "queued":
-        where = "waiting for a free slot"
-    else:
-        eta = f" · ETA {_duration(s['eta_seconds'])}" if s.get("eta_seconds") else ""
-        where = f"step {s['step']}/{s['total_steps'] or '?'}{eta} · elapsed {_duration(s['duration_seconds'])}"
-    header = (
-        f"### Run {s['id']}: {s['name']}\n**{s['status']}** · {s['method']} on {s['model']} · "
-        f"dataset {s['dataset']} · {where}"
+        off = gr.Button(interactive=False)
+        empty = views.curve_frame({}, [])
+        return (
+            t("runs.pick"), "", off, off, off, off, off, off, empty, gr.Dropdown(choices=[]), empty, "", None, "", "",
+            views.artifacts_frame({}), "",
+        )  # fmt: skip
+    try:
+        s = actions.show_run(services, int(run_id))
+    except ValueError:  # deleted meanwhile (another browser, the CLI)
+        return detail(services, None, None)
+    status = s["status"]
+    names = curve_names(services.database, [s["id"]])
+    others = [n for n in names if n not in views.LOSS_CURVES]
+    chosen = (
+        metric if metric in others else ("learning_rate" if "learning_rate" in others else next(iter(others), None))
     )
+    data = curves(services.database, [s["id"]])
     metrics = s.get("metrics") or {}
-    if s["status"] == "completed":
-        header += (
-            f"\n\nFinal loss **{metrics.get('final_loss')}** · {metrics.get('tokens_per_second')} tokens/s · "
-            f"precision {metrics.get('precision')} on {metrics.get('device')}. Try it in **Playground**."
-        )
-    if s["status"] in RESUMABLE and s.get("reason"):
-        header += f"\n\n**Why:** {s['reason'].splitlines()[0]}"
-    if s["status"] in RESUMABLE:
-        header += " · **Resume run** continues from the last checkpoint, if there is one."
-    bar = f'<div class="tb-progress" title="{pct:.0f}%"><div style="width:{pct:.1f}%"></div></div>'
-    frame = _loss_frame(curve(services.database, s["id"], "loss"))
-    return header, bar, frame, s.get("log_tail", ""), s["status"]
+    return (
+        views.header(s),
+        views.progress_bar(s["progress"]),
+        gr.Button(interactive=status in CANCELLABLE),
+        gr.Button(interactive=status in RESUMABLE),
+        gr.Button(interactive=status in RESUMABLE and bool(s.get("checkpoints"))),
+        gr.Button(interactive=True),
+        gr.Button(interactive=status not in CANCELLABLE),
+        gr.Button(interactive=status == "queued"),
+        views.curve_frame(data, [n for n in views.LOSS_CURVES if n in names]),
+        gr.Dropdown(choices=others, value=chosen),
+        views.curve_frame(data, [chosen] if chosen else []),
+        s.get("log_tail", ""),
+        s.get("config"),
+        views.final_metrics(metrics),
+        views.confusion_matrix(metrics),
+        views.artifacts_frame(s),
+        views.hardware(s),
+    )
 
 
 def wire(services: Services, ui: RunsUI) -> None:
-    def refresh(run_id: int | None) -> tuple[Any, ...]:
-        header, bar, frame, log, status = detail(services, run_id)
-        buttons = gr.Button(interactive=status in CANCELLABLE), gr.Button(interactive=status in RESUMABLE)
-        return runs_table(services), header, bar, frame, log, *buttons
+    filters = [ui.status, ui.task, ui.model, ui.dataset, ui.search, ui.sort, ui.page, ui.page_size]
+    outputs_detail = [
+        ui.header, ui.progress, ui.cancel, ui.resume, ui.resume_new, ui.clone, ui.delete, ui.set_priority,
+        ui.loss, ui.metric, ui.other, ui.log, ui.config, ui.results, ui.confusion, ui.artifacts, ui.hardware,
+    ]  # fmt: skip
+    outputs_list = [ui.table, ui.page_info, ui.page, ui.run]
+    private = {"api_visibility": "private"}
 
-    def act(action, message: str):
-        def handler(run_id: int | None):
+    def refresh_list(*values):
+        *args, current = values
+        frame, label, page, rows = page_of_runs(services, *args)
+        choices = [(f"#{r['id']} {r['name']}", r["id"]) for r in rows]
+        if current is not None and current not in [c[1] for c in choices]:
+            choices.append((f"#{current}", current))
+        return frame, label, page, gr.Dropdown(choices=choices)
+
+    def refresh_all(*values):
+        *list_values, run_id, metric = values
+        return (*refresh_list(*list_values, run_id), *detail(services, run_id, metric))
+
+    def first_page(*values):
+        return refresh_list(*values[:6], 1, *values[7:])
+
+    def step_page(delta: int):
+        return lambda *values: refresh_list(*values[:6], max(1, int(values[6] or 1) + delta), *values[7:])
+
+    def open_row(evt: gr.SelectData):
+        row = evt.row_value or []
+        return int(row[0]) if row else gr.skip()
+
+    def act(action, message_key: str):
+        def handler(run_id, metric, *extra):
             if run_id is None:
-                return refuse("Pick a run first.", len(outputs))
+                return refuse(t("common.pick_run"), len(outputs_detail) + 1)
             try:
-                action(services.database, int(run_id))
+                result = action(int(run_id), *extra)
             except ValueError as e:
-                return refuse(str(e), len(outputs))
-            gr.Info(message.format(run_id))
-            return refresh(run_id)
+                return refuse(str(e), len(outputs_detail) + 1)
+            new_id = result.get("id", run_id) if isinstance(result, dict) and not result.get("deleted") else None
+            gr.Info(t(message_key, run_id=run_id, new_id=new_id))
+            shown = None if isinstance(result, dict) and result.get("deleted") else new_id
+            return gr.Dropdown(value=shown), *detail(services, shown, metric)
 
         return handler
 
-    outputs = [ui.table, ui.header, ui.progress, ui.loss, ui.log, ui.cancel, ui.resume]
-    ui.timer.tick(refresh, [ui.run], outputs, api_visibility="private", show_progress="hidden")
-    ui.run.change(refresh, [ui.run], outputs, api_visibility="private")
-    ui.run.focus(
-        lambda v: gr.Dropdown(choices=run_choices(services), value=v), [ui.run], [ui.run], api_visibility="private"
+    all_outputs = [*outputs_list, *outputs_detail]
+    ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
+    for f in (ui.status, ui.task, ui.model, ui.dataset, ui.sort, ui.page_size):
+        f.change(first_page, [*filters, ui.run], outputs_list, **private)
+    ui.search.submit(first_page, [*filters, ui.run], outputs_list, **private)
+    ui.page.submit(refresh_list, [*filters, ui.run], outputs_list, **private)
+    ui.prev.click(step_page(-1), [*filters, ui.run], outputs_list, **private)
+    ui.next.click(step_page(+1), [*filters, ui.run], outputs_list, **private)
+    ui.table.select(open_row, None, [ui.run], **private)
+    show = lambda run_id, metric: detail(services, run_id, metric)  # noqa: E731
+    ui.run.change(show, [ui.run, ui.metric], outputs_detail, **private)
+    ui.metric.input(show, [ui.run, ui.metric], outputs_detail, show_progress="hidden", **private)
+    for column in ("task", "model", "dataset"):
+        dropdown = getattr(ui, column)
+        dropdown.focus(lambda c=column: gr.Dropdown(choices=distinct_values(services.database, c)), None, [dropdown])
+    acted = [ui.run, *outputs_detail]
+    inputs = [ui.run, ui.metric]
+    ui.cancel.click(act(lambda i: actions.cancel_run(services, i), "runs.cancelling_toast"), inputs, acted, **private)
+    ui.resume.click(act(lambda i: actions.resume_run(services, i), "runs.resumed_toast"), inputs, acted, **private)
+    ui.resume_new.click(
+        act(lambda i: actions.resume_run(services, i, as_new=True), "runs.resumed_new_toast"), inputs, acted, **private
     )
-    cancel = act(cancel_run, "Cancelling run {}: it stops at the next step and keeps a checkpoint.")
-    resume = act(resume_run, "Run {} queued again; it continues from its last checkpoint.")
-    ui.cancel.click(cancel, [ui.run], outputs, api_visibility="private")
-    ui.resume.click(resume, [ui.run], outputs, api_visibility="private")
+    ui.set_priority.click(
+        act(lambda i, p: actions.set_priority(services, i, int(p or 0)), "runs.priority_toast"),
+        [*inputs, ui.priority],
+        acted,
+        **private,
+    )
+    # Delete asks first, in the browser: a run's checkpoints and exports cannot be brought back.
+    ui.delete.click(
+        act(lambda i: actions.delete_run(services, i), "runs.deleted_toast"),
+        inputs,
+        acted,
+        js="(run, metric) => [confirm('Delete run ' + run + ' and all its files?') ? run : null, metric]",
+        **private,
+    )
+    runs_compare.wire(services, ui.compare)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> None:
+    """Clone: the open run's settings into the Train tab's fields of the same names, then show Train."""
+    settable = [f.name for f in fields(train_ui) if f.name in {c.name for c in fields(RunConfig)}]
+
+    def clone(run_id):
+        if run_id is None:
+            return refuse(t("common.pick_run"), len(settable) + 1)
+        config = get_run(services.database, int(run_id)).config or {}
+        gr.Info(t("runs.cloned_toast", run_id=run_id))
+        return *(config.get(name, gr.skip()) for name in settable), gr.Tabs(selected="train")
+
+    targets = [getattr(train_ui, name) for name in settable]
+    ui.clone.click(clone, [ui.run], [*targets, tabs], api_visibility="private")

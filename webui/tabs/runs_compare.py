@@ -1,0 +1,75 @@
+"""Compare 2-5 runs: overlaid curves, a settings table with the differences highlighted, results side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from backend import actions
+from backend.runquery import MAX_COMPARE
+from backend.services import Services
+from webui.feedback import refuse
+from webui.i18n import L, t
+from webui.tabs import runs_views as views
+
+
+@dataclass
+class CompareUI:
+    runs: gr.Dropdown
+    metric: gr.Dropdown
+    go: gr.Button
+    plot: gr.LinePlot
+    diff: gr.HTML
+    metrics: gr.Dataframe
+
+
+def build(services: Services) -> CompareUI:
+    with gr.Row(equal_height=True):
+        runs = gr.Dropdown(
+            _choices(services),
+            multiselect=True,
+            max_choices=MAX_COMPARE,
+            label=L("runs.compare_runs"),
+            info=L("runs.compare_info"),
+            scale=4,
+        )
+        metric = gr.Dropdown(["loss"], value="loss", label=L("runs.curve"), scale=1)
+        go = gr.Button(L("runs.compare_go"), variant="primary", scale=1)
+    plot = gr.LinePlot(x="step", y="value", color="series", height=320, x_title="step", label=L("runs.compare_plot"))
+    diff = gr.HTML()
+    metrics = gr.Dataframe(interactive=False, label=L("runs.compare_metrics"), wrap=True)
+    return CompareUI(runs, metric, go, plot, diff, metrics)
+
+
+def _choices(services: Services) -> list[tuple[str, int]]:
+    return [(f"#{r['id']} {r['name']} ({r['status']})", r["id"]) for r in actions.list_runs(services, limit=200)]
+
+
+def compare(services: Services, run_ids: list[int] | None, metric: str | None) -> tuple[Any, ...]:
+    ids = [int(i) for i in run_ids or []]
+    if len(ids) < 2:
+        return refuse(t("runs.compare_pick"), 4)
+    try:
+        out = actions.compare_runs(services, ids)
+    except ValueError as e:
+        return refuse(str(e), 4)
+    names = sorted(out["curves"], key=lambda n: (n != "loss", n))
+    chosen = metric if metric in names else (names[0] if names else None)
+    label = {str(r["id"]): f"#{r['id']} {r['name']}" for r in out["runs"]}
+    frame = views.curve_frame(out["curves"], [chosen] if chosen else [], run_label=label)
+    return (
+        gr.Dropdown(choices=names or ["loss"], value=chosen or "loss"),
+        gr.LinePlot(value=frame, title=chosen or ""),
+        views.config_diff_html(out),
+        views.metrics_side_by_side(out),
+    )
+
+
+def wire(services: Services, ui: CompareUI) -> None:
+    private = {"api_visibility": "private"}
+    outputs = [ui.metric, ui.plot, ui.diff, ui.metrics]
+    ui.go.click(lambda ids, m: compare(services, ids, m), [ui.runs, ui.metric], outputs, **private)
+    ui.metric.input(lambda ids, m: compare(services, ids, m), [ui.runs, ui.metric], outputs, **private)
+    ui.runs.focus(lambda: gr.Dropdown(choices=_choices(services)), None, [ui.runs], **private)

@@ -1,0 +1,230 @@
+"""What the Runs tab shows, built from backend data: tables, curve frames, Markdown and HTML.
+
+No Gradio here and no database: each function takes the JSON shapes of backend.runquery and
+returns a pandas frame or a string, so the tab's handlers stay one call each.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import pandas as pd
+
+from webui.i18n import t
+
+LIVE_KEYS = {"eta_seconds", "sec_per_step"}  # progress figures, not results
+LOSS_CURVES = ("loss", "eval_loss")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def table_columns() -> list[str]:
+    keys = ("id", "name", "status", "task", "model", "dataset", "method", "progress", "duration", "final_loss")
+    return [t(f"runs.col_{k}") for k in keys]
+
+
+def runs_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One page of runs; a queued run shows its place in the queue."""
+    out = []
+    for s in rows:
+        status = t(f"runs.status_{s['status']}")
+        if s.get("queue_position"):
+            status += f" (#{s['queue_position']})"
+        out.append(
+            [
+                s["id"],
+                s["name"],
+                status,
+                s["task"],
+                s["model"].rsplit("/", 1)[-1],
+                s["dataset"] or "",
+                s["method"],
+                f"{s['step']}/{s['total_steps']}" if s["total_steps"] else "",
+                duration(s["duration_seconds"]),
+                s["final_loss"] if s["final_loss"] is not None else "",
+            ]
+        )
+    return pd.DataFrame(out, columns=table_columns())
+
+
+def page_label(total: int, page: int, size: int) -> str:
+    pages = max(1, -(-total // size))
+    return t("runs.page_of", page=page, pages=pages, total=f"{total:,}")
+
+
+def curve_frame(curves: dict[str, dict[Any, list]], names: list[str], run_label: dict[Any, str] | None = None):
+    """Long frame (step, value, series) for a LinePlot: one series per metric, or per run when comparing."""
+    rows = []
+    for name in names:
+        for run_id, points in curves.get(name, {}).items():
+            series = run_label[run_id] if run_label else name
+            rows.extend((step, value, series) for step, value in points)
+    frame = pd.DataFrame(rows, columns=["step", "value", "series"])
+    # Typed columns even when empty: an untyped empty frame makes the plot treat numbers as labels.
+    return frame.astype({"step": "int64", "value": "float64", "series": "str"})
+
+
+def header(s: dict[str, Any]) -> str:
+    """Run title, status, what it trains, and where it stands (queue place, step and ETA, or why it stopped)."""
+    status = s["status"]
+    if status == "queued":
+        where = t("runs.where_queued", position=s.get("queue_position") or "?", priority=s["priority"])
+    else:
+        eta = t("runs.eta", eta=duration(s["eta_seconds"])) if s.get("eta_seconds") else ""
+        where = t(
+            "runs.where_step",
+            step=s["step"],
+            total=s["total_steps"] or "?",
+            eta=eta,
+            elapsed=duration(s["duration_seconds"]),
+        )
+    text = t(
+        "runs.header",
+        id=s["id"],
+        name=s["name"],
+        status=t(f"runs.status_{status}"),
+        method=s["method"],
+        model=s["model"],
+        dataset=s["dataset"],
+        where=where,
+    )
+    if s.get("parent_id"):
+        text += " · " + t("runs.from_parent", parent=s["parent_id"])
+    if s.get("cancel_requested") and status == "running":
+        text += "\n\n" + t("runs.cancelling")
+    if status in ("failed", "interrupted", "cancelled") and s.get("reason"):
+        text += "\n\n" + t("runs.why", reason=s["reason"].splitlines()[0])
+    if status in ("failed", "interrupted", "cancelled"):
+        text += "\n\n" + t("runs.resume_hint")
+    if status == "completed":
+        m = s.get("metrics") or {}
+        text += "\n\n" + t("runs.completed_hint", loss=m.get("final_loss"), tps=m.get("tokens_per_second"))
+    return text
+
+
+def progress_bar(progress: float) -> str:
+    pct = 100 * progress
+    return f'<div class="tb-progress" title="{pct:.0f}%"><div style="width:{pct:.1f}%"></div></div>'
+
+
+def final_metrics(metrics: dict[str, Any]) -> str:
+    """Markdown table of the run's results (numbers and words; not the live ETA figures)."""
+    rows = [
+        (k, v)
+        for k, v in sorted(metrics.items())
+        if k not in LIVE_KEYS and isinstance(v, int | float | str) and not isinstance(v, bool)
+    ]
+    if not rows:
+        return t("runs.no_metrics")
+    lines = [f"| {t('runs.metric')} | {t('runs.value')} |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def confusion_matrix(metrics: dict[str, Any]) -> str:
+    """metrics["confusion_matrix"] = {"labels": [...], "matrix": [[...]]} as a heatmap table (rows: true)."""
+    cm = metrics.get("confusion_matrix")
+    if not isinstance(cm, dict) or not cm.get("matrix"):
+        return ""
+    labels, matrix = [str(x) for x in cm.get("labels", [])], cm["matrix"]
+    top = max((max(row) for row in matrix if row), default=0) or 1
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in labels)
+    body = []
+    for label, row in zip(labels, matrix, strict=False):
+        cells = "".join(
+            f'<td style="background:rgba(37,99,235,{0.08 + 0.85 * v / top:.2f});'
+            f'color:{"#fff" if v / top > 0.55 else "inherit"};text-align:center;padding:6px 10px">{v}</td>'
+            for v in row
+        )
+        body.append(f'<tr><th style="text-align:right;padding-right:8px">{html.escape(label)}</th>{cells}</tr>')
+    return (
+        f"<div><b>{html.escape(t('runs.confusion'))}</b> <small>{html.escape(t('runs.confusion_axes'))}</small>"
+        f'<table style="border-collapse:collapse;margin-top:6px"><tr><th></th>{head}</tr>{"".join(body)}</table></div>'
+    )
+
+
+def hardware(s: dict[str, Any]) -> str:
+    """Where and how fast the run trained, and when."""
+    m = s.get("metrics") or {}
+    items = [
+        (t("runs.hw_devices"), s.get("devices") or m.get("device")),
+        (t("runs.hw_precision"), m.get("precision")),
+        (t("runs.hw_processes"), m.get("world_size")),
+        (t("runs.hw_pid"), s.get("pid")),
+        (t("runs.hw_params"), _params(m)),
+        (t("runs.hw_tokens_per_second"), m.get("tokens_per_second")),
+        (t("runs.hw_sec_per_step"), m.get("sec_per_step")),
+        (t("runs.hw_created"), s.get("created_at")),
+        (t("runs.hw_started"), s.get("started_at")),
+        (t("runs.hw_finished"), s.get("finished_at")),
+        (t("runs.hw_waited"), duration(s.get("wait_seconds"))),
+        (t("runs.hw_duration"), duration(s.get("duration_seconds"))),
+        (t("runs.hw_train_seconds"), duration(m.get("train_seconds"))),
+        (t("runs.hw_heartbeat"), s.get("heartbeat_at")),
+    ]
+    return "\n".join(f"- **{k}**: {_fmt(v)}" for k, v in items if v not in (None, ""))
+
+
+def artifacts_frame(s: dict[str, Any]) -> pd.DataFrame:
+    cols = [t("runs.art_kind"), t("runs.art_path"), t("runs.art_size"), t("runs.art_check")]
+    rows = [
+        [a["kind"], a["path"], _mb(a["size_bytes"]), json.dumps(a.get("verification") or {}, ensure_ascii=False)]
+        for a in s.get("artifacts", [])
+    ]
+    rows += [[f"checkpoint {c['step']}", c["path"], _mb(c["size_bytes"]), ""] for c in s.get("checkpoints", [])]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def config_diff_html(compared: dict[str, Any]) -> str:
+    """The settings table of the compared runs: differing rows first and highlighted, then the shared ones."""
+    runs = compared["runs"]
+    head = "".join(f"<th>#{r['id']} {html.escape(r['name'])}</th>" for r in runs)
+    rows = []
+    for key, values in compared["config_diff"].items():
+        cells = "".join(f"<td><b>{html.escape(_fmt(v))}</b></td>" for v in values)
+        rows.append(f'<tr style="background:rgba(250,204,21,.28)"><td><b>{html.escape(key)}</b></td>{cells}</tr>')
+    for key, value in compared["config_same"].items():
+        cells = "".join(f"<td>{html.escape(_fmt(value))}</td>" for _ in runs)
+        rows.append(f'<tr style="opacity:.65"><td>{html.escape(key)}</td>{cells}</tr>')
+    note = t("runs.diff_note", n=len(compared["config_diff"]))
+    return (
+        f"<p>{html.escape(note)}</p>"
+        f'<table class="tb-diff" style="width:100%;border-collapse:collapse">'
+        f"<tr><th>{html.escape(t('runs.setting'))}</th>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def metrics_side_by_side(compared: dict[str, Any]) -> pd.DataFrame:
+    runs = compared["runs"]
+    cols = [t("runs.metric")] + [f"#{r['id']} {r['name']}" for r in runs]
+    rows = [[k, *(_fmt(v) for v in vals)] for k, vals in compared["metrics"].items() if k not in LIVE_KEYS]
+    rows.insert(0, [t("runs.col_status"), *(t(f"runs.status_{r['status']}") for r in runs)])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _params(m: dict[str, Any]) -> str | None:
+    if not m.get("total_params"):
+        return None
+    share = 100 * m.get("trainable_params", 0) / m["total_params"]
+    return f"{m.get('trainable_params', 0):,} / {m['total_params']:,} ({share:.2f}%)"
+
+
+def _mb(size: int | None) -> str:
+    return f"{(size or 0) / 1e6:.1f} MB"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "—"
+    return str(value)
