@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ PUBLIC_EXACT = {
     "/gradio_api/theme.css",
     "/gradio_api/login_check",
     "/gradio_api/login_check/",
+    "/gradio_api/startup-events",  # launch() itself calls it once; it returns only true/false
 }
 PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/")
 
@@ -65,6 +67,43 @@ async def _answer(send: Callable, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def rewrite_html(app: ASGIApp, scope: Scope, receive: Callable, send: Callable, change) -> None:
+    """Run `app`, passing an HTML response's body through `change(bytes) -> bytes` (other responses as is)."""
+    start: dict = {}
+    chunks: list[bytes] = []
+
+    async def capture(message) -> None:
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers") or [])
+            if not headers.get(b"content-type", b"").startswith(b"text/html"):
+                start["passthrough"] = True
+                return await send(message)
+            start.update(message)
+            return None
+        if start.get("passthrough") or message["type"] != "http.response.body":
+            return await send(message)
+        chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return None
+        body = change(b"".join(chunks))
+        headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return None
+
+    await app(scope, receive, capture)
+
+
+# Gradio's login page still embeds the whole API description (endpoint names, docstrings, dropdown
+# choices such as dataset names); before a login it is replaced by an empty one.
+_API_INFO = re.compile(rb"<script>window\.gradio_api_info = .*?;</script>", re.DOTALL)
+
+
+def _without_api_info(body: bytes) -> bytes:
+    return _API_INFO.sub(b"<script>window.gradio_api_info = {};</script>", body)
+
+
 def _path(scope: Scope) -> str:
     root = scope.get("root_path") or ""
     path = scope.get("path") or "/"
@@ -85,7 +124,11 @@ class LoginWall:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         path = _path(scope)
-        if path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES) or _logged_in(scope):
+        if _logged_in(scope):
+            return await self.app(scope, receive, send)
+        if path == "/" and scope["type"] == "http":
+            return await rewrite_html(self.app, scope, receive, send, _without_api_info)
+        if path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES):
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})

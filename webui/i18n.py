@@ -175,29 +175,9 @@ class LanguageScript:
         return Middleware(LanguageScript)
 
     async def __call__(self, scope, receive, send) -> None:
+        from webui.guards import rewrite_html
+
         if scope["type"] != "http" or scope.get("method") != "GET":
             return await self.app(scope, receive, send)
-        start: dict = {}
-        chunks: list[bytes] = []
-
-        async def capture(message) -> None:
-            if message["type"] == "http.response.start":
-                headers = dict(message.get("headers") or [])
-                if not headers.get(b"content-type", b"").startswith(b"text/html"):
-                    start["passthrough"] = True
-                    return await send(message)
-                start.update(message)
-                return None
-            if start.get("passthrough") or message["type"] != "http.response.body":
-                return await send(message)
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return None
-            body = b"".join(chunks).replace(b"<head>", b"<head>" + HEAD_SCRIPT.encode(), 1)
-            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return None
-
-        return await self.app(scope, receive, capture)
+        head = b"<head>" + HEAD_SCRIPT.encode()
+        return await rewrite_html(self.app, scope, receive, send, lambda body: body.replace(b"<head>", head, 1))

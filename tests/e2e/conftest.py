@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,17 +51,31 @@ def _log_tail(log: Path, chars: int = 4000) -> str:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """`python app.py --workspace TMP --port FREE` as a user starts it; yields its URL."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    workspace = tmp / "ws"
+    with running_app(tmp_path_factory.mktemp("e2e")) as app:
+        yield app.url
+
+
+@dataclass
+class RunningApp:
+    url: str
+    workspace: Path
+    log: Path
+
+
+@contextlib.contextmanager
+def running_app(tmp: Path, *args: str, env: dict[str, str] | None = None, workspace: Path | None = None):
+    """`python app.py --workspace WS --port FREE ARGS` until the block ends; yields a RunningApp."""
+    workspace = workspace or tmp / "ws"
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     log = tmp / "app.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "app.py", "--workspace", str(workspace), "--port", str(port)],
+            [sys.executable, "app.py", "--workspace", str(workspace), "--port", str(port), *args],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -76,7 +91,7 @@ def app_url(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"app did not answer 200 on {url} within {START_TIMEOUT}s\n{_log_tail(log)}")
             time.sleep(0.5)
-        yield url
+        yield RunningApp(url, workspace, log)
     finally:
         proc.terminate()
         try:
