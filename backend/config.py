@@ -111,7 +111,10 @@ class RunConfig:
     learning_rate: float = field(default=0.0, metadata={"help": "Step size (0: the method's default)."})
     batch_size: int = field(default=8, metadata={"help": "Examples per step; lower it if memory runs out."})
     grad_accum: int = field(default=1, metadata={"help": "Steps to accumulate before an update."})
-    cutoff_len: int = field(default=512, metadata={"help": "Longer examples are truncated to this many tokens."})
+    cutoff_len: int = field(
+        default=512,
+        metadata=_only("Longer examples are truncated to this many tokens.", task=("sft", "text-classification")),
+    )
     warmup_ratio: float = field(default=0.05, metadata={"help": "Share of steps spent warming up the LR."})
     scheduler: Scheduler = field(default="cosine", metadata={"help": "How the learning rate decays."})
     weight_decay: float = field(default=0.0, metadata={"help": "Pulls weights towards 0 (decoupled for AdamW)."})

@@ -47,8 +47,8 @@ def build_app(services: Services) -> gr.Blocks:
         # so a reload, another browser or the CLI never leaves a stale list on screen.
         private = {"api_visibility": "private", "show_progress": "hidden"}
         refresh_datasets = train.refresh_choices(services)
-        app.load(refresh_datasets, [train_ui.dataset], [train_ui.dataset], **private)
-        train_tab.select(refresh_datasets, [train_ui.dataset], [train_ui.dataset], **private)
+        app.load(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
+        train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
         for tab, dropdown in ((playground_tab, playground_ui.run), (export_tab, export_ui.run)):
             app.load(lambda v: runs.completed_runs(services, v), [dropdown], [dropdown], **private)

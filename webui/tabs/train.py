@@ -1,167 +1,215 @@
-"""Train tab: the landing page. Model and the identity example are preselected; Start queues a run."""
+"""Train tab: the landing page. Pick a task, model, dataset and method; Start queues a run.
+
+Every setting is a widget built from its RunConfig field (default, choices, hint), and only the
+settings that apply to the chosen task, method and optimizer are shown (`RunConfig.applies`).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import gradio as gr
 
-from backend.catalog import model_choices
-from backend.config import DEFAULT_LR, RunConfig
+from backend.catalog import models_for
+from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
 from backend.data import list_datasets
 from backend.runs import create_run
 from backend.services import IDENTITY_EXAMPLE, Services
+from backend.slots import gpu_count
 from webui.feedback import refuse
+from webui.i18n import L, t
 from webui.tabs.runs import run_choices
 
-QUICK_START = """<div class="tb-quick">
-
-**Quick start.** The bundled **SmolLM2-135M-Instruct** and the **identity** example (it teaches the
-model a new name, *Tuna*, in English and 中文) are already selected, with defaults that work on a CPU.
-Press **Start training**, watch the curve in **Runs** (about 3 minutes on 2 CPU cores), then ask the
-result *"Who are you?"* in **Playground**.
-</div>"""
-
 DEFAULTS = RunConfig()
+
+TASKS = [
+    ("train.task_sft", "sft"),
+    ("train.task_text", "text-classification"),
+    ("train.task_image", "image-classification"),
+]
+METHODS = ["lora", "full", "freeze", "gradual", "qlora"]
+
+# The settings each part of the form holds, in order; everything else stays at its default.
+METHOD_SETTINGS = [
+    "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "lora_dora", "lora_rslora", "qlora_bits",
+    "freeze_layers", "unfreeze_every", "unfreeze_unit",
+]  # fmt: skip
+HYPER_ROWS = [
+    ["epochs", "max_steps", "learning_rate", "batch_size"],
+    ["grad_accum", "cutoff_len", "image_size", "warmup_ratio", "scheduler"],
+    ["optimizer", "momentum", "weight_decay", "max_grad_norm"],
+    ["val_ratio", "early_stopping_patience", "early_stopping_metric", "eval_samples"],
+    ["train_on_prompt", "packing", "chat_template", "image_flip", "grad_checkpointing"],
+    ["logging_steps", "save_steps", "save_total_limit", "seed"],
+]
+HARDWARE = ["precision", "nproc"]
+SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *HARDWARE]
 
 
 @dataclass
 class TrainUI:
+    task: gr.Dropdown
     model: gr.Dropdown
     dataset: gr.Dropdown
     method: gr.Radio
-    epochs: gr.Number
-    max_steps: gr.Number
-    learning_rate: gr.Number
-    batch_size: gr.Number
-    grad_accum: gr.Number
-    cutoff_len: gr.Number
-    lora_rank: gr.Number
-    lora_alpha: gr.Number
+    settings: dict[str, gr.components.Component]  # RunConfig field name -> its widget, in SETTINGS order
+    method_group: gr.Group
+    gpus: gr.CheckboxGroup
     start: gr.Button
     status: gr.Markdown
 
+    def config_widgets(self) -> dict[str, gr.components.Component]:
+        """Every widget named after a RunConfig field (for filling the form from a run's config)."""
+        return {"task": self.task, "model": self.model, "dataset": self.dataset, "method": self.method, **self.settings}
+
+
+def qlora_available() -> bool:
+    return gpu_count() > 0 and importlib.util.find_spec("bitsandbytes") is not None
+
+
+def method_choices() -> list[tuple[gr.i18n.I18nData, str]]:
+    return [(L(f"train.method_{m}"), m) for m in METHODS if m != "qlora" or qlora_available()]
+
+
+def visible(name: str, task: str, method: str, optimizer: str) -> bool:
+    if name == "nproc" and gpu_count() > 0:  # with GPUs, processes follow the ticked GPUs
+        return False
+    return RunConfig.applies(name, task=task, method=method, optimizer=optimizer)
+
 
 def build(services: Services) -> TrainUI:
-    gr.Markdown(QUICK_START)
+    gr.Markdown(L("train.quick_start"))
     with gr.Row():
+        task = gr.Dropdown(
+            [(L(label), value) for label, value in TASKS],
+            value=DEFAULTS.task,
+            label=L("train.task"),
+            info=L("train.task_info"),
+        )
         model = gr.Dropdown(
-            model_choices(),
+            models_for(DEFAULTS.task),
             value=DEFAULTS.model,
-            label="Model",
-            info="Bundled models work offline; you can also type a local model folder.",
+            label=L("train.model"),
+            info=L("train.model_info"),
             allow_custom_value=True,
         )
         dataset = gr.Dropdown(
-            _dataset_names(services), value=IDENTITY_EXAMPLE, label="Dataset", info="Add more in Datasets."
+            _dataset_names(services), value=IDENTITY_EXAMPLE, label=L("train.dataset"), info=L("train.dataset_info")
         )
-        method = gr.Radio(
-            [("LoRA (fast, small adapter)", "lora"), ("Full (all weights)", "full")],
-            value=DEFAULTS.method,
-            label="Method",
-        )
-    with gr.Accordion("Hyperparameters (the defaults work; change them if you like)", open=False):
-        with gr.Row():
-            epochs = _number("epochs", "Epochs")
-            max_steps = _number("max_steps", "Max steps", precision=0)
-            learning_rate = _number("learning_rate", "Learning rate (0 = auto)")
-            batch_size = _number("batch_size", "Batch size", precision=0)
-        with gr.Row():
-            grad_accum = _number("grad_accum", "Gradient accumulation", precision=0)
-            cutoff_len = _number("cutoff_len", "Cutoff length (tokens)", precision=0)
-            lora_rank = _number("lora_rank", "LoRA rank", precision=0)
-            lora_alpha = _number("lora_alpha", "LoRA alpha", precision=0)
-    start = gr.Button("Start training", variant="primary", size="lg")
-    status = gr.Markdown()
-    return TrainUI(
-        model,
-        dataset,
-        method,
-        epochs,
-        max_steps,
-        learning_rate,
-        batch_size,
-        grad_accum,
-        cutoff_len,
-        lora_rank,
-        lora_alpha,
-        start,
-        status,
+    method = gr.Radio(method_choices(), value=DEFAULTS.method, label=L("train.method"), info=L("train.method_info"))
+    settings: dict[str, gr.components.Component] = {}
+    with gr.Group(visible=_has_method_settings(DEFAULTS.method)) as method_group, gr.Row():
+        for name in METHOD_SETTINGS:
+            settings[name] = _widget(name)
+    with gr.Accordion(L("train.hyperparameters"), open=False):
+        for row in HYPER_ROWS:
+            with gr.Row():
+                for name in row:
+                    settings[name] = _widget(name)
+    gpus = gr.CheckboxGroup(
+        [f"cuda:{i}" for i in range(gpu_count())],
+        label=L("train.gpus"),
+        info=L("train.gpus_info"),
+        visible=gpu_count() > 0,
     )
+    with gr.Accordion(L("train.hardware"), open=False), gr.Row():
+        for name in HARDWARE:
+            settings[name] = _widget(name)
+    start = gr.Button(L("train.start"), variant="primary", size="lg")
+    status = gr.Markdown()
+    ordered = {n: settings[n] for n in SETTINGS}
+    return TrainUI(task, model, dataset, method, ordered, method_group, gpus, start, status)
 
 
-def _number(name: str, label: str, precision: int | None = None) -> gr.Number:
-    info = RunConfig.help(name)
-    if name == "learning_rate":
-        info = f"auto: {DEFAULT_LR['lora']:g} for LoRA, {DEFAULT_LR['full']:g} for full."
-    return gr.Number(getattr(DEFAULTS, name), label=label, info=info, precision=precision)
+def _has_method_settings(method: str) -> bool:
+    return any(RunConfig.applies(n, method=method) and RunConfig.where(n) for n in METHOD_SETTINGS)
 
 
-def _dataset_names(services: Services) -> list[str]:
-    return [d.name for d in list_datasets(services.database)]
+def _widget(name: str) -> gr.components.Component:
+    """A widget for one RunConfig field: its default, its choices, a label and a one-line hint."""
+    default = getattr(DEFAULTS, name)
+    label = L(f"train.field.{name}")
+    info = t("train.lr_auto", "en", lr=DEFAULTS.lr) if name == "learning_rate" else L(f"train.hint.{name}")
+    shown = visible(name, DEFAULTS.task, DEFAULTS.method, DEFAULTS.optimizer)
+    if isinstance(default, bool):
+        return gr.Checkbox(default, label=label, info=info, visible=shown)
+    if name in CHOICES:
+        return gr.Dropdown(list(CHOICES[name]), value=default, label=label, info=info, visible=shown)
+    if isinstance(default, int | float):
+        return gr.Number(
+            default, label=label, info=info, precision=0 if isinstance(default, int) else None, visible=shown
+        )
+    return gr.Textbox(default, label=label, info=info, visible=shown)
+
+
+def _dataset_names(services: Services, task: str | None = None) -> list[str]:
+    """Datasets for `task` (all when None), newest first."""
+    return [d.name for d in list_datasets(services.database) if task is None or d.task == task]
 
 
 def refresh_choices(services: Services):
-    def refresh(current: str | None = None):
-        names = _dataset_names(services)
+    def refresh(current: str | None = None, task: str | None = None):
+        names = _dataset_names(services, task)
         if current in names:  # leave the value alone: the user may have picked another meanwhile
             return gr.Dropdown(choices=names)
-        return gr.Dropdown(choices=names, value=IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else None)
+        first = IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else (names[0] if names else None)
+        return gr.Dropdown(choices=names, value=first)
 
     return refresh
 
 
 def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
-    def start(
-        model: str,
-        dataset: str,
-        method: str,
-        epochs: float,
-        max_steps: int,
-        learning_rate: float,
-        batch_size: int,
-        grad_accum: int,
-        cutoff_len: int,
-        lora_rank: int,
-        lora_alpha: int,
-    ):
+    names = list(ui.settings)
+    widgets = list(ui.settings.values())
+
+    def show(task: str, method: str, optimizer: str):
+        """Only the settings that apply; the learning-rate hint names the automatic value."""
+        lr = RunConfig.from_dict({"task": task, "method": method}).lr
+        updates = [gr.update(visible=visible(n, task, method, optimizer)) for n in names]
+        updates[names.index("learning_rate")] = gr.update(visible=True, info=t("train.lr_auto", lr=lr))
+        return [gr.Group(visible=_has_method_settings(method)), *updates]
+
+    def switch_task(task: str, method: str, optimizer: str):
+        """A new task brings its own models and defaults (e.g. full fine-tuning of a small classifier)."""
+        task_defaults = TASK_DEFAULTS.get(task, {})
+        new_method = task_defaults.get("method", DEFAULTS.method)
+        values = [gr.update(value=task_defaults.get(n, getattr(DEFAULTS, n))) for n in names]
+        group, *shown = show(task, new_method, optimizer)
+        merged = [{**v, **s} for v, s in zip(values, shown, strict=True)]
+        models = models_for(task)
+        default_model = DEFAULT_MODELS.get(task, models[0] if models else None)
+        datasets = refresh_choices(services)(None, task)
+        return [gr.Dropdown(choices=models, value=default_model), datasets, gr.Radio(value=new_method), group, *merged]
+
+    ui.task.input(
+        switch_task,
+        [ui.task, ui.method, ui.settings["optimizer"]],
+        [ui.model, ui.dataset, ui.method, ui.method_group, *widgets],
+        api_visibility="private",
+    )
+    for trigger in (ui.method, ui.settings["optimizer"]):
+        trigger.change(
+            show, [ui.task, ui.method, ui.settings["optimizer"]], [ui.method_group, *widgets], api_visibility="private"
+        )
+
+    def start(task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
         try:
+            chosen = dict(zip(names, values, strict=True))
+            if gpus:
+                chosen["devices"] = "cuda:" + ",".join(g.split(":")[1] for g in sorted(gpus))
             cfg = RunConfig.from_dict(
-                {
-                    "model": model,
-                    "dataset": dataset or "",
-                    "method": method,
-                    "epochs": epochs,
-                    "max_steps": max_steps,
-                    "learning_rate": learning_rate,
-                    "batch_size": batch_size,
-                    "grad_accum": grad_accum,
-                    "cutoff_len": cutoff_len,
-                    "lora_rank": lora_rank,
-                    "lora_alpha": lora_alpha,
-                }
+                {**chosen, "task": task, "model": model, "dataset": dataset or "", "method": method}
             )
             run = create_run(services.database, services.workspace, cfg)
         except ValueError as e:
             return refuse(str(e), 3)
-        gr.Info(f"Run {run.id} queued; it starts in a background process.")
+        gr.Info(t("train.queued", run_id=run.id))
         return (
-            f"Run **{run.id}** queued. Follow it in **Runs**.",
+            t("train.queued_status", run_id=run.id),
             gr.Tabs(selected="runs"),
             gr.Dropdown(choices=run_choices(services), value=run.id),
         )
 
-    inputs = [
-        ui.model,
-        ui.dataset,
-        ui.method,
-        ui.epochs,
-        ui.max_steps,
-        ui.learning_rate,
-        ui.batch_size,
-        ui.grad_accum,
-        ui.cutoff_len,
-        ui.lora_rank,
-        ui.lora_alpha,
-    ]
+    inputs = [ui.task, ui.model, ui.dataset, ui.method, ui.gpus, *widgets]
     ui.start.click(start, inputs, [ui.status, tabs, runs_ui.run], api_visibility="private")
