@@ -173,6 +173,7 @@ def train(
         "device": device,
         "train_rows": len(built.train),
         "world_size": args.world_size,
+        "peak_memory_mb": _peak_memory_mb(device),
         "method": cfg.method,
         "optimizer": cfg.optimizer,
     }
@@ -182,6 +183,17 @@ def train(
         metrics.update(built.final_metrics(trainer))
     status = RunStatus.cancelled if callback.cancelled else RunStatus.completed
     return status, metrics, [(out.name, out)]
+
+
+def _peak_memory_mb(device: str) -> float:
+    """Peak GPU memory allocated on CUDA; else this process's peak resident memory (Linux: KiB)."""
+    import resource
+
+    import torch
+
+    if device == "cuda":
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _forget_points_after(database: Database, run_id: int, step: int) -> None:

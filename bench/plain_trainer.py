@@ -1,6 +1,9 @@
-"""The baseline a user writes by hand: transformers Trainer + peft LoRA, fp32, dynamic padding.
+"""The baseline a user writes by hand: transformers Trainer + peft LoRA (or full), dynamic padding.
 
-    python bench/plain_trainer.py MODEL_DIR DATA.json [--rank 8] [--batch-size 4] [--cutoff 256]
+    python bench/plain_trainer.py MODEL_DIR DATA.json [--rank 8] [--batch-size 4] [--cutoff 256] [--full] [--bf16]
+
+fp32 by default; `--bf16` is what a user would add: `TrainingArguments(bf16=True)` (autocast over
+fp32 weights). `--full` trains every weight instead of a LoRA adapter.
 
 Loss on the whole chat-formatted example (the common hand-written recipe), one epoch. Prints one
 JSON line with the wall time of the training call and the non-padding tokens it saw.
@@ -22,6 +25,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--cutoff", type=int, default=256)
     p.add_argument("--out", default="/tmp/plain-trainer-out")
+    p.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    p.add_argument("--bf16", action="store_true", help="TrainingArguments(bf16=True)")
     args = p.parse_args()
 
     import datasets
@@ -40,14 +45,16 @@ def main() -> None:
 
     data = datasets.Dataset.from_list(rows).map(encode, remove_columns=["instruction", "input", "output"])
     model = AutoModelForCausalLM.from_pretrained(args.model_dir)
-    model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, target_modules="all-linear"))
+    if not args.full:
+        model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, target_modules="all-linear"))
     trainer = Trainer(
         model=model,
         args=TrainingArguments(
             output_dir=args.out,
             per_device_train_batch_size=args.batch_size,
             num_train_epochs=1,
-            learning_rate=2e-4,
+            learning_rate=5e-5 if args.full else 2e-4,
+            bf16=args.bf16,
             logging_steps=5,
             save_strategy="no",
             report_to=[],
@@ -61,7 +68,14 @@ def main() -> None:
     trainer.train()
     seconds = time.monotonic() - t0
     tokens = sum(len(x) for x in data["input_ids"])
-    result = {"train_seconds": round(seconds, 1), "tokens": tokens, "tokens_per_second": round(tokens / seconds, 1)}
+    import resource
+
+    result = {
+        "train_seconds": round(seconds, 1),
+        "tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
     print(json.dumps(result))
 
 

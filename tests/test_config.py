@@ -62,3 +62,42 @@ def test_bad_generation_settings_are_refused(settings, named):
 
     with pytest.raises(ValueError, match=named):
         GenerationConfig(**settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"method": "gradual", "unfreeze_every": 0}, "unfreeze_every"),
+        ({"freeze_layers": -1}, "freeze_layers"),
+        ({"devices": "gpu0"}, "devices"),
+        ({"devices": "cuda:0,x"}, "devices"),
+        ({"qlora_bits": 3}, "qlora_bits"),
+        ({"nproc": 0}, "nproc"),
+        ({"momentum": 1.5}, "momentum"),
+        ({"max_grad_norm": -1}, "max_grad_norm"),
+        ({"early_stopping_patience": -2}, "early_stopping_patience"),
+        ({"devices": "cuda:0,1", "nproc": 3}, "nproc"),
+        ({"unfreeze_unit": "hours"}, "unfreeze_unit"),
+    ],
+)
+def test_bad_method_optimizer_and_device_settings_are_refused(settings, named):
+    with pytest.raises(ValueError, match=named):
+        RunConfig.from_dict({"dataset": "d", **settings})
+
+
+def test_each_setting_says_where_it_applies():
+    assert RunConfig.applies("lora_rank", method="lora") and RunConfig.applies("lora_rank", method="qlora")
+    assert not RunConfig.applies("lora_rank", method="full")
+    assert RunConfig.applies("freeze_layers", method="freeze") and not RunConfig.applies("freeze_layers", method="lora")
+    assert RunConfig.applies("momentum", optimizer="sgd") and not RunConfig.applies("momentum", optimizer="adamw")
+    assert not RunConfig.applies("cutoff_len", task="image-classification")
+    assert RunConfig.applies("epochs", task="image-classification", method="gradual")  # applies everywhere
+    assert RunConfig.where("unfreeze_every") == "method: gradual" and RunConfig.where("epochs") == ""
+
+
+def test_processes_follow_the_listed_gpus_or_nproc():
+    assert RunConfig(dataset="d").world_size == 1
+    assert RunConfig(dataset="d", nproc=2).world_size == 2
+    assert RunConfig(dataset="d", devices="cuda:0,3").world_size == 2
+    assert RunConfig(dataset="d", devices="cuda:0,3").gpu_ids == [0, 3]
