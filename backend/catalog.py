@@ -94,11 +94,36 @@ def resolve_model(name_or_path: str, models_dir: Path) -> Path:
         return _materialize(model, models_dir)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
-        return path.resolve()
+        return check_model_folder(path.resolve())
     known = ", ".join(BUNDLED)
     raise ValueError(
         f"model '{name_or_path}' is neither a bundled model ({known}) nor a local folder with a config.json"
     )
+
+
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def check_model_folder(path: Path) -> Path:
+    """Refuse a user's model folder that would run code: custom model code, or pickle-only weights."""
+    import json
+
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"model folder {path}: config.json is not readable JSON ({e})") from None
+    if isinstance(config, dict) and config.get("auto_map"):
+        raise ValueError(
+            f"model folder {path} needs its own Python code (auto_map in config.json); Tuneboard does not run "
+            "code from model folders (trust_remote_code stays off): use a model that transformers supports natively"
+        )
+    pickles = [p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern)]
+    if pickles and not any(path.glob("*.safetensors")):
+        raise ValueError(
+            f"model folder {path} has only pickle weights ({', '.join(sorted(pickles)[:3])}), which can run code "
+            "when loaded: convert them to safetensors first (save_pretrained(..., safe_serialization=True))"
+        )
+    return path
 
 
 def is_materialized(name: str, models_dir: Path) -> bool:

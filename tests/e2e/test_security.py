@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client
 
 from backend.auth import add_user
-from tests.conftest import EXAMPLES, ROOT, cli_json
+from tests.conftest import EXAMPLES, ROOT, cli, cli_json
 from tests.e2e.conftest import running_app
 from webui.guards import PUBLIC_EXACT, PUBLIC_PREFIXES
 
@@ -243,3 +243,27 @@ def test_no_shell_no_unsafe_torch_load_no_remote_code():
                 problems.append(f"{where}: {name}()")
     assert len(files) > 20
     assert problems == []
+
+
+def test_user_model_folders_that_would_run_code_are_refused(tmp_path, tiny_model):
+    """A model path typed into the Train tab or CLI: custom code and pickle-only weights never load."""
+    from backend.catalog import resolve_model
+
+    assert resolve_model(str(tiny_model), tmp_path) == tiny_model.resolve()
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "config.json").write_text(json.dumps({"model_type": "x", "auto_map": {"AutoModel": "evil.Model"}}))
+    with pytest.raises(ValueError, match="needs its own Python code .auto_map"):
+        resolve_model(str(remote), tmp_path)
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (pickled / "pytorch_model.bin").write_bytes(b"not even a pickle")
+    with pytest.raises(ValueError, match=r"only pickle weights \(pytorch_model.bin\)"):
+        resolve_model(str(pickled), tmp_path)
+    with pytest.raises(ValueError, match="neither a bundled model"):
+        resolve_model(str(tmp_path / "missing"), tmp_path)
+    cli_json(tmp_path / "ws", "datasets", "add", str(EXAMPLES / "identity.json"), "--name", "identity")
+    out = cli(tmp_path / "ws", "train", "--dataset", "identity", "--model", str(remote))
+    assert out.returncode == 2 and "auto_map" in out.stderr
+    assert cli_json(tmp_path / "ws", "runs", "list") == []  # refused before a run was queued
