@@ -47,6 +47,13 @@ DEFAULT_RUNS_PER_GPU = 1  # runs sharing one GPU at once
 MIN_FREE_GB = 1.0  # below this much free disk in the workspace, runs do not start ($TUNEBOARD_MIN_FREE_GB)
 QUEUE_SCAN = 100  # queued runs looked at per tick (the ones that fit start)
 
+_work = threading.Event()  # set when this process queues a run: its supervisor thread looks at once
+
+
+def notify() -> None:
+    """Wake this process's supervisor now (a run was queued); others see it on their next tick."""
+    _work.set()
+
 
 def process_start_time(pid: int) -> float | None:
     """Start time of `pid` in clock ticks since boot (Linux), so a reused pid is never mistaken for ours."""
@@ -137,6 +144,7 @@ class Supervisor:
 
     def stop(self) -> None:
         self._stop.set()
+        _work.set()  # end the wait at once
         if self._thread:
             self._thread.join(timeout=5)
         if self._lock_file:
@@ -164,7 +172,8 @@ class Supervisor:
                     self.tick()
             except Exception:
                 log.exception("supervisor tick failed")
-            self._stop.wait(self.tick_seconds)
+            _work.wait(self.tick_seconds)
+            _work.clear()
 
     # -- one tick ------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
     """Validate everything a user can get wrong, then queue the run. Nothing is written on error."""
     from backend.catalog import BUNDLED, require_installed, resolve_model
     from backend.devices import device_name, resolve_precision
-    from backend.jobs import free_disk_problem
+    from backend.jobs import free_disk_problem, notify
 
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
@@ -63,6 +63,7 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
             devices=devices,
         )
         s.add(run)
+    notify()  # an app's supervisor thread starts it now rather than on its next tick
     return run
 
 

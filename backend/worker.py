@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workspace = Workspace.resolve(args.workspace)
-    database = Database.open(workspace.database_url)
+    database = Database.open(workspace.database_url, upgrade=False)  # whoever queued the run migrated it
     run_dir = workspace.run_dir(args.run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     _log_to(run_dir / LOG_FILE)

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +54,9 @@ def make_engine(url: str) -> Engine:
 
 def migrate(url: str) -> None:
     """Bring the database at `url` to the newest Alembic revision (one process at a time)."""
+    from alembic import command  # here, not at the top: a worker opens the database without migrating
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ConfigParser interpolates '%'
