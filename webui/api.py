@@ -43,6 +43,10 @@ def register(services: Services) -> None:
         """One dataset (name or id) with its first rows."""
         return actions.show_dataset(services, dataset, rows)
 
+    def datasets_delete(dataset: str) -> dict[str, Any]:
+        """Delete a dataset (name or id) and its files; refused while a queued or running run uses it."""
+        return actions.delete_dataset(services, dataset)
+
     def train(settings: dict[str, Any]) -> dict[str, Any]:
         """Queue a run from RunConfig settings, e.g. {"dataset": "identity-example", "method": "lora"}."""
         return actions.train(services, settings)
@@ -87,7 +91,7 @@ def register(services: Services) -> None:
         return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
 
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
-    endpoints += (runs_delete, runs_priority, runs_compare)
+    endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
 
