@@ -101,36 +101,36 @@ def token_lengths(
 
 
 def histogram(values: list[int], bins: int = BINS) -> list[dict[str, Any]]:
-    """[{"tokens": "0-63", "start": 0, "rows": n}, ...] with equal-width bins over the values."""
+    """[{"tokens": "12-23", "start": 12, "rows": n}, ...]: equal-width bins from the shortest to the longest."""
     if not values:
         return []
-    top = max(values) + 1
-    width = max(1, -(-top // bins))
-    counts = Counter(v // width for v in values)
+    low, top = min(values), max(values) + 1
+    width = max(1, -(-(top - low) // bins))
+    counts = Counter((v - low) // width for v in values)
     return [
-        {"tokens": f"{i * width}-{(i + 1) * width - 1}", "start": i * width, "rows": counts.get(i, 0)}
-        for i in range(-(-top // width))
+        {"tokens": f"{low + i * width}-{low + (i + 1) * width - 1}", "start": low + i * width, "rows": counts.get(i, 0)}
+        for i in range(-(-(top - low) // width))
     ]
 
 
 def _tokenizer(model: str, models_dir: Path) -> tuple[Any, str]:
-    from backend.catalog import BUNDLED, is_materialized
+    """(tokenizer or None, why it is None): never converts a model just to count tokens."""
+    from backend.catalog import BUNDLED, is_materialized, resolve_model
 
-    folder = models_dir / model if model in BUNDLED else Path(model).expanduser()
-    if model in BUNDLED and not is_materialized(model, models_dir):
-        return (
-            None,
-            f"{model} is not converted yet (the first run does it); lengths estimated at 4 characters per token",
-        )
-    if not (folder / "tokenizer_config.json").is_file() and not (folder / "tokenizer.json").is_file():
-        return None, f"no tokenizer found for '{model}'; lengths estimated at 4 characters per token"
+    estimate = "lengths estimated at 4 characters per token"
+    bundled = BUNDLED.get(model)
+    if bundled is not None and getattr(bundled, "arch", ""):
+        return None, f"{model} is an image model; it has no tokenizer"
+    if bundled is not None and bundled.gguf_file and not is_materialized(model, models_dir):
+        return None, f"{model} is not converted yet (the first run does it); {estimate}"
     try:
+        folder = resolve_model(model, models_dir)
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(folder), ""
     except (OSError, ValueError) as e:
         log.warning("tokenizer of %s failed to load: %s", model, e)
-        return None, f"the tokenizer of '{model}' did not load; lengths estimated at 4 characters per token"
+        return None, f"no tokenizer could be loaded for '{model}'; {estimate}"
 
 
 def _length(row: dict[str, Any], tokenizer: Any) -> int:
@@ -139,7 +139,10 @@ def _length(row: dict[str, Any], tokenizer: Any) -> int:
             return len(tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=False))
         text = "\n".join(m["content"] for m in row["messages"])
     else:
-        text = row.get("text", "") + " " + (row.get("text_pair") or "")
+        text, pair = row.get("text", ""), row.get("text_pair") or None
+        if tokenizer is not None:
+            return len(tokenizer(text, pair)["input_ids"])
+        text += " " + (pair or "")
     if tokenizer is None:
         return -(-len(text) // CHARS_PER_TOKEN)
     return len(tokenizer(text)["input_ids"])

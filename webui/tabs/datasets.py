@@ -1,116 +1,375 @@
-"""Datasets tab: upload an Alpaca JSON/JSONL file, see it validated and previewed."""
+"""Datasets tab: add a dataset (file, zip, folder path or hub id), map its columns, then browse it.
+
+Import: format auto-detected (or chosen), a column-mapping step for tables, split ratios and seed.
+Browse: paginated rows (conversations as chat turns, images as a grid), token lengths under a
+model's tokenizer, label distribution, splits, version and hash, delete. Heavy work runs in
+Gradio's worker threads through backend.data; nothing here parses files itself.
+"""
 
 from __future__ import annotations
 
+import html
+import io
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from backend.data import DataError, dataset_summary, find_dataset, import_file, list_datasets, preview
+from backend import actions
+from backend.catalog import models_for
+from backend.config import RunConfig
+from backend.data import FORMATS, TASKS, DataError, find_dataset, list_datasets, page
+from backend.data.inspect import inspect_upload
+from backend.data.stats import label_distribution
 from backend.services import Services
 from webui.feedback import refuse
+from webui.i18n import L, t
 
-PREVIEW_ROWS = 20
-FORMAT_HELP = (
-    "Alpaca format: a JSON array or JSON Lines of "
-    '`{"instruction": "...", "input": "(optional)", "output": "...", "system": "(optional)"}`. '
-    "Every row is checked before anything is saved; an error names the row and field."
-)
+PAGE_ROWS = 10
+UPLOAD_TYPES = [".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt", ".zip"]
+AUTO = "auto"
 
 
 @dataclass
 class DatasetsUI:
     upload: gr.File
+    source: gr.Textbox
     name: gr.Textbox
+    fmt: gr.Dropdown
+    task: gr.Dropdown
+    text_col: gr.Dropdown
+    label_col: gr.Dropdown
+    pair_col: gr.Dropdown
+    val_ratio: gr.Textbox
+    test_ratio: gr.Textbox
+    seed: gr.Number
+    dedupe: gr.Checkbox
+    detected: gr.Markdown
     add: gr.Button
     status: gr.Markdown
     table: gr.Dataframe
     chosen: gr.Dropdown
+    delete: gr.Button
+    confirm: gr.Button
     info: gr.Markdown
+    splits: gr.Dataframe
+    split: gr.Dropdown
+    page_no: gr.Number
+    prev: gr.Button
+    next: gr.Button
+    chat: gr.HTML
     preview: gr.Dataframe
+    gallery: gr.Gallery
+    model: gr.Dropdown
+    cutoff: gr.Number
+    measure: gr.Button
+    token_row: gr.Row
+    tokens_note: gr.Markdown
+    tokens_plot: gr.BarPlot
+    labels_plot: gr.BarPlot
 
 
 def build(services: Services) -> DatasetsUI:
-    gr.Markdown(FORMAT_HELP)
-    with gr.Row():
-        upload = gr.File(label="Dataset file (.json or .jsonl)", file_types=[".json", ".jsonl"], scale=3)
-        with gr.Column(scale=2):
-            name = gr.Textbox(label="Name (optional)", placeholder="taken from the file name")
-            add = gr.Button("Import", variant="primary")
+    gr.Markdown(L("datasets.intro"))
+    with gr.Group():
+        with gr.Row():
+            upload = gr.File(label=L("datasets.upload"), file_types=UPLOAD_TYPES, scale=3)
+            with gr.Column(scale=2):
+                source = gr.Textbox(label=L("datasets.source"), placeholder=L("datasets.source_placeholder"))
+                name = gr.Textbox(label=L("datasets.name"), placeholder=L("datasets.name_placeholder"))
+        with gr.Row():
+            fmt = gr.Dropdown(list(FORMATS), value=AUTO, label=L("datasets.format"), info=L("datasets.format_info"))
+            task = gr.Dropdown([AUTO, *TASKS], value=AUTO, label=L("datasets.task"), info=L("datasets.task_info"))
+            text_col = gr.Dropdown([], label=L("datasets.text_column"), allow_custom_value=True)
+            label_col = gr.Dropdown([], label=L("datasets.label_column"), allow_custom_value=True)
+            pair_col = gr.Dropdown([], label=L("datasets.pair_column"), allow_custom_value=True)
+        detected = gr.Markdown()
+        with gr.Row():
+            share = {"placeholder": "default", "info": L("datasets.ratio_info")}
+            val_ratio = gr.Textbox(label=L("datasets.val_ratio"), **share)
+            test_ratio = gr.Textbox(label=L("datasets.test_ratio"), **share)
+            seed = gr.Number(42, precision=0, label=L("datasets.seed"))
+            dedupe = gr.Checkbox(False, label=L("datasets.dedupe"))
+        add = gr.Button(L("datasets.import"), variant="primary")
     status = gr.Markdown()
-    table = gr.Dataframe(label="Datasets", interactive=False, max_height=220)
-    chosen = gr.Dropdown([], label="Preview dataset")
+    table = gr.Dataframe(label=L("datasets.table"), interactive=False, max_height=240)
+    with gr.Row(equal_height=True):
+        chosen = gr.Dropdown([], label=L("datasets.chosen"), scale=4)
+        delete = gr.Button(L("datasets.delete"), variant="secondary", scale=1)
+        confirm = gr.Button(L("datasets.confirm_delete"), variant="stop", visible=False, scale=1)
     info = gr.Markdown()
-    preview_table = gr.Dataframe(
-        headers=["system", "prompt", "answer"],
-        label="First rows",
-        interactive=False,
-        wrap=True,
-        column_widths=["20%", "35%", "45%"],
-    )
-    return DatasetsUI(upload, name, add, status, table, chosen, info, preview_table)
+    splits = gr.Dataframe(label=L("datasets.splits"), interactive=False, max_height=160)
+    with gr.Row(equal_height=True):
+        split = gr.Dropdown(["train"], value="train", label=L("datasets.split"), scale=2)
+        page_no = gr.Number(1, precision=0, minimum=1, label=L("datasets.page"), scale=1)
+        prev = gr.Button(L("datasets.prev"), scale=1)
+        nxt = gr.Button(L("datasets.next"), scale=1)
+    chat = gr.HTML()
+    preview = gr.Dataframe(label=L("datasets.rows"), interactive=False, wrap=True, visible=False)
+    gallery = gr.Gallery(label=L("datasets.images"), columns=6, height=440, visible=False)
+    with gr.Row(equal_height=True) as token_row:
+        model = gr.Dropdown(models_for("sft"), label=L("datasets.model"), allow_custom_value=True, scale=3)
+        cutoff = gr.Number(RunConfig().cutoff_len, precision=0, label=L("datasets.cutoff"), scale=1)
+        measure = gr.Button(L("datasets.measure"), scale=1)
+    tokens_note = gr.Markdown()
+    with gr.Row():
+        tokens_plot = gr.BarPlot(x="tokens", y="rows", label=L("datasets.token_plot"), height=260)
+        labels_plot = gr.BarPlot(x="label", y="rows", color="split", label=L("datasets.label_plot"), height=260)
+    return DatasetsUI(
+        upload, source, name, fmt, task, text_col, label_col, pair_col, val_ratio, test_ratio, seed, dedupe,
+        detected, add, status, table, chosen, delete, confirm, info, splits, split, page_no, prev, nxt, chat,
+        preview, gallery, model, cutoff, measure, token_row, tokens_note, tokens_plot, labels_plot,
+    )  # fmt: skip
 
 
-def _names(services: Services) -> list[str]:
-    return [d.name for d in list_datasets(services.database)]
+# -- what the components show -------------------------------------------------------------------
 
 
 def _table(services: Services) -> pd.DataFrame:
-    rows = [(d.id, d.name, d.format, d.num_rows, d.source_file) for d in list_datasets(services.database)]
-    return pd.DataFrame(rows, columns=["id", "name", "format", "rows", "file"])
+    rows = [
+        (d.id, d.name, d.version, d.task, d.format, d.num_rows, " / ".join(f"{k} {v}" for k, v in d.splits.items()))
+        for d in list_datasets(services.database)
+    ]
+    return pd.DataFrame(rows, columns=["id", "name", "version", "task", "format", "rows", "splits"])
 
 
-def show(services: Services, name: str | None) -> tuple[str, pd.DataFrame]:
+def _info(ds) -> str:
+    s = ds.stats or {}
+    parts = [t("datasets.info", name=ds.name, rows=f"{ds.num_rows:,}", version=ds.version, fmt=ds.format, task=ds.task)]
+    parts.append(t("datasets.info_hash", sha=ds.sha256[:16], source=ds.source_file))
+    if s.get("duplicate_rows"):
+        key = "datasets.info_dropped" if s.get("dropped_duplicates") else "datasets.info_duplicates"
+        parts.append(t(key, n=s["duplicate_rows"]))
+    if s.get("duplicate_of"):
+        parts.append(t("datasets.info_same", name=s["duplicate_of"]["name"]))
+    if s.get("labels"):
+        parts.append(t("datasets.info_labels", n=len(s["labels"]), labels=", ".join(s["labels"][:20])))
+    return "  \n".join(parts)
+
+
+def _splits(ds) -> pd.DataFrame:
+    counts = (ds.stats or {}).get("label_counts", {})
+    rows = [(k, v, round(100 * v / ds.num_rows, 1), len(counts.get(k, {})) or "") for k, v in ds.splits.items()]
+    return pd.DataFrame(rows, columns=["split", "rows", "%", "classes"])
+
+
+def _chat_html(rows: list[dict[str, Any]], offset: int) -> str:
+    """Conversations as chat turns (escaped: dataset text is never trusted as HTML)."""
+    colors = {"system": "#8884", "user": "#3b82f622", "assistant": "#10b98122", "tool": "#f59e0b22"}
+    cards = []
+    for i, row in enumerate(rows, start=offset + 1):
+        if "messages" in row:
+            turns = "".join(
+                f'<div style="background:{colors[m["role"]]};border-radius:8px;padding:6px 10px;margin:4px 0;'
+                f'white-space:pre-wrap"><b>{m["role"]}</b><br>{html.escape(m["content"][:4000])}</div>'
+                for m in row["messages"]
+            )
+        else:
+            turns = f'<div style="white-space:pre-wrap">{html.escape(row.get("text", "")[:4000])}</div>'
+        cards.append(
+            f'<div style="border:1px solid #8884;border-radius:10px;padding:8px;margin:8px 0">#{i}{turns}</div>'
+        )
+    return f'<div style="max-height:560px;overflow-y:auto">{"".join(cards)}</div>'
+
+
+def _thumbs(rows: list[dict[str, Any]]) -> list[tuple[Any, str]]:
+    from PIL import Image
+
+    out = []
+    for r in rows:
+        im = Image.open(io.BytesIO(r["image"]))
+        im.thumbnail((160, 160))
+        out.append((im.convert("RGB"), f"{r['label']} · {r['file']}"))
+    return out
+
+
+def _page(services: Services, name: str | None, split: str, number: float | None):
+    """(chat html, table, gallery, page number) for one page of one split."""
+    hidden = gr.update(visible=False)
     if not name:
-        return "", pd.DataFrame(columns=["system", "prompt", "answer"])
+        return "", hidden, hidden, 1
     ds = find_dataset(services.database, name)
-    s = dataset_summary(ds)["stats"]
-    info = (
-        f"**{ds.name}**: {ds.num_rows} rows from `{ds.source_file}` · mean prompt {s['mean_prompt_chars']} chars · "
-        f"mean answer {s['mean_answer_chars']} chars · {s['duplicate_rows']} duplicate rows · "
-        f"{s['multi_turn_rows']} multi-turn rows"
+    split = split if split in ds.splits else "train"
+    last = max(1, -(-ds.splits.get(split, 0) // PAGE_ROWS))
+    number = min(max(1, int(number or 1)), last)
+    offset = (number - 1) * PAGE_ROWS
+    rows = page(services.workspace, ds.id, split, offset, PAGE_ROWS)
+    if ds.task == "image-classification":
+        return "", hidden, gr.update(value=_thumbs(rows), visible=True), number
+    if ds.task == "sft":
+        return _chat_html(rows, offset), hidden, hidden, number
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "image"} for r in rows])
+    return "", gr.update(value=table, visible=True), hidden, number
+
+
+def _labels_plot(ds) -> pd.DataFrame:
+    return pd.DataFrame(label_distribution(ds.stats or {}), columns=["label", "split", "rows"])
+
+
+def show(services: Services, name: str | None):
+    """Everything about one dataset except token lengths (measured on request)."""
+    empty = pd.DataFrame(columns=["label", "split", "rows"])
+    if not name:
+        return "", pd.DataFrame(), gr.Dropdown(choices=["train"], value="train"), *_page(services, None, "", 1), empty
+    ds = find_dataset(services.database, name)
+    return (
+        _info(ds),
+        _splits(ds),
+        gr.Dropdown(choices=list(ds.splits), value="train"),
+        *_page(services, name, "train", 1),
+        gr.BarPlot(value=_labels_plot(ds), visible=ds.task != "sft"),
     )
-    return info, pd.DataFrame(preview(services.workspace, ds.id, limit=PREVIEW_ROWS))
+
+
+def measure(services: Services, name: str | None, model: str | None, cutoff: float | None, split: str):
+    if not name or not model:
+        return refuse(t("datasets.pick_model"), 2)
+    try:
+        out = actions.show_dataset(
+            services, name, rows=0, split=split or "train", model=model, cutoff_len=int(cutoff or 0)
+        )
+    except ValueError as e:
+        return refuse(str(e), 2)
+    tok = out["token_lengths"]
+    note = t(
+        "datasets.tokens_note", n=tok["rows_measured"], mean=tok["mean"], max=tok["max"],
+        over=tok["over_cutoff"], share=f"{100 * tok['share_over_cutoff']:.1f}", cutoff=tok["cutoff"],
+    )  # fmt: skip
+    note += f"  \n*{tok['note']}*" if tok["note"] else ""
+    hist = pd.DataFrame(tok["histogram"], columns=["tokens", "start", "rows"])
+    return note, gr.BarPlot(value=hist, sort=list(hist["tokens"]))
+
+
+def _models(services: Services, name: str | None):
+    """The tokenizer choices for the chosen dataset's task; token widgets hidden for images."""
+    ds = find_dataset(services.database, name) if name else None
+    choices = models_for(ds.task) if ds else []
+    text = ds is not None and ds.task != "image-classification"
+    dropdown = gr.Dropdown(choices=choices, value=choices[0] if choices else None)
+    return dropdown, "", gr.BarPlot(value=None, visible=text), gr.Row(visible=text)
 
 
 def refresh(services: Services):
-    """Page-load loader: the datasets table, the preview choice (kept, or the newest) and its rows."""
+    """Page-load loader: the datasets table, the chosen dataset (kept, or the newest) and its view."""
 
     def load(current: str | None):
-        names = _names(services)
+        names = [d.name for d in list_datasets(services.database)]
         value = current if current in names else (names[0] if names else None)
-        info, rows = show(services, value)
-        return _table(services), gr.Dropdown(choices=names, value=value), info, rows
+        return _table(services), gr.Dropdown(choices=names, value=value), *show(services, value)
 
     return load
 
 
 def refreshed(ui: DatasetsUI) -> list:
-    return [ui.table, ui.chosen, ui.info, ui.preview]
+    return [ui.table, ui.chosen, *_shown(ui)]
+
+
+def _shown(ui: DatasetsUI) -> list:
+    return [ui.info, ui.splits, ui.split, ui.chat, ui.preview, ui.gallery, ui.page_no, ui.labels_plot]
+
+
+def _share(text: str | None, setting: str) -> float | None:
+    """A split share typed by a person: empty = the task's default."""
+    text = (text or "").strip().rstrip("%")
+    if not text or text == "default":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(
+            f"setting '{setting}': {text!r} is not a number; use a share such as 0.1, or leave it empty"
+        ) from None
+    return value / 100 if value >= 1 else value
+
+
+# -- handlers -------------------------------------------------------------------------------------
 
 
 def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
-    def add(path: str | None, name: str):
+    def inspect(path: str | None):
         if not path:
-            return refuse("Choose a .json or .jsonl file first.", len(outputs))
+            return "", gr.Dropdown(), gr.Dropdown(), gr.Dropdown(), gr.Dropdown()
         try:
-            ds = import_file(services.database, services.workspace, Path(path), name=name.strip() or None)
-        except DataError as e:
-            return refuse(str(e), len(outputs))
-        gr.Info(f"Imported '{ds.name}': {ds.num_rows} rows.")
-        names = _names(services)
-        info, rows = show(services, ds.name)
+            found = inspect_upload(path)
+        except (DataError, OSError) as e:
+            return refuse(str(e), 5)
+        cols = found["columns"]
         return (
-            f"Imported **{ds.name}** ({ds.num_rows} rows). It is now selectable in **Train**.",
-            _table(services),
-            gr.Dropdown(choices=names, value=ds.name),
-            info,
-            rows,
-            gr.Dropdown(choices=names),
+            t("datasets.detected", note=found["note"]) if found["format"] else found["note"],
+            gr.Dropdown(value=found["format"] or AUTO),
+            gr.Dropdown(choices=cols, value=found["text_column"] or None),
+            gr.Dropdown(choices=cols, value=found["label_column"] or None),
+            gr.Dropdown(choices=["", *cols], value=found["text_pair_column"] or None),
         )
 
-    outputs = [ui.status, ui.table, ui.chosen, ui.info, ui.preview, train_ui.dataset]
-    ui.add.click(add, [ui.upload, ui.name], outputs, api_name="add_dataset")
-    ui.chosen.change(lambda n: show(services, n), [ui.chosen], [ui.info, ui.preview], api_visibility="private")
+    ui.upload.change(
+        inspect, [ui.upload], [ui.detected, ui.fmt, ui.text_col, ui.label_col, ui.pair_col], api_visibility="private"
+    )
+
+    def add(path, source, name, fmt, task, text, label, pair, val, test, seed, dedupe, progress=gr.Progress()):
+        target = path or (source or "").strip()
+        if not target:
+            return refuse(t("datasets.choose_file"), len(outputs))
+        options = {
+            "format": fmt or AUTO, "task": "" if task in (None, AUTO) else task, "text_column": text or "",
+            "label_column": label or "", "text_pair_column": pair or "", "val_ratio": None, "test_ratio": None,
+            "seed": int(seed if seed is not None else 42), "drop_duplicates": bool(dedupe),
+        }  # fmt: skip
+        try:
+            options = {**options, "val_ratio": _share(val, "val_ratio"), "test_ratio": _share(test, "test_ratio")}
+            results = actions.add_datasets(
+                services, target, (name or "").strip() or None, options, lambda f, what: progress(f, desc=what)
+            )
+        except (ValueError, OSError) as e:
+            return refuse(str(e).splitlines()[0], len(outputs))
+        for r in results:
+            (gr.Info if r["created"] else gr.Warning)(r["message"])
+        newest = results[-1]["name"]
+        names = [d.name for d in list_datasets(services.database)]
+        status = "  \n".join(r["message"] for r in results)
+        status += "  \n" + t("datasets.now_in_train") if any(r["created"] for r in results) else ""
+        return status, _table(services), gr.Dropdown(choices=names, value=newest), gr.Dropdown(choices=names)
+
+    inputs = [ui.upload, ui.source, ui.name, ui.fmt, ui.task, ui.text_col, ui.label_col, ui.pair_col]
+    inputs += [ui.val_ratio, ui.test_ratio, ui.seed, ui.dedupe]
+    outputs = [ui.status, ui.table, ui.chosen, train_ui.dataset]
+    ui.add.click(add, inputs, outputs, api_name="add_dataset", concurrency_limit=4)
+
+    tokens = [ui.model, ui.tokens_note, ui.tokens_plot, ui.token_row]
+    shown = ui.chosen.change(lambda n: show(services, n), [ui.chosen], _shown(ui), api_visibility="private")
+    shown.then(lambda n: _models(services, n), [ui.chosen], tokens, api_visibility="private")
+
+    def turn(name, split, number, step):
+        return _page(services, name, split, (number or 1) + step)
+
+    view = [ui.chat, ui.preview, ui.gallery, ui.page_no]
+    private: dict[str, Any] = {"api_visibility": "private"}
+    ui.split.change(lambda n, s: _page(services, n, s, 1), [ui.chosen, ui.split], view, **private)
+    ui.prev.click(lambda n, s, p: turn(n, s, p, -1), [ui.chosen, ui.split, ui.page_no], view, **private)
+    ui.next.click(lambda n, s, p: turn(n, s, p, 1), [ui.chosen, ui.split, ui.page_no], view, **private)
+    ui.page_no.submit(lambda n, s, p: turn(n, s, p, 0), [ui.chosen, ui.split, ui.page_no], view, **private)
+    ui.measure.click(
+        lambda n, m, c, s: measure(services, n, m, c, s),
+        [ui.chosen, ui.model, ui.cutoff, ui.split], [ui.tokens_note, ui.tokens_plot], **private,
+    )  # fmt: skip
+
+    ui.delete.click(lambda n: gr.Button(visible=bool(n)), [ui.chosen], [ui.confirm], **private)
+
+    def delete(name: str | None):
+        try:
+            out = actions.delete_dataset(services, name or "")
+        except ValueError as e:
+            return refuse(str(e), 5)
+        gr.Info(out["message"])
+        names = [d.name for d in list_datasets(services.database)]
+        value = names[0] if names else None
+        return (
+            out["message"],
+            _table(services),
+            gr.Dropdown(choices=names, value=value),
+            gr.Dropdown(choices=names),
+            gr.Button(visible=False),
+        )
+
+    ui.confirm.click(delete, [ui.chosen], [ui.status, ui.table, ui.chosen, train_ui.dataset, ui.confirm], **private)
