@@ -33,6 +33,11 @@ def load(dataset_id: str, subset: str = "", split: str = "") -> dict[str, Iterat
             f"'{repo}' looks like a Hugging Face hub dataset, but this machine is offline (HF_HUB_OFFLINE=1); "
             "download its files elsewhere and add them as a file, folder or zip"
         )
+    if not _reachable():
+        raise DataError(
+            f"'{repo}' looks like a Hugging Face hub dataset, but the hub cannot be reached from this machine "
+            "(offline?); download its files elsewhere and add them as a file, folder or zip"
+        )
     import datasets
 
     try:
@@ -53,6 +58,21 @@ def load(dataset_id: str, subset: str = "", split: str = "") -> dict[str, Iterat
     if "train" not in out:
         raise DataError(f"'{repo}' has no train split (it has {', '.join(parts)}); choose one with --split")
     return out
+
+
+def _reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check of the hub, so an offline machine gets its answer in seconds, not after retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")):
+        return True  # only the proxy knows; let the download try
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _rows(part: Any) -> Iterator[tuple[int, Any]]:
