@@ -19,6 +19,7 @@ from backend.auth import add_user
 from tests.conftest import EXAMPLES, ROOT, cli, cli_json
 from tests.e2e.conftest import running_app
 from webui.guards import PUBLIC_EXACT, PUBLIC_PREFIXES
+from webui.i18n import messages
 
 pytestmark = pytest.mark.e2e
 
@@ -267,3 +268,52 @@ def test_user_model_folders_that_would_run_code_are_refused(tmp_path, tiny_model
     out = cli(tmp_path / "ws", "train", "--dataset", "identity", "--model", str(remote))
     assert out.returncode == 2 and "auto_map" in out.stderr
     assert cli_json(tmp_path / "ws", "runs", "list") == []  # refused before a run was queued
+
+
+# -- 简体中文 in a real browser ---------------------------------------------------------------------
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+NOT_TRANSLATED = {"English", "Tuneboard"}  # the language switch's own name and the product name
+UI_TEXT = "label:visible, button:visible, [data-testid='block-info']:visible, th:visible, .tab-container button"
+
+
+def _english_leftovers(page) -> list[str]:
+    """Visible labels, hints, buttons and headers without a Chinese character (data values excluded)."""
+    texts = {t.strip() for t in page.locator(UI_TEXT).all_inner_texts()}
+    return sorted(t for t in texts if re.search("[A-Za-z]{3,}", t) and not CJK.search(t) and t not in NOT_TRANSLATED)
+
+
+@pytest.mark.slow
+def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
+    """A zh-CN browser: Chinese login, no English fallback on any tab; the switch turns it all English."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    en_only = {v for k, v in messages("en").items() if v != messages("zh")[k] and not set(v) & set("*`{<[")}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+        page.set_default_timeout(20_000)
+        page.goto(secured.url)
+        page.get_by_label("用户名").fill(USER)
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        tabs = page.get_by_role("tab")
+        tabs.first.wait_for()
+        names = tabs.all_inner_texts()
+        assert names[:5] == ["训练", "数据集", "运行记录", "对话测试", "导出"]
+        leftovers, fallbacks = {}, {}
+        for i, name in enumerate(names):
+            tabs.nth(i).click()
+            page.wait_for_timeout(800)
+            leftovers[name] = _english_leftovers(page)
+            body = page.inner_text("body")
+            fallbacks[name] = sorted(v for v in en_only if len(v) > 3 and v in body)
+        assert leftovers == {name: [] for name in names}
+        assert fallbacks == {name: [] for name in names}
+        page.get_by_text("English", exact=True).click()
+        page.wait_for_timeout(1000)
+        page.get_by_role("tab", name="Train").wait_for()
+        assert page.get_by_role("tab").all_inner_texts()[:5] == ["Train", "Datasets", "Runs", "Playground", "Export"]
+        browser.close()

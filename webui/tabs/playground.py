@@ -36,7 +36,12 @@ def build(services: Services, demo_run: tuple[str, int] | None = None) -> Playgr
                 run = gr.Dropdown([demo_run], value=demo_run[1], label=L("playground.model"), interactive=False)
             chat = gr.Chatbot(label=L("playground.chat"), height=420, placeholder=L("playground.chat_placeholder"))
             with gr.Row():
-                message = gr.Textbox(placeholder=L("playground.message_placeholder"), show_label=False, scale=5)
+                message = gr.Textbox(
+                    label=L("playground.message"),
+                    placeholder=L("playground.message_placeholder"),
+                    show_label=False,
+                    scale=5,
+                )
                 send = gr.Button(L("playground.send"), variant="primary", scale=1)
             clear = gr.Button(L("playground.clear"), size="sm")
         with gr.Column(scale=1):
