@@ -13,6 +13,7 @@ gradio_client tries to download any object that has a "path".
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -39,9 +40,21 @@ def register(services: Services) -> None:
         """Every dataset with its row count and statistics, newest first."""
         return actions.list_datasets(services)
 
-    def datasets_show(dataset: str, rows: int = 5) -> dict[str, Any]:
-        """One dataset (name or id) with its first rows."""
-        return actions.show_dataset(services, dataset, rows)
+    def datasets_show(
+        dataset: str, rows: int = 5, split: str = "train", offset: int = 0, model: str = "", cutoff_len: int = 0
+    ) -> dict[str, Any]:
+        """One dataset (name or id) with a page of rows; with `model`, token lengths under its tokenizer."""
+        return actions.show_dataset(services, dataset, int(rows), split, int(offset), model, int(cutoff_len))
+
+    def datasets_import(source: str, name: str = "", options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Import a hub id or a path under the app's data roots, with ImportOptions fields as `options`
+        (format, task, text_column, label_column, val_ratio, test_ratio, seed, ...); one summary per dataset."""
+        from backend.data.hub import is_hub_id
+        from backend.data.options import check_server_path
+
+        if Path(source).expanduser().exists() or not is_hub_id(source):
+            check_server_path(source, services.workspace.root)
+        return actions.add_datasets(services, source, name or None, options or {})
 
     def datasets_delete(dataset: str) -> dict[str, Any]:
         """Delete a dataset (name or id) and its files; refused while a queued or running run uses it."""
@@ -91,7 +104,7 @@ def register(services: Services) -> None:
         return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
 
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
-    endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete)
+    endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, get_args
 
 from backend.data.errors import DataError
@@ -81,3 +82,23 @@ class ImportOptions:
         val = default[0] if self.val_ratio is None else self.val_ratio
         test = default[1] if self.test_ratio is None else self.test_ratio
         return val, test
+
+
+def data_roots(workspace_root: Path) -> list[Path]:
+    """Folders the web app may import server-side paths from: $TUNEBOARD_DATA_ROOTS, else its working folder
+    and the workspace. (The CLI reads any path its user can; a browser user names paths on someone else's disk.)"""
+    raw = os.environ.get("TUNEBOARD_DATA_ROOTS", "")
+    roots = [Path(p) for p in raw.split(os.pathsep) if p.strip()] or [Path.cwd(), workspace_root]
+    return [r.expanduser().resolve() for r in roots]
+
+
+def check_server_path(path: str, workspace_root: Path) -> None:
+    """Refuse a server-side path outside the data roots (symlinks resolved first)."""
+    target = Path(path).expanduser().resolve()
+    roots = data_roots(workspace_root)
+    if not any(target.is_relative_to(r) for r in roots):
+        shown = os.pathsep.join(map(str, roots))
+        raise DataError(
+            f"{path}: the app may only read paths under {shown}; upload the file instead, or start the app "
+            "with TUNEBOARD_DATA_ROOTS set to the folders it may read"
+        )

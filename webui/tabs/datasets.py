@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -20,7 +21,9 @@ from backend import actions
 from backend.catalog import models_for
 from backend.config import RunConfig
 from backend.data import FORMATS, TASKS, DataError, find_dataset, list_datasets, page
+from backend.data.hub import is_hub_id
 from backend.data.inspect import inspect_upload
+from backend.data.options import check_server_path
 from backend.data.stats import label_distribution
 from backend.services import Services
 from webui.feedback import refuse
@@ -307,10 +310,19 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         inspect, [ui.upload], [ui.detected, ui.fmt, ui.text_col, ui.label_col, ui.pair_col], api_visibility="private"
     )
 
-    def add(path, source, name, fmt, task, text, label, pair, val, test, seed, dedupe, progress=gr.Progress()):
+    def add(
+        path, name=None, source=None, fmt=None, task=None, text=None, label=None, pair=None,
+        val=None, test=None, seed=None, dedupe=None, progress=gr.Progress(),
+    ):  # fmt: skip
+        """Import the upload (or the typed path / hub id); the first two inputs are the /add_dataset API's."""
         target = path or (source or "").strip()
         if not target:
             return refuse(t("datasets.choose_file"), len(outputs))
+        if not path and (Path(target).expanduser().exists() or not is_hub_id(target)):  # a path on this server
+            try:
+                check_server_path(target, services.workspace.root)
+            except DataError as e:
+                return refuse(str(e), len(outputs))
         options = {
             "format": fmt or AUTO, "task": "" if task in (None, AUTO) else task, "text_column": text or "",
             "label_column": label or "", "text_pair_column": pair or "", "val_ratio": None, "test_ratio": None,
@@ -331,7 +343,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         status += "  \n" + t("datasets.now_in_train") if any(r["created"] for r in results) else ""
         return status, _table(services), gr.Dropdown(choices=names, value=newest), gr.Dropdown(choices=names)
 
-    inputs = [ui.upload, ui.source, ui.name, ui.fmt, ui.task, ui.text_col, ui.label_col, ui.pair_col]
+    inputs = [ui.upload, ui.name, ui.source, ui.fmt, ui.task, ui.text_col, ui.label_col, ui.pair_col]
     inputs += [ui.val_ratio, ui.test_ratio, ui.seed, ui.dedupe]
     outputs = [ui.status, ui.table, ui.chosen, train_ui.dataset]
     ui.add.click(add, inputs, outputs, api_name="add_dataset", concurrency_limit=4)
