@@ -56,7 +56,7 @@ def fingerprint(row: dict[str, Any]) -> bytes:
         h.update(row["image"])
         h.update(b"\0" + row["label"].encode())
     else:
-        h.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode())
+        h.update(json.dumps(row).encode())  # canonical rows are built with a fixed key order
     return h.digest()
 
 

@@ -139,8 +139,10 @@ def _prepare(conv: Converted, opts: ImportOptions, staged: Path) -> _Ready:
         check_classes([r["label"] for part in conv.splits.values() for r in part], conv.source)
     if set(conv.splits) == {"train"}:
         val, test = opts.ratios(conv.task)
-        conv.splits = splits.split_rows(conv.splits["train"], val, test, opts.seed, conv.task != "sft", conv.source)
-        prints = {k: [canonical.fingerprint(r) for r in rows] for k, rows in conv.splits.items()}
+        if val or test:
+            by_row = {id(r): fp for r, fp in zip(conv.splits["train"], prints["train"], strict=True)}
+            conv.splits = splits.split_rows(conv.splits["train"], val, test, opts.seed, conv.task != "sft", conv.source)
+            prints = {k: [by_row[id(r)] for r in rows] for k, rows in conv.splits.items()}
     if not conv.splits.get("train"):
         raise DataError(f"{conv.source}: the train split is empty; it needs at least one row")
     rows = [r for part in conv.splits.values() for r in part]
