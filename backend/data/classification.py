@@ -15,8 +15,9 @@ from backend.data.readers import Records
 from backend.data.validation import check_row_size, require_object, text_field, where
 
 TEXT_NAMES = ("text", "sentence", "content", "review", "document", "comment", "tweet", "body", "sentence1")
-TEXT_NAMES += ("premise", "question1", "question", "query", "utterance", "input")
-LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "intent", "class_name", "y", "tag")
+TEXT_NAMES += ("premise", "question1", "question", "query", "utterance", "input", "description", "message", "title")
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "intent", "class_name", "class index")
+LABEL_NAMES += ("y", "tag", "topic", "emotion")
 PAIR_NAMES = ("text_pair", "sentence2", "hypothesis", "question2", "text_b")
 
 

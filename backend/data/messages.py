@@ -41,8 +41,9 @@ def _turn(turn: Any, at: str) -> dict[str, str]:
     if role not in ROLES:
         raise DataError(f"{at}: role '{role}' is unknown; use system, user, assistant or tool")
     content = _content(turn.get("content"), at)
-    if not content.strip() and turn.get("tool_calls"):
-        content = json.dumps(turn["tool_calls"], ensure_ascii=False)
+    call = turn.get("tool_calls") or turn.get("function_call")  # the call itself is what the model learns
+    if not content.strip() and call:
+        content = json.dumps(call, ensure_ascii=False)
     if not content.strip():
         raise DataError(f"{at}: the {role} message is empty; fill it in or remove the row")
     return {"role": ROLES[role], "content": content}

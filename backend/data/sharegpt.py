@@ -32,6 +32,9 @@ ROLE_OF_TAG = {
     "system_tag": "system",
 }
 
+ALIASES = {"user": "user", "assistant": "assistant", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
+ALIASES |= {"model": "assistant", "tool": "tool", "function_response": "tool"}
+
 
 def looks_like(record: Any) -> bool:
     return isinstance(record, dict) and "conversations" in record
@@ -46,6 +49,8 @@ def convert(
 ) -> Iterator[dict[str, Any]]:
     col, tag = {**COLUMNS, **(columns or {})}, {**TAGS, **(tags or {})}
     roles = {tag[k]: role for k, role in ROLE_OF_TAG.items()}
+    if not tags:  # ShareGPT dumps in the wild also use these names
+        roles = ALIASES | roles
     for row, record in records:
         at = where(file_name, row)
         record = require_object(record, at, f"a '{col['messages']}' list")
