@@ -169,9 +169,9 @@ class RunConfig:
         default=16, metadata=_only("Validation rows answered and scored with BLEU-4/ROUGE-L (0: off).", task=("sft",))
     )
     image_size: int = field(
-        default=64,
+        default=0,
         metadata=_only(
-            "Images are cropped/resized to this many pixels square; 224 suits photos (slower).",
+            "Pixels per side the images are resized to (0: auto, their median size within 32-224).",
             task=("image-classification",),
         ),
     )
@@ -232,7 +232,7 @@ class RunConfig:
         _check(self.qlora_bits in (4, 8), "qlora_bits", "must be 4 or 8")
         _check(self.eval_samples >= 0, "eval_samples", "must be 0 (off) or more")
         _check(self.nproc >= 1, "nproc", "must be at least 1")
-        _check(16 <= self.image_size <= 1024, "image_size", "must be between 16 and 1024 pixels")
+        _check(self.image_size == 0 or 16 <= self.image_size <= 1024, "image_size", "must be 0 (auto) or 16-1024")
         if self.method == "gradual":
             _check(self.unfreeze_every >= 1, "unfreeze_every", "must be at least 1 for the gradual method")
         _check(_DEVICES.fullmatch(self.devices) is not None, "devices", "must be auto, cpu, mps, cuda or cuda:0,1,...")

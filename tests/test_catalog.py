@@ -1,0 +1,57 @@
+"""The model catalog per task and the per-task defaults a run starts from."""
+
+import json
+
+import pytest
+
+from backend.catalog import BUNDLED, model_choices, models_for, resolve_model
+from backend.config import DEFAULT_LR, DEFAULT_MODELS, RunConfig
+
+
+def test_each_task_offers_its_default_model_first():
+    assert models_for("sft")[0] == "SmolLM2-135M-Instruct"
+    assert models_for("text-classification") == ["all-MiniLM-L6-v2"]
+    images = models_for("image-classification")
+    assert images[0] == "resnet18"
+    assert set(images) == {"resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16"}
+    assert model_choices("image-classification") == images
+    assert models_for("no-such-task") == []
+    for task, name in DEFAULT_MODELS.items():
+        assert BUNDLED[name].task == task
+
+
+def test_bundled_minilm_resolves_to_its_package_folder_offline(tmp_path):
+    folder = resolve_model("all-MiniLM-L6-v2", tmp_path)
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    assert json.loads((folder / "config.json").read_text())["num_hidden_layers"] == 6
+    assert not any(tmp_path.iterdir())  # used where it lies: nothing copied
+
+
+def test_torchvision_architecture_resolves_to_a_small_config_folder(tmp_path):
+    folder = resolve_model("mobilenet_v3_small", tmp_path)
+    assert folder == tmp_path / "torchvision" / "mobilenet_v3_small"
+    spec = json.loads((folder / "config.json").read_text())
+    assert spec["format"] == "tuneboard-torchvision" and spec["arch"] == "mobilenet_v3_small"
+    assert resolve_model("mobilenet_v3_small", tmp_path) == folder  # written once
+
+
+def test_unknown_model_names_the_bundled_ones(tmp_path):
+    with pytest.raises(ValueError, match="neither a bundled model .*all-MiniLM-L6-v2.*resnet18"):
+        resolve_model("alexnet", tmp_path)
+
+
+def test_settings_not_given_take_the_task_defaults():
+    text = RunConfig.from_dict({"task": "text-classification", "dataset": "d"})
+    assert (text.model, text.method, text.val_ratio, text.cutoff_len) == ("all-MiniLM-L6-v2", "full", 0.2, 128)
+    assert text.lr == 1e-4
+    image = RunConfig.from_dict({"task": "image-classification", "dataset": "d", "method": "freeze"})
+    assert (image.model, image.method, image.image_size, image.lr) == ("resnet18", "freeze", 0, 1e-3)
+    given = RunConfig.from_dict({"task": "text-classification", "model": "/m", "epochs": 1, "learning_rate": 3e-5})
+    assert (given.model, given.epochs, given.lr) == ("/m", 1.0, 3e-5)
+    sft = RunConfig.from_dict({"dataset": "d"})
+    assert (sft.model, sft.method, sft.lr, sft.val_ratio) == ("SmolLM2-135M-Instruct", "lora", DEFAULT_LR["lora"], 0.0)
+
+
+def test_image_size_is_checked():
+    with pytest.raises(ValueError, match="setting 'image_size' must be 0 \\(auto\\) or 16-1024"):
+        RunConfig.from_dict({"task": "image-classification", "image_size": 8})

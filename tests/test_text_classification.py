@@ -1,0 +1,135 @@
+"""Text classification: build() on a tiny random BERT, and training through the real worker."""
+
+import pytest
+import torch
+
+from backend.config import RunConfig
+from backend.tasks import text_classification
+
+WORDS = [
+    "great",
+    "awful",
+    "movie",
+    "film",
+    "plot",
+    "acting",
+    "loved",
+    "hated",
+    "boring",
+    "superb",
+    "the",
+    "a",
+    "was",
+    "and",
+    "it",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer BERT encoder (no head, like MiniLM's checkpoint) with a word-level WordPiece vocab."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def rows(n: int = 10) -> list[dict]:
+    good = [{"text": f"loved it a great movie {'superb ' * (i % 3)}", "label": "positive"} for i in range(n)]
+    bad = [{"text": f"hated it the plot was boring {'awful ' * (i % 4)}", "label": "negative"} for i in range(n)]
+    return good + bad
+
+
+def build(folder, train, evals=(), **settings):
+    cfg = RunConfig.from_dict({"task": "text-classification", "dataset": "d", "model": str(folder), **settings})
+    return text_classification.build(cfg, folder, list(train), list(evals), torch.float32)
+
+
+def test_build_names_classes_pads_per_batch_and_truncates(tiny_bert):
+    long = {"text": " ".join(["boring"] * 100), "label": "negative"}
+    built = build(tiny_bert, rows(), [long, {"text": "superb acting", "label": "positive"}], cutoff_len=16)
+    model = built.model
+    assert model.config.id2label == {0: "negative", 1: "positive"}  # sorted labels are the class ids
+    assert model.config.label2id == {"negative": 0, "positive": 1}
+    assert len(built.train) == 20 and len(built.eval) == 2  # the dataset's own validation split is used
+    assert len(built.eval[0]["input_ids"]) == 16  # cut at cutoff_len
+    batch = built.collator([built.train[0], built.eval[1]])
+    assert batch["input_ids"].shape[1] == 8  # padded to the longer row, rounded up to a multiple of 8
+    assert batch["labels"].tolist() == [built.train[0]["labels"], 1]
+    out = model(**batch)
+    assert out.logits.shape == (2, 2) and out.loss > 0
+    assert built.trainable_params == built.total_params  # full fine-tuning by default
+
+
+def test_layer_groups_are_embeddings_then_each_layer_and_the_head_stays_out(tiny_bert):
+    built = build(tiny_bert, rows())
+    bert = built.model.bert
+    assert built.layer_groups == [bert.embeddings, bert.encoder.layer[0], bert.encoder.layer[1]]
+    grouped = {id(p) for g in built.layer_groups for p in g.parameters()}
+    rest = {n.split(".")[0] + "." + n.split(".")[1] for n, p in built.model.named_parameters() if id(p) not in grouped}
+    assert rest == {"bert.pooler", "classifier.weight", "classifier.bias"}
+    model, groups = text_classification.skeleton(RunConfig(task="text-classification"), tiny_bert)
+    assert len(groups) == 3 and next(model.parameters()).device.type == "meta"
+
+
+def test_text_pairs_are_encoded_as_two_segments(tiny_bert):
+    pairs = [{"text": "great movie", "text_pair": "loved it", "label": str(i % 2)} for i in range(4)]
+    built = build(tiny_bert, pairs)
+    assert 1 in built.train[0]["token_type_ids"] and built.train[0]["input_ids"].count(3) == 2  # [SEP] twice
+
+
+def test_without_a_validation_split_a_stratified_share_is_held_out(tiny_bert):
+    built = build(tiny_bert, rows(10), val_ratio=0.2)
+    assert (len(built.train), len(built.eval)) == (16, 4)
+    assert sorted(built.eval["labels"]) == [0, 0, 1, 1]  # both classes scored
+
+
+def test_trainer_metrics_score_the_logits(tiny_bert):
+    from transformers import EvalPrediction
+
+    built = build(tiny_bert, rows())
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]]).numpy()
+    m = built.compute_metrics(EvalPrediction(predictions=logits, label_ids=torch.tensor([0, 1, 1]).numpy()))
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    assert m["confusion_matrix"] == {"labels": ["negative", "positive"], "matrix": [[1, 0], [1, 1]]}
+
+
+def test_lora_keeps_the_new_head_trainable(tiny_bert):
+    built = build(tiny_bert, rows(), method="lora", lora_rank=2, lora_alpha=4)
+    trainable = {n for n, p in built.model.named_parameters() if p.requires_grad}
+    assert any("lora_A" in n for n in trainable) and any("classifier" in n for n in trainable)
+    assert built.trainable_params < built.total_params / 2
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ([{"text": "great", "label": "positive"}] * 12, "single class \\('positive'\\).*at least two"),
+        ([{"messages": [{"role": "user", "content": "hi"}]}] * 3, "train row 1 has no 'text'.*another task"),
+        ([{"text": "great", "label": ""}, {"text": "awful", "label": "b"}], "train row 1 has no 'label'"),
+    ],
+)
+def test_bad_data_is_refused_with_the_row(tiny_bert, train, message):
+    with pytest.raises(ValueError, match=message):
+        build(tiny_bert, train)
+
+
+def test_a_torchvision_model_is_refused_for_text(tmp_path):
+    from backend.catalog import resolve_model
+
+    folder = resolve_model("resnet18", tmp_path)
+    with pytest.raises(ValueError, match="not a transformers text model.*all-MiniLM-L6-v2"):
+        build(folder, rows())
