@@ -67,7 +67,8 @@ def show_dataset(
     cutoff_len: int = 0,
 ) -> dict[str, Any]:
     """One dataset with a page of its rows; with `model`, token lengths under that model's tokenizer."""
-    from backend.data import dataset_summary, find_dataset, load_rows, preview
+    from backend.data import dataset_summary, find_dataset, preview
+    from backend.data.preview import sample_rows
     from backend.data.stats import token_lengths
 
     ds = find_dataset(services.database, dataset)
@@ -76,7 +77,7 @@ def show_dataset(
     out = {**dataset_summary(ds), "preview": preview(services.workspace, ds.id, offset, rows, split)}
     if model:
         cutoff = cutoff_len or RunConfig().cutoff_len
-        data = load_rows(services.workspace, ds.id, split)
+        data = sample_rows(services.workspace, ds.id, split)
         out["token_lengths"] = token_lengths(data, model, services.workspace.models_dir, cutoff)
     return out
 

@@ -53,3 +53,19 @@ def preview(
 ) -> list[dict[str, Any]]:
     """Flattened rows for tables and the CLI (images are left out; see `page` for them)."""
     return [flatten(r) for r in page(workspace, dataset_id, split, offset, limit)]
+
+
+def sample_rows(
+    workspace: Workspace, dataset_id: int, split: str = "train", n: int = 2000, seed: int = 0
+) -> list[dict]:
+    """Up to `n` rows of a split drawn at random (seeded), without turning the whole file into Python objects."""
+    import random
+
+    import pyarrow.parquet as pq
+
+    path = workspace.dataset_dir(dataset_id) / f"{split}.parquet"
+    if not path.exists():
+        return []
+    table = pq.read_table(path, columns=[c for c in pq.read_schema(path).names if c != "image"])
+    picked = sorted(random.Random(seed).sample(range(table.num_rows), min(n, table.num_rows)))
+    return table.take(picked).to_pylist()
