@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client
 
 from backend.auth import add_user
-from tests.conftest import EXAMPLES, ROOT, cli, cli_json
+from tests.conftest import EXAMPLES, ROOT, cli_json
 from tests.e2e.conftest import running_app
 from webui.guards import PUBLIC_EXACT, PUBLIC_PREFIXES
 from webui.i18n import messages
@@ -246,11 +246,16 @@ def test_no_shell_no_unsafe_torch_load_no_remote_code():
     assert problems == []
 
 
-def test_user_model_folders_that_would_run_code_are_refused(tmp_path, tiny_model):
+def test_user_model_folders_that_would_run_code_are_refused(tmp_path):
     """A model path typed into the Train tab or CLI: custom code and pickle-only weights never load."""
     from backend.catalog import resolve_model
 
-    assert resolve_model(str(tiny_model), tmp_path) == tiny_model.resolve()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (plain / "model.safetensors").write_bytes(b"")
+    (plain / "training_args.bin").write_bytes(b"")  # a pickle beside safetensors weights is not loaded
+    assert resolve_model(str(plain), tmp_path) == plain.resolve()
     remote = tmp_path / "remote"
     remote.mkdir()
     (remote / "config.json").write_text(json.dumps({"model_type": "x", "auto_map": {"AutoModel": "evil.Model"}}))
@@ -264,10 +269,14 @@ def test_user_model_folders_that_would_run_code_are_refused(tmp_path, tiny_model
         resolve_model(str(pickled), tmp_path)
     with pytest.raises(ValueError, match="neither a bundled model"):
         resolve_model(str(tmp_path / "missing"), tmp_path)
-    cli_json(tmp_path / "ws", "datasets", "add", str(EXAMPLES / "identity.json"), "--name", "identity")
-    out = cli(tmp_path / "ws", "train", "--dataset", "identity", "--model", str(remote))
-    assert out.returncode == 2 and "auto_map" in out.stderr
-    assert cli_json(tmp_path / "ws", "runs", "list") == []  # refused before a run was queued
+    from backend import actions
+    from backend.services import Services
+
+    services = Services.open(tmp_path / "ws")
+    actions.add_dataset(services, EXAMPLES / "identity.json", "identity")
+    with pytest.raises(ValueError, match="auto_map"):
+        actions.train(services, {"dataset": "identity", "model": str(remote)})
+    assert actions.list_runs(services) == []  # refused before a run was queued
 
 
 # -- 简体中文 in a real browser ---------------------------------------------------------------------
