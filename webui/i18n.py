@@ -13,14 +13,16 @@ How to add translated text (everyone editing webui/):
        gr.Button(L("train.start"), variant="primary")
        gr.Number(label=L("train.epochs"), info=L("train.epochs_info"))
 
-   The browser shows it in the page's language and switches live with the language selector.
+   The browser shows it in the page's language (the selector at the top right reloads the page in
+   the other one; ``?lang=zh`` or ``?lang=en`` in the URL picks one too).
    Choice labels too: ``gr.Radio([(L("export.format_merged"), "merged"), ...])``.
-3. Text a handler produces (gr.Info / refuse() messages, Markdown with numbers, table headers):
+3. Text a handler produces (toasts, refuse() messages, Markdown with numbers, table headers):
    ``t("runs.queued", run_id=run.id)`` formats it in the language of the person whose request is
    being handled (the selector's cookie, else the browser's Accept-Language, else English)::
 
-       gr.Info(t("train.queued", run_id=run.id))
-       return refuse(t("playground.no_run"), 2)
+       from webui.feedback import inform, refuse, warn   # toasts titled 提示/注意 in Chinese
+       inform(t("train.queued", run_id=run.id))
+       return refuse(t("common.no_completed_run"), 2)
 
    Backend errors (ValueError texts naming a file, row or setting) stay English on purpose: they
    are shared with the CLI and API. Show them as they are: ``refuse(str(e), n)``.
