@@ -1,0 +1,150 @@
+"""Image classification with torchvision: build() on tiny images, saving and reloading, refusals."""
+
+import io
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from backend.catalog import resolve_model
+from backend.config import RunConfig
+from backend.tasks import image_classification as ic
+
+
+def png(mode: str = "L", size: int = 8, colour=0) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, (size, size), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def rows(n: int = 6) -> list[dict]:
+    """Dark 'cat' and light 'dog' squares, in grayscale, RGBA and palette modes."""
+    modes = ["L", "RGBA", "P"]
+    out = []
+    for i in range(n):
+        out.append({"image": png(modes[i % 3], 8, 20 if modes[i % 3] != "RGBA" else (20, 20, 20, 255)), "label": "cat"})
+        out.append({"image": png("L", 8, 230), "label": "dog", "file": f"dog/{i}.png"})
+    return out
+
+
+def build(tmp_path, train, evals=(), **settings):
+    cfg = RunConfig.from_dict({"task": "image-classification", "dataset": "d", **settings})
+    return ic.build(cfg, resolve_model(cfg.model, tmp_path / "models"), list(train), list(evals), torch.float32)
+
+
+def test_resnet18_gets_a_new_head_and_a_random_init_note_offline(tmp_path, caplog):
+    built = build(tmp_path, rows(), image_size=32)
+    net = built.model.net
+    assert net.fc.out_features == 2 and built.trainable_params == built.total_params
+    item = built.train[0]
+    assert item["pixel_values"].shape == (3, 32, 32)  # grayscale and RGBA become RGB
+    assert (len(built.train), len(built.eval)) == (9, 3)  # no validation split: a stratified fifth held out
+    assert sorted(built.eval.labels) == [0, 1, 1] or sorted(built.eval.labels) == [0, 0, 1]
+    batch = built.collator([built.train[i] for i in range(4)])
+    out = built.model(**batch)
+    assert out.logits.shape == (4, 2) and out.loss > 0
+    assert built.final_metrics(None) == {"weights": "random: no ImageNet weights offline", "image_size": 32}
+    assert "training starts from random weights" in caplog.text
+
+
+def test_eval_images_are_resized_and_centre_cropped_not_augmented(tmp_path):
+    built = build(tmp_path, rows(), [{"image": png("RGB", 40, (255, 0, 0)), "label": "dog"}], image_size=32)
+    first, again = built.eval[0]["pixel_values"], built.eval[0]["pixel_values"]
+    assert torch.equal(first, again) and first.shape == (3, 32, 32)
+    red = (1 - 0.485) / 0.229  # ImageNet-normalized pure red
+    assert first[0].mean().item() == pytest.approx(red, abs=1e-3)
+
+
+def test_layer_groups_cover_everything_but_the_head(tmp_path):
+    built = build(tmp_path, rows(), image_size=32)
+    net = built.model.net
+    assert built.layer_groups[1:] == [net.layer1, net.layer2, net.layer3, net.layer4]
+    grouped = {id(p) for g in built.layer_groups for p in g.parameters()}
+    assert {n for n, p in built.model.named_parameters() if id(p) not in grouped} == {"net.fc.weight", "net.fc.bias"}
+
+
+@pytest.mark.parametrize(
+    ("arch", "groups", "head"),
+    [
+        ("resnet50", 5, {"net.fc"}),
+        ("mobilenet_v3_small", 13, {"net.classifier.0", "net.classifier.3"}),
+        ("mobilenet_v3_large", 17, {"net.classifier.0", "net.classifier.3"}),
+        ("vit_b_16", 13, {"net.encoder.ln", "net.heads.head"}),  # stem (patches, class token, positions) + 12 blocks
+    ],
+)
+def test_every_architecture_lists_stem_then_blocks(tmp_path, arch, groups, head):
+    cfg = RunConfig.from_dict({"task": "image-classification", "model": arch, "image_size": 32})
+    model, listed = ic.skeleton(cfg, resolve_model(arch, tmp_path))
+    assert len(listed) == groups
+    grouped = {id(p) for g in listed for p in g.parameters()}
+    assert {n.rsplit(".", 1)[0] for n, p in model.named_parameters() if id(p) not in grouped} == head
+
+
+def test_saved_model_reloads_with_the_same_predictions(tmp_path):
+    built = build(tmp_path, rows(), image_size=32, model="mobilenet_v3_small")
+    built.model.eval()
+    batch = built.collator([built.train[i] for i in range(3)])
+
+    class FakeTrainer:  # save() takes the Trainer; only its model is read
+        model = built.model
+
+    built.save(FakeTrainer, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.json", "model.safetensors"]
+    spec = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert spec["arch"] == "mobilenet_v3_small" and spec["classes"] == ["cat", "dog"] and spec["image_size"] == 32
+    loaded, _ = ic.load_model(tmp_path / "out")
+    with torch.no_grad():
+        assert torch.allclose(loaded(batch["pixel_values"]).logits, built.model(batch["pixel_values"]).logits)
+    # a saved model is a starting point too: with other classes it gets a new head
+    again = build(
+        tmp_path, [{**r, "label": r["label"] + "-x"} for r in rows()] + rows()[:2], model=str(tmp_path / "out")
+    )
+    assert again.model.net.classifier[-1].out_features == 4  # cat, cat-x, dog, dog-x
+    assert again.final_metrics(None)["weights"] == "fine-tuned: out"
+
+
+def test_imagenet_weights_come_from_the_torch_cache(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    url = torchvision.models.get_model_weights("mobilenet_v3_small").DEFAULT.url
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    cached.parent.mkdir(parents=True)
+    reference = torchvision.models.mobilenet_v3_small().state_dict()
+    torch.save(reference, cached)  # a plain tensor dict: loads with weights_only=True
+    built = build(tmp_path, rows(), image_size=32, model="mobilenet_v3_small")
+    assert built.final_metrics(None)["weights"] == "imagenet"
+    assert torch.equal(built.model.net.features[0][0].weight, reference["features.0.0.weight"])
+
+
+def test_auto_image_size_follows_the_images():
+    assert ic.auto_size([{"image": png(size=8)}] * 5) == 32  # tiny digits are not blown up
+    assert ic.auto_size([{"image": png(size=100)}] * 5) == 128
+    assert ic.auto_size([{"image": png(size=600)}] * 5) == 224  # photos: the ImageNet size
+
+
+@pytest.mark.parametrize(
+    ("train", "settings", "message"),
+    [
+        ([{"image": png(), "label": "cat"}] * 12, {}, "single class \\('cat'\\)"),
+        ([{"text": "hello", "label": "a"}] * 3, {}, "train row 1 \\(no file name\\) has no image bytes"),
+        (rows()[:2] + [{"image": b"not an image", "label": "cat", "file": "cat/broken.png"}], {}, "cat/broken.png"),
+        (rows(), {"model": "vit_b_16", "image_size": 40}, "multiple of 16"),
+        (rows(), {"method": "qlora"}, "qlora quantizes transformers models only"),
+    ],
+)
+def test_bad_data_and_settings_are_refused_clearly(tmp_path, train, settings, message):
+    with pytest.raises(ValueError, match=message):
+        built = build(tmp_path, train, **settings)
+        [built.train[i] for i in range(len(built.train))]  # images decode lazily
+
+
+def test_a_text_model_or_unknown_architecture_is_refused(tmp_path, tiny_model):
+    cfg = RunConfig.from_dict({"task": "image-classification", "model": str(tiny_model)})
+    with pytest.raises(ValueError, match="not a torchvision image model; .*resnet18"):
+        ic.build(cfg, tiny_model, rows(), [], torch.float32)
+    (tmp_path / "alex").mkdir()
+    (tmp_path / "alex" / "config.json").write_text(json.dumps({"format": ic.FORMAT, "arch": "alexnet"}))
+    with pytest.raises(ValueError, match="architecture 'alexnet' is not one of resnet18"):
+        ic.build(cfg, tmp_path / "alex", rows(), [], torch.float32)
