@@ -36,6 +36,18 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
     ds = find_dataset(database, cfg.dataset)
+    if ds.task != cfg.task:
+        raise ValueError(
+            f"dataset '{ds.name}' is a {ds.task} dataset but the run's task is {cfg.task}; "
+            f"choose a {cfg.task} dataset or set task to {ds.task}"
+        )
+    if cfg.model in BUNDLED and BUNDLED[cfg.model].task != cfg.task:
+        from backend.catalog import models_for
+
+        raise ValueError(
+            f"setting 'model': {cfg.model} is a {BUNDLED[cfg.model].task} model; for {cfg.task} choose "
+            f"{', '.join(models_for(cfg.task))} or a local model folder"
+        )
     devices = _requested_devices(cfg)
     if cfg.precision == "fp16":  # refused on a CPU; checked now, not in the worker (torch loads only here)
         resolve_precision(cfg.precision, device_name())
