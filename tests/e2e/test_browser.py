@@ -98,7 +98,8 @@ def test_first_time_user_flow(app_url, page, shot):
     datasets_table = page.get_by_role("grid", name="Datasets", exact=True)
     expect(datasets_table.get_by_role("row").filter(has_text="identity-example")).to_have_count(1)
     page.get_by_role("button", name="Import", exact=True).click()  # no file chosen: a warning, nothing lost
-    expect(page.get_by_text("Choose a .json or .jsonl file first.").first).to_be_visible(timeout=10_000)
+    no_file = page.get_by_text("Choose a file or zip, or type a path or hub id, first.")
+    expect(no_file.first).to_be_visible(timeout=10_000)
     expect(datasets_table.get_by_role("row").filter(has_text="identity-example")).to_have_count(1)
     upload = page.get_by_role("button", name="Click to upload or drop files")
     upload.locator("input[type=file]").set_input_files(str(EXAMPLES / "identity.json"))
@@ -108,8 +109,9 @@ def test_first_time_user_flow(app_url, page, shot):
     status = page.get_by_text(re.compile(r"^Imported identity-upload"))
     expect(status).to_be_visible(timeout=30_000)
     expect(status).to_contain_text("120 rows")
-    first_rows = page.get_by_role("grid", name="First rows")
-    expect(first_rows.get_by_role("row").filter(has_text="Tuna").first).to_be_visible()
+    expect(status).to_contain_text("same content as dataset 'identity-example'")  # duplicate detected, still imported
+    expect(page.get_by_text("I'm Tuna, an AI assistant made by Tuneboard Labs").first).to_be_visible()  # chat turns
+    expect(page.get_by_role("grid", name="Splits").get_by_role("row").filter(has_text="train")).to_contain_text("120")
     expect(datasets_table.get_by_role("row").filter(has_text="identity-upload")).to_have_count(1)
     shot(page, "dataset-imported")
 

@@ -117,7 +117,7 @@ def build(services: Services) -> DatasetsUI:
         measure = gr.Button(L("datasets.measure"), scale=1)
     tokens_note = gr.Markdown()
     with gr.Row():
-        tokens_plot = gr.BarPlot(x="tokens", y="rows", label=L("datasets.token_plot"), height=260)
+        tokens_plot = gr.BarPlot(x="tokens", y="rows", label=L("datasets.token_plot"), height=260, visible=False)
         labels_plot = gr.BarPlot(x="label", y="rows", color="split", label=L("datasets.label_plot"), height=260)
     return DatasetsUI(
         upload, source, name, fmt, task, text_col, label_col, pair_col, val_ratio, test_ratio, seed, dedupe,
@@ -241,7 +241,7 @@ def measure(services: Services, name: str | None, model: str | None, cutoff: flo
     )  # fmt: skip
     note += f"  \n*{tok['note']}*" if tok["note"] else ""
     hist = pd.DataFrame(tok["histogram"], columns=["tokens", "start", "rows"])
-    return note, gr.BarPlot(value=hist, sort=list(hist["tokens"]))
+    return note, gr.BarPlot(value=hist, sort=list(hist["tokens"]), visible=True)
 
 
 def _models(services: Services, name: str | None):
@@ -250,7 +250,7 @@ def _models(services: Services, name: str | None):
     choices = models_for(ds.task) if ds else []
     text = ds is not None and ds.task != "image-classification"
     dropdown = gr.Dropdown(choices=choices, value=choices[0] if choices else None)
-    return dropdown, "", gr.BarPlot(value=None, visible=text), gr.Row(visible=text)
+    return dropdown, "", gr.BarPlot(value=None, visible=False), gr.Row(visible=text)  # the plot shows once measured
 
 
 def refresh(services: Services):
@@ -335,8 +335,9 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
             )
         except (ValueError, OSError) as e:
             return refuse(str(e).splitlines()[0], len(outputs))
-        for r in results:
-            (gr.Info if r["created"] else gr.Warning)(r["message"])
+        for r in results:  # the status line under the button says what was imported; a toast only for surprises
+            if not r["created"]:
+                gr.Warning(r["message"])
         newest = results[-1]["name"]
         names = [d.name for d in list_datasets(services.database)]
         status = "  \n".join(r["message"] for r in results)
