@@ -3,13 +3,12 @@ results, files, hardware) with cancel, resume, priority, clone and delete; Compa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from backend import actions
-from backend.config import RunConfig
 from backend.runquery import SORTS, RunQuery, curve_names, curves, distinct_values, list_page, summary
 from backend.runs import get_run, list_runs
 from backend.services import Services
@@ -66,25 +65,26 @@ def build(services: Services) -> RunsUI:
     with gr.Tabs():
         with gr.Tab(L("runs.tab_all"), id="runs-all"):
             with gr.Row():
-                status = gr.Dropdown([(L(f"runs.status_{s}"), s) for s in STATUSES], label=L("runs.filter_status"))
-                task = gr.Dropdown(distinct_values(services.database, "task"), label=L("runs.filter_task"))
-                model = gr.Dropdown(distinct_values(services.database, "model"), label=L("runs.filter_model"))
-                dataset = gr.Dropdown(distinct_values(services.database, "dataset"), label=L("runs.filter_dataset"))
+                statuses = [(L("runs.all"), ""), *((L(f"runs.status_{s}"), s) for s in STATUSES)]
+                status = gr.Dropdown(statuses, value="", label=L("runs.filter_status"))
+                task = gr.Dropdown(_values(services, "task"), value="", label=L("runs.filter_task"))
+                model = gr.Dropdown(_values(services, "model"), value="", label=L("runs.filter_model"))
+                dataset = gr.Dropdown(_values(services, "dataset"), value="", label=L("runs.filter_dataset"))
                 search = gr.Textbox(label=L("runs.search"), placeholder=L("runs.search_hint"), scale=2)
                 sort = gr.Dropdown([(L(f"runs.sort_{s}"), s) for s in SORTS], value="newest", label=L("runs.sort"))
             table = gr.Dataframe(
                 headers=views.table_columns(), interactive=False, max_height=330, label=L("runs.table")
             )
-            with gr.Row(equal_height=True):
+            with gr.Row():
                 prev = gr.Button(L("runs.prev"), size="sm", scale=0, min_width=90)
                 page = gr.Number(1, precision=0, minimum=1, label=L("runs.page"), scale=0, min_width=90)
                 nxt = gr.Button(L("runs.next"), size="sm", scale=0, min_width=90)
                 page_size = gr.Dropdown(PAGE_SIZES, value=25, label=L("runs.page_size"), scale=0, min_width=110)
                 page_info = gr.Markdown()
-            with gr.Row(equal_height=True):
+            with gr.Row():
                 run = gr.Dropdown(run_choices(services), label=L("runs.open"), info=L("runs.open_info"), scale=3)
                 priority = gr.Number(0, precision=0, label=L("runs.priority"), info=L("runs.priority_info"), scale=1)
-                set_priority = gr.Button(L("runs.set_priority"), scale=1, interactive=False)
+                set_priority = gr.Button(L("runs.set_priority"), scale=1, size="sm", interactive=False)
             header = gr.Markdown(L("runs.pick"))
             progress = gr.HTML()
             with gr.Row():
@@ -99,7 +99,9 @@ def build(services: Services) -> RunsUI:
                         x="step", y="value", color="series", title=L("runs.loss_title"), height=280, x_title="step"
                     )
                     with gr.Column():
-                        metric = gr.Dropdown([], label=L("runs.curve"), info=L("runs.curve_info"))
+                        metric = gr.Dropdown(
+                            [], label=L("runs.curve"), info=L("runs.curve_info"), allow_custom_value=True
+                        )
                         other = gr.LinePlot(x="step", y="value", color="series", height=220, x_title="step")
                 with gr.Tab(L("runs.log")):
                     log = gr.Textbox(label=L("runs.log_tail"), lines=14, max_lines=20, autoscroll=True)
@@ -120,6 +122,11 @@ def build(services: Services) -> RunsUI:
         progress, cancel, resume, resume_new, clone, delete, priority, set_priority, loss, metric, other, log,
         config, results, confusion, artifacts, hardware, timer, compare,
     )  # fmt: skip
+
+
+def _values(services: Services, column: str, label: Any = None) -> list[tuple[Any, str]]:
+    """A filter's choices: All, then the values runs use."""
+    return [(label or L("runs.all"), ""), *((v, v) for v in distinct_values(services.database, column))]
 
 
 def run_choices(services: Services) -> list[tuple[str, int]]:
@@ -156,8 +163,8 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
         off = gr.Button(interactive=False)
         empty = views.curve_frame({}, [])
         return (
-            t("runs.pick"), "", off, off, off, off, off, off, empty, gr.Dropdown(choices=[]), empty, "", None, "", "",
-            views.artifacts_frame({}), "",
+            t("runs.pick"), "", off, off, off, off, off, off, empty, gr.Dropdown(choices=[], value=None), empty,
+            "", None, "", "", views.artifacts_frame({}), "",
         )  # fmt: skip
     try:
         s = actions.show_run(services, int(run_id))
@@ -210,8 +217,10 @@ def wire(services: Services, ui: RunsUI) -> None:
         return frame, label, page, gr.Dropdown(choices=choices)
 
     def refresh_all(*values):
+        """The timer's refresh: never writes the page number, so a click on Next is not undone by a tick."""
         *list_values, run_id, metric = values
-        return (*refresh_list(*list_values, run_id), *detail(services, run_id, metric))
+        frame, label, _, choices = refresh_list(*list_values, run_id)
+        return (frame, label, choices, *detail(services, run_id, metric))
 
     def first_page(*values):
         return refresh_list(*values[:6], 1, *values[7:])
@@ -238,7 +247,7 @@ def wire(services: Services, ui: RunsUI) -> None:
 
         return handler
 
-    all_outputs = [*outputs_list, *outputs_detail]
+    all_outputs = [ui.table, ui.page_info, ui.run, *outputs_detail]
     ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
     for f in (ui.status, ui.task, ui.model, ui.dataset, ui.sort, ui.page_size):
         f.change(first_page, [*filters, ui.run], outputs_list, **private)
@@ -252,7 +261,8 @@ def wire(services: Services, ui: RunsUI) -> None:
     ui.metric.input(show, [ui.run, ui.metric], outputs_detail, show_progress="hidden", **private)
     for column in ("task", "model", "dataset"):
         dropdown = getattr(ui, column)
-        dropdown.focus(lambda c=column: gr.Dropdown(choices=distinct_values(services.database, c)), None, [dropdown])
+        refreshed = lambda c=column: gr.Dropdown(choices=_values(services, c, t("runs.all")))  # noqa: E731
+        dropdown.focus(refreshed, None, [dropdown], **private)
     acted = [ui.run, *outputs_detail]
     inputs = [ui.run, ui.metric]
     ui.cancel.click(act(lambda i: actions.cancel_run(services, i), "runs.cancelling_toast"), inputs, acted, **private)
@@ -278,15 +288,15 @@ def wire(services: Services, ui: RunsUI) -> None:
 
 
 def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> None:
-    """Clone: the open run's settings into the Train tab's fields of the same names, then show Train."""
-    settable = [f.name for f in fields(train_ui) if f.name in {c.name for c in fields(RunConfig)}]
+    """Clone: the open run's settings into the Train tab's widgets of the same names, then show Train."""
+    widgets: dict[str, Any] = train_ui.config_widgets()  # RunConfig field name -> its Train widget
+    names = list(widgets)
 
     def clone(run_id):
         if run_id is None:
-            return refuse(t("common.pick_run"), len(settable) + 1)
+            return refuse(t("common.pick_run"), len(names) + 1)
         config = get_run(services.database, int(run_id)).config or {}
         gr.Info(t("runs.cloned_toast", run_id=run_id))
-        return *(config.get(name, gr.skip()) for name in settable), gr.Tabs(selected="train")
+        return *(config[name] if name in config else gr.skip() for name in names), gr.Tabs(selected="train")
 
-    targets = [getattr(train_ui, name) for name in settable]
-    ui.clone.click(clone, [ui.run], [*targets, tabs], api_visibility="private")
+    ui.clone.click(clone, [ui.run], [*widgets.values(), tabs], api_visibility="private")

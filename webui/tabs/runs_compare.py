@@ -26,7 +26,7 @@ class CompareUI:
 
 
 def build(services: Services) -> CompareUI:
-    with gr.Row(equal_height=True):
+    with gr.Row():
         runs = gr.Dropdown(
             _choices(services),
             multiselect=True,
@@ -38,8 +38,8 @@ def build(services: Services) -> CompareUI:
         metric = gr.Dropdown(["loss"], value="loss", label=L("runs.curve"), scale=1)
         go = gr.Button(L("runs.compare_go"), variant="primary", scale=1)
     plot = gr.LinePlot(x="step", y="value", color="series", height=320, x_title="step", label=L("runs.compare_plot"))
-    diff = gr.HTML()
     metrics = gr.Dataframe(interactive=False, label=L("runs.compare_metrics"), wrap=True)
+    diff = gr.HTML()
     return CompareUI(runs, metric, go, plot, diff, metrics)
 
 

@@ -185,21 +185,25 @@ def artifacts_frame(s: dict[str, Any]) -> pd.DataFrame:
 
 
 def config_diff_html(compared: dict[str, Any]) -> str:
-    """The settings table of the compared runs: differing rows first and highlighted, then the shared ones."""
+    """The compared runs' settings: the differing ones highlighted, the shared ones folded away below."""
     runs = compared["runs"]
-    head = "".join(f"<th>#{r['id']} {html.escape(r['name'])}</th>" for r in runs)
-    rows = []
+    head = "<tr><th>" + html.escape(t("runs.setting")) + "</th>"
+    head += "".join(f"<th>#{r['id']} {html.escape(r['name'])}</th>" for r in runs) + "</tr>"
+    differ = []
     for key, values in compared["config_diff"].items():
         cells = "".join(f"<td><b>{html.escape(_fmt(v))}</b></td>" for v in values)
-        rows.append(f'<tr style="background:rgba(250,204,21,.28)"><td><b>{html.escape(key)}</b></td>{cells}</tr>')
-    for key, value in compared["config_same"].items():
-        cells = "".join(f"<td>{html.escape(_fmt(value))}</td>" for _ in runs)
-        rows.append(f'<tr style="opacity:.65"><td>{html.escape(key)}</td>{cells}</tr>')
+        differ.append(f'<tr style="background:rgba(250,204,21,.28)"><td><b>{html.escape(key)}</b></td>{cells}</tr>')
+    shared = [
+        f"<tr><td>{html.escape(key)}</td><td>{html.escape(_fmt(value))}</td></tr>"
+        for key, value in compared["config_same"].items()
+    ]
+    table = '<table class="tb-diff" style="width:100%;border-collapse:collapse">'
     note = t("runs.diff_note", n=len(compared["config_diff"]))
+    folded = t("runs.shared_settings", n=len(shared))
     return (
-        f"<p>{html.escape(note)}</p>"
-        f'<table class="tb-diff" style="width:100%;border-collapse:collapse">'
-        f"<tr><th>{html.escape(t('runs.setting'))}</th>{head}</tr>{''.join(rows)}</table>"
+        f"<p><b>{html.escape(note)}</b></p>{table}{head}{''.join(differ)}</table>"
+        f"<details style='margin-top:8px'><summary>{html.escape(folded)}</summary>"
+        f"{table}{''.join(shared)}</table></details>"
     )
 
 
