@@ -84,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="folder for the database, datasets, runs and exports (default ./workspace, or $TUNEBOARD_WORKSPACE)",
     )
+    p.add_argument(
+        "--cpu-runs", type=int, default=None, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)"
+    )
+    p.add_argument(
+        "--runs-per-gpu", type=int, default=None, help="runs sharing a GPU at once (default 1, $TUNEBOARD_RUNS_PER_GPU)"
+    )
     return p.parse_args(argv)
 
 
@@ -186,7 +192,9 @@ def _serve_full(services, args, authenticator) -> int:
 
     services.ensure_examples()
     services.convert_default_model_in_background()
-    supervisor = Supervisor(services.database, services.workspace)
+    supervisor = Supervisor(
+        services.database, services.workspace, cpu_runs=args.cpu_runs, runs_per_gpu=args.runs_per_gpu
+    )
     supervisor.start()
     app = build_app(services)
     try:
