@@ -15,6 +15,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 CPU = "cpu"
 _DEVICE = re.compile(r"^(cpu|cuda:\d+)$")
@@ -46,6 +47,9 @@ def gpu_count() -> int:
     """GPUs the workers can see (CUDA_VISIBLE_DEVICES respected), without starting CUDA here."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and not visible.strip():
+        return 0
+    # No NVIDIA driver (nor ROCm) on this machine: no GPU, and no torch import (seconds) to learn it.
+    if not Path("/proc/driver/nvidia/gpus").is_dir() and not Path("/dev/kfd").exists():
         return 0
     try:
         import torch
