@@ -30,7 +30,15 @@ def inspect_upload(path: str | Path, limits: ImportLimits | None = None) -> dict
     try:
         fmt = detect_format(first, path.name)
     except DataError as e:
-        return _result("", columns, str(e))
+        if not columns:
+            return _result("", columns, str(e))
+        shown = ", ".join(f"'{c}'" for c in columns[:12])
+        return _result(
+            "",
+            columns,
+            f"{path.name}: format not recognised from the fields {shown}; pick the text and "
+            "label columns below for text classification, or choose the format",
+        )
     return _result(fmt, columns, f"{path.name} → {fmt} ({TASK_OF[fmt]})")
 
 

@@ -108,9 +108,13 @@ def histogram(values: list[int], bins: int = BINS) -> list[dict[str, Any]]:
     width = max(1, -(-(top - low) // bins))
     counts = Counter((v - low) // width for v in values)
     return [
-        {"tokens": f"{low + i * width}-{low + (i + 1) * width - 1}", "start": low + i * width, "rows": counts.get(i, 0)}
+        {"tokens": _bin(low + i * width, width), "start": low + i * width, "rows": counts.get(i, 0)}
         for i in range(-(-(top - low) // width))
     ]
+
+
+def _bin(start: int, width: int) -> str:
+    return str(start) if width == 1 else f"{start}-{start + width - 1}"
 
 
 def _tokenizer(model: str, models_dir: Path) -> tuple[Any, str]:

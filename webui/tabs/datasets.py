@@ -117,8 +117,12 @@ def build(services: Services) -> DatasetsUI:
         measure = gr.Button(L("datasets.measure"), scale=1)
     tokens_note = gr.Markdown()
     with gr.Row():
-        tokens_plot = gr.BarPlot(x="tokens", y="rows", label=L("datasets.token_plot"), height=260, visible=False)
-        labels_plot = gr.BarPlot(x="label", y="rows", color="split", label=L("datasets.label_plot"), height=260)
+        tokens_plot = gr.BarPlot(
+            x="tokens", y="rows", label=L("datasets.token_plot"), height=260, visible=False, y_lim=[0, None]
+        )
+        labels_plot = gr.BarPlot(
+            x="label", y="rows", color="split", label=L("datasets.label_plot"), height=260, y_lim=[0, None]
+        )
     return DatasetsUI(
         upload, source, name, fmt, task, text_col, label_col, pair_col, val_ratio, test_ratio, seed, dedupe,
         detected, add, status, table, chosen, delete, confirm, info, splits, split, page_no, prev, nxt, chat,
