@@ -171,3 +171,28 @@ def test_numeric_names(services, tmp_path):
     assert (ds.name, ds.num_rows) == ("dataset-7", 1)  # "7" would read as an id
     with pytest.raises(DataError, match="all digits"):
         import_file(services.database, services.workspace, write_alpaca(tmp_path / "x.json"), name="42")
+
+
+def test_concurrent_imports_under_one_name_become_versions(services, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [write_alpaca(tmp_path / f"c{i}.json", n=3 + i) for i in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        done = list(pool.map(lambda p: import_file(services.database, services.workspace, p, name="shared"), paths))
+    assert sorted(d.version for d in done) == [1, 2, 3]
+    assert sorted(d.name for d in done) == ["shared", "shared-v2", "shared-v3"]
+
+
+def test_web_paths_stay_under_the_data_roots(services, tmp_path, monkeypatch):
+    from backend.data.hub import is_hub_id
+    from backend.data.options import check_server_path
+
+    monkeypatch.setenv("TUNEBOARD_DATA_ROOTS", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "link.json").symlink_to("/etc/passwd")
+    check_server_path(str(tmp_path / "data" / "x.json"), services.workspace.root)
+    for refused in ("/etc/passwd", str(tmp_path / "data" / ".." / "other.json"), str(tmp_path / "data" / "link.json")):
+        with pytest.raises(DataError, match="the app may only read paths under"):
+            check_server_path(refused, services.workspace.root)
+    assert is_hub_id("tatsu-lab/alpaca") and is_hub_id("hf://datasets/imdb")
+    assert not is_hub_id("data/train/x.jsonl") and not is_hub_id("./a")

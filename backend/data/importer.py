@@ -101,7 +101,13 @@ def import_path(
         if progress:
             progress(0.9, "checking and writing")
         ready = [_prepare(c, opts, staging / f"ds{i}") for i, c in enumerate(converted)]
-        results = _commit(database, workspace, ready, name)
+        for attempt in range(3):  # two imports naming the same dataset at once: the later one becomes the next version
+            try:
+                results = _commit(database, workspace, ready, name)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise DataError("other imports keep taking the same name at this moment; import again") from None
     for note in skipped:
         log.warning("skipped %s", note)
     if progress:
@@ -162,36 +168,33 @@ def _commit(database: Database, workspace: Workspace, ready: list[_Ready], wante
     """Record every dataset in one transaction, then move the staged folders into place."""
     results: list[Imported] = []
     new: list[tuple[Dataset, Path]] = []
-    try:
-        with database.session() as s:
-            for r in ready:
-                base = store.base_name(wanted, r.conv.name_hint)
-                same = store.same_content(s, r.sha256)
-                versions = store.family(s, base)
-                if same is not None and (not wanted or same in versions):
-                    msg = f"identical to dataset '{same.name}' (id {same.id}); nothing imported, use '{same.name}'"
-                    results.append(Imported(same, False, msg, duplicate_of=same.id))
-                    continue
-                version = max((d.version for d in versions), default=0) + 1
-                ds = Dataset(
-                    name=store.version_name(base, version),
-                    task=r.conv.task,
-                    format=r.conv.fmt,
-                    num_rows=sum(len(p) for p in r.conv.splits.values()),
-                    columns=r.columns,
-                    splits={k: len(v) for k, v in r.conv.splits.items() if v},
-                    sha256=r.sha256,
-                    source_file=r.conv.source[:500],
-                    stats=r.stats | ({"duplicate_of": {"id": same.id, "name": same.name}} if same else {}),
-                    version=version,
-                    parent_id=versions[-1].id if versions else None,
-                )
-                s.add(ds)
-                s.flush()
-                new.append((ds, r.staged))
-                results.append(Imported(ds, True, _message(ds, same, versions)))
-    except IntegrityError:
-        raise DataError("another import took the same name at the same moment; import again") from None
+    with database.session() as s:
+        for r in ready:
+            base = store.base_name(wanted, r.conv.name_hint)
+            same = store.same_content(s, r.sha256)
+            versions = store.family(s, base)
+            if same is not None and (not wanted or same in versions):
+                msg = f"identical to dataset '{same.name}' (id {same.id}); nothing imported, use '{same.name}'"
+                results.append(Imported(same, False, msg, duplicate_of=same.id))
+                continue
+            version = max((d.version for d in versions), default=0) + 1
+            ds = Dataset(
+                name=store.version_name(base, version),
+                task=r.conv.task,
+                format=r.conv.fmt,
+                num_rows=sum(len(p) for p in r.conv.splits.values()),
+                columns=r.columns,
+                splits={k: len(v) for k, v in r.conv.splits.items() if v},
+                sha256=r.sha256,
+                source_file=r.conv.source[:500],
+                stats=r.stats | ({"duplicate_of": {"id": same.id, "name": same.name}} if same else {}),
+                version=version,
+                parent_id=versions[-1].id if versions else None,
+            )
+            s.add(ds)
+            s.flush()
+            new.append((ds, r.staged))
+            results.append(Imported(ds, True, _message(ds, same, versions)))
     moved: list[Path] = []
     try:
         for ds, staged in new:
