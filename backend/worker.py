@@ -128,7 +128,8 @@ def train(
         has_eval=built.eval is not None,
         device=device,
         precision=precision,
-        group_by_length=not cfg.packing,
+        # Length-grouped batches pad little; they need token ids (images have none).
+        group_by_length=not cfg.packing and "input_ids" in getattr(built.train, "column_names", ()),
     )
     callback = DatabaseCallback(database, run_id, built.train_tokens)
     trainer = built.trainer_cls(
@@ -178,7 +179,11 @@ def train(
         "optimizer": cfg.optimizer,
     }
     if built.eval is not None:
-        metrics.update({k: round(v, 4) for k, v in trainer.evaluate().items() if isinstance(v, float)})
+        for k, v in trainer.evaluate().items():
+            if isinstance(v, float):
+                metrics[k] = round(v, 4)
+            elif isinstance(v, dict):  # classification: per_class scores, confusion_matrix {labels, matrix}
+                metrics[k.removeprefix("eval_")] = v
     if lead and built.final_metrics is not None and not callback.cancelled:
         metrics.update(built.final_metrics(trainer))
     status = RunStatus.cancelled if callback.cancelled else RunStatus.completed

@@ -5,6 +5,9 @@ import torch
 
 from backend.config import RunConfig
 from backend.tasks import text_classification
+from tests.conftest import EXAMPLES, cli, cli_json
+
+TASK = "text-classification"
 
 WORDS = [
     "great",
@@ -133,3 +136,46 @@ def test_a_torchvision_model_is_refused_for_text(tmp_path):
     folder = resolve_model("resnet18", tmp_path)
     with pytest.raises(ValueError, match="not a transformers text model.*all-MiniLM-L6-v2"):
         build(folder, rows())
+
+
+def _points(workspace, run_id: int) -> dict[str, list[int]]:
+    """Metric name -> steps at which it was recorded, read from the workspace's database."""
+    from sqlalchemy import select
+
+    from db import Database, MetricPoint
+
+    database = Database.open(f"sqlite:///{workspace / 'tuneboard.db'}")
+    with database.session() as s:
+        points = s.execute(select(MetricPoint.name, MetricPoint.step).where(MetricPoint.run_id == run_id)).all()
+    out: dict[str, list[int]] = {}
+    for name, step in points:
+        out.setdefault(name, []).append(step)
+    return out
+
+
+def test_cli_trains_the_shipped_example_and_records_classification_metrics(workspace, tiny_bert):
+    ds = cli_json(workspace, "datasets", "add", str(EXAMPLES / "support_tickets.csv"), "--task", TASK, "--name", "t")
+    assert ds["stats"]["labels"] == ["account", "billing", "delivery", "technical"] and ds["num_rows"] >= 250
+    refused = cli(workspace, "train", "--dataset", "t", "--json")  # an SFT run on a classification dataset
+    assert refused.returncode == 2 and "is a text-classification dataset but the run's task is sft" in refused.stderr
+
+    run = cli_json(
+        workspace, "train", "--task", TASK, "--dataset", "t", "--model", str(tiny_bert),
+        "--epochs", "2", "--batch-size", "64", "--wait",
+    )  # fmt: skip
+    assert run["status"] == "completed", run.get("reason")
+    m = run["metrics"]
+    assert 0 <= m["eval_accuracy"] <= 1 and {"eval_f1_macro", "eval_precision_macro", "eval_recall_macro"} <= set(m)
+    assert m["confusion_matrix"]["labels"] == ds["stats"]["labels"]
+    matrix = m["confusion_matrix"]["matrix"]
+    assert sum(map(sum, matrix)) == ds["splits"]["validation"]  # every validation row counted once
+    assert set(m["per_class"]) == set(ds["stats"]["labels"]) and "f1" in m["per_class"]["billing"]
+    assert run["config"]["method"] == "full" and run["config"]["cutoff_len"] == 128  # the task's defaults
+    points = _points(workspace, run["id"])
+    assert len(set(points["eval_accuracy"])) >= 2  # evaluated after each epoch (and at the end)
+    saved = workspace / "runs" / str(run["id"]) / "model"
+    assert (saved / "model.safetensors").is_file() and (saved / "tokenizer.json").is_file()
+    from transformers import AutoModelForSequenceClassification
+
+    loaded = AutoModelForSequenceClassification.from_pretrained(saved)
+    assert loaded.config.id2label == dict(enumerate(ds["stats"]["labels"]))
