@@ -85,13 +85,14 @@ def import_path(
         raise DataError("no file given; choose a file, a folder, a zip or a hub id")
     local = Path(path_text).expanduser()
     root = workspace.root / "datasets"
+    reading = (lambda f, what: progress(0.85 * f, what)) if progress else None  # the last 15%: checks and writing
     with tempfile.TemporaryDirectory(dir=root, prefix=".import-") as tmp:
         staging = Path(tmp)
         if local.exists():
             _check_size(local, opts)
-            converted, skipped = convert_upload(local, opts, staging, progress)
+            converted, skipped = convert_upload(local, opts, staging, reading)
         elif hub.is_hub_id(path_text):
-            converted, skipped = [convert_hub(path_text, opts, progress)], []
+            converted, skipped = [convert_hub(path_text, opts, reading)], []
         else:
             raise DataError(f"{path_text}: no such file or folder")
         if name and len(converted) > 1:
