@@ -148,3 +148,34 @@ def test_a_text_model_or_unknown_architecture_is_refused(tmp_path, tiny_model):
     (tmp_path / "alex" / "config.json").write_text(json.dumps({"format": ic.FORMAT, "arch": "alexnet"}))
     with pytest.raises(ValueError, match="architecture 'alexnet' is not one of resnet18"):
         ic.build(cfg, tmp_path / "alex", rows(), [], torch.float32)
+
+
+def test_cli_trains_the_digits_example_and_saves_a_reloadable_model(workspace, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import EXAMPLES, ROOT, cli_json
+    from tests.test_text_classification import _points
+
+    zipped = tmp_path / "digits.zip"
+    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(zipped), "--limit", "100"]
+    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
+    task = "image-classification"
+    ds = cli_json(workspace, "datasets", "add", str(zipped), "--task", task, "--name", "digits")
+    assert ds["stats"]["labels"] == [str(d) for d in range(10)] and ds["num_rows"] == 100
+
+    run = cli_json(
+        workspace, "train", "--task", task, "--dataset", "digits", "--model", "mobilenet_v3_small",
+        "--epochs", "2", "--batch-size", "40", "--no-image-flip", "--wait",
+    )  # fmt: skip
+    assert run["status"] == "completed", run.get("reason")
+    m = run["metrics"]
+    assert m["weights"] == "random: no ImageNet weights offline" and m["image_size"] == 32  # 8x8 digits: auto 32
+    assert 0 <= m["eval_accuracy"] <= 1 and len(m["confusion_matrix"]["matrix"]) == 10
+    assert m["train_rows"] == ds["splits"]["train"]
+    assert len(set(_points(workspace, run["id"])["eval_accuracy"])) >= 2  # each epoch
+    saved = workspace / "runs" / str(run["id"]) / "model"
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
+    model, spec = ic.load_model(saved)
+    assert spec["classes"] == ds["stats"]["labels"] and spec["arch"] == "mobilenet_v3_small"
+    assert model(torch.zeros(1, 3, 32, 32)).logits.shape == (1, 10)
