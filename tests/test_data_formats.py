@@ -125,7 +125,9 @@ def test_llamafactory_folder_imports_every_usable_entry(services, caplog):
         "c4_demo": ("text", 6),
     }
     skipped = " ".join(caplog.messages)
-    assert "alpaca_en" in skipped and "dpo_en_demo" in skipped and "mllm_demo" in skipped
+    for name in ("alpaca_en", "dpo_en_demo", "mllm_demo", "private_cluster_data", "not_downloaded_yet"):
+        assert f"skipped {name}: " in skipped
+    assert "file '/ML-A100/team/sft_data/train.json' is outside the folder" in skipped
     by_name = {r.dataset.name: r.dataset for r in results}
     qa = load_rows(services.workspace, by_name["custom_qa"].id)
     assert qa[0]["messages"] == [

@@ -3,7 +3,8 @@
 Each entry's `file_name` (a file or a folder of files, next to dataset_info.json), `formatting`
 (alpaca, the default, or sharegpt), `columns` and `tags` are honoured. An alpaca entry that maps
 only `prompt` is plain text for pre-training (LLaMA-Factory's c4_demo). Entries this importer
-cannot use (hub-only, ranking/preference, KTO, multimodal) are skipped with the reason.
+cannot use (hub-only, ranking/preference, KTO, multimodal, or a file missing from the folder)
+are skipped with the reason; the import fails only when no entry is left.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def read_info(root: Path) -> tuple[list[Entry], list[str]]:
         at = f"{INFO} entry '{name}'"
         if not isinstance(spec, dict):
             raise DataError(f"{at}: expected an object with 'file_name', got {type(spec).__name__}")
-        reason = _unsupported(spec)
+        reason = _unsupported(spec) or _missing(root, spec)
         if reason:
             skipped.append(f"{name}: {reason}")
             continue
@@ -71,16 +72,22 @@ def _unsupported(spec: dict[str, Any]) -> str:
     return ""
 
 
-def _entry(root: Path, name: str, spec: dict[str, Any], at: str) -> Entry:
+def _missing(root: Path, spec: dict[str, Any]) -> str:
+    """Why an entry's file cannot be read from this folder ("" when it can); files elsewhere are never read."""
     target = root / str(spec["file_name"])
     if not target.resolve().is_relative_to(root.resolve()):
-        raise DataError(f"{at}: file_name '{spec['file_name']}' points outside the folder")
+        return f"file '{spec['file_name']}' is outside the folder; copy it next to {INFO}"
+    if not target.exists():
+        return f"file '{spec['file_name']}' is not in the folder; add it or fix file_name"
+    return ""
+
+
+def _entry(root: Path, name: str, spec: dict[str, Any], at: str) -> Entry:
+    target = root / str(spec["file_name"])
     if target.is_dir():
         files = sorted(p.relative_to(root) for p in target.rglob("*") if p.suffix.lower() in DATA_EXT)
-    elif target.is_file():
-        files = [target.relative_to(root)]
     else:
-        raise DataError(f"{at}: file '{spec['file_name']}' is not in the folder; add it or fix file_name")
+        files = [target.relative_to(root)]
     if not files:
         raise DataError(f"{at}: folder '{spec['file_name']}' holds no data files")
     formatting = spec.get("formatting", "alpaca")

@@ -62,6 +62,8 @@ def convert(
         if system.strip():
             messages.append({"role": "system", "content": system})
         for i, turn in enumerate(turns, start=1):
+            if not tags and isinstance(turn, dict) and "from" not in turn and "role" in turn:
+                turn = {"from": turn["role"], "value": turn.get("content")}  # role/content turns under "conversations"
             messages.append(_turn(turn, f"{at} turn {i}", tag, roles))
         yield _checked(messages, record.get(col["tools"]), at, max_row_chars)
 

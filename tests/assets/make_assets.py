@@ -50,8 +50,8 @@ def write(path: Path, content: str | bytes) -> None:
 def zip_of(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
+        for name, data in entries.items():  # a fixed date keeps the committed zips byte-identical on rerun
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
         for name, target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -217,6 +217,8 @@ def _llamafactory(root: Path, alpaca: list, sharegpt: list) -> None:
             "formatting": "sharegpt",
             "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
         },
+        "private_cluster_data": {"file_name": "/ML-A100/team/sft_data/train.json", "formatting": "sharegpt"},
+        "not_downloaded_yet": {"file_name": "missing.json"},
         "mllm_demo": {
             "file_name": "mllm_demo.json",
             "formatting": "sharegpt",
@@ -396,6 +398,11 @@ def bad() -> list[dict]:
         "add up to more than 1 MB",
         env={"TUNEBOARD_MAX_UNZIPPED_MB": "1"},
     )
+    add_zip(
+        "lf_outside.zip",
+        {"dataset_info.json": json.dumps({"x": {"file_name": "../../etc/passwd"}}).encode(), "a.json": b"[]"},
+        "x: file '../../etc/passwd' is outside the folder",
+    )
     add("not_a_zip.zip", b"this is not a zip", "not_a_zip.zip: not a readable zip file")
     add_zip("zip_only_junk.zip", {"__MACOSX/._a": b"x", ".DS_Store": b"x"}, "the zip holds no files")
     add_zip(
@@ -435,7 +442,7 @@ def bad() -> list[dict]:
     add_zip(
         "lf_missing_file.zip",
         {"data/dataset_info.json": json.dumps({"mine": {"file_name": "nope.json"}}).encode(), "data/other.json": b"[]"},
-        "entry 'mine': file 'nope.json' is not in the folder",
+        "no entry can be imported (mine: file 'nope.json' is not in the folder",
     )
     add_zip(
         "lf_bad_row.zip",
