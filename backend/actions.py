@@ -31,7 +31,13 @@ def add_datasets(
     opts = ImportOptions(**{k: v for k, v in (options or {}).items() if v not in (None, "")})
     results = import_path(services.database, services.workspace, path, name or None, opts, progress)
     return [
-        {**dataset_summary(r.dataset), "created": r.created, "duplicate_of": r.duplicate_of, "message": r.message}
+        {
+            **dataset_summary(r.dataset),
+            "created": r.created,
+            "duplicate_of": r.duplicate_of,
+            "message": r.message,
+            "skipped": r.skipped,
+        }
         for r in results
     ]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Imported:
     created: bool
     message: str
     duplicate_of: int | None = None
+    skipped: list[str] = field(default_factory=list)  # parts of the upload left out, with the reason
 
 
 @dataclass
@@ -111,6 +112,8 @@ def import_path(
                     raise DataError("other imports keep taking the same name at this moment; import again") from None
     for note in skipped:
         log.warning("skipped %s", note)
+    for r in results:
+        r.skipped = skipped
     if progress:
         progress(1.0, "done")
     return results

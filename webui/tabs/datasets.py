@@ -345,6 +345,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         newest = results[-1]["name"]
         names = [d.name for d in list_datasets(services.database)]
         status = "  \n".join(r["message"] for r in results)
+        status += "".join(f"  \n{t('datasets.skipped', what=w)}" for w in results[0]["skipped"])
         status += "  \n" + t("datasets.now_in_train") if any(r["created"] for r in results) else ""
         return status, _table(services), gr.Dropdown(choices=names, value=newest), gr.Dropdown(choices=names)
 
