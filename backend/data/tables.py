@@ -46,9 +46,12 @@ def read_csv(path: Path, max_row_chars: int) -> Records:
     text = decode(path)
     if not text.strip():
         raise DataError(f"{path.name}: the file is empty; it needs a header row and at least one row")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(text)
+    tsv = path.suffix.lower() == ".tsv"
+    delimiter = "\t" if tsv else _sniff_delimiter(text)
     csv.field_size_limit(max_row_chars)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    # TSV exports (GLUE and most corpora) do not quote: a cell starting with " is text, as the HF loaders read it
+    quoting = csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True, quoting=quoting)
     try:
         header = next(reader)
     except csv.Error as e:
