@@ -179,3 +179,35 @@ def test_cli_trains_the_digits_example_and_saves_a_reloadable_model(workspace, t
     model, spec = ic.load_model(saved)
     assert spec["classes"] == ds["stats"]["labels"] and spec["arch"] == "mobilenet_v3_small"
     assert model(torch.zeros(1, 3, 32, 32)).logits.shape == (1, 10)
+
+
+def test_lora_adapts_convolutions_and_saves_merged_weights(tmp_path):
+    built = build(tmp_path, rows(), image_size=32, method="lora", lora_rank=2, lora_alpha=4)
+    trainable = [n for n, p in built.model.named_parameters() if p.requires_grad]
+    assert any("layer1.0.conv1.lora_A" in n for n in trainable) and any("fc.modules_to_save" in n for n in trainable)
+    assert built.trainable_params < built.total_params / 10
+    with torch.no_grad():  # a trained adapter: lora_B is no longer zero
+        for n, p in built.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(std=0.05)
+    built.model.eval()
+    pixels = built.collator([built.train[i] for i in range(2)])["pixel_values"]
+    with torch.no_grad():
+        expected = built.model(pixel_values=pixels).logits
+    ic.save_model(
+        built.model,
+        {"format": ic.FORMAT, "arch": "resnet18", "classes": ["cat", "dog"], "image_size": 32},
+        tmp_path / "m",
+    )
+    loaded, _ = ic.load_model(tmp_path / "m")
+    with torch.no_grad():
+        assert torch.allclose(loaded(pixels).logits, expected, atol=1e-4)
+
+
+def test_freeze_trains_the_top_stage_and_the_head(tmp_path):
+    from backend.methods import prepare
+
+    cfg = RunConfig.from_dict({"task": "image-classification", "method": "freeze", "freeze_layers": 1})
+    built = build(tmp_path, rows(), image_size=32, method="freeze", freeze_layers=1)
+    prepare(built.model, cfg, built.layer_groups)
+    assert {n.split(".")[1] for n, p in built.model.named_parameters() if p.requires_grad} == {"layer4", "fc"}

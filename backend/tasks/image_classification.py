@@ -327,8 +327,14 @@ def _add_lora(model: ImageClassifier, cfg: RunConfig) -> Any:
     from peft import LoraConfig, get_peft_model
 
     if cfg.lora_targets.strip() == "all-linear":
+        # Attention blocks are adapted whole: nn.MultiheadAttention reads its out_proj weight directly.
+        inside_attention = {f"{n}.out_proj" for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)}
         targets: Any = [
-            n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear) and f".{model.head}" not in n
+            n
+            for n, m in model.named_modules()
+            if isinstance(m, nn.Conv2d | nn.Linear | nn.MultiheadAttention)
+            and f".{model.head}" not in n
+            and n not in inside_attention
         ]
     else:
         from backend.methods import lora_targets
