@@ -179,3 +179,13 @@ def test_cli_trains_the_shipped_example_and_records_classification_metrics(works
 
     loaded = AutoModelForSequenceClassification.from_pretrained(saved)
     assert loaded.config.id2label == dict(enumerate(ds["stats"]["labels"]))
+
+
+@pytest.mark.slow
+def test_bundled_minilm_learns_the_shipped_example_with_default_settings(workspace):
+    """The results-quality goal: >= 90% validation accuracy with nothing but the task chosen (~1-2 min)."""
+    cli_json(workspace, "datasets", "add", str(EXAMPLES / "support_tickets.csv"), "--task", TASK, "--name", "t")
+    run = cli_json(workspace, "train", "--task", TASK, "--dataset", "t", "--wait")
+    assert run["status"] == "completed", run.get("reason")
+    assert run["model"] == "all-MiniLM-L6-v2"
+    assert run["metrics"]["eval_accuracy"] >= 0.9, run["metrics"]["confusion_matrix"]
