@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import actions
-from backend.config import CHOICES, GREEDY, RunConfig
+from backend.config import CHOICES, GREEDY, TASK_DEFAULTS, RunConfig
 from backend.data.options import FORMATS, TASKS
 from backend.runquery import SORTS
 
@@ -259,7 +259,8 @@ def _parser() -> argparse.ArgumentParser:
         if isinstance(f.default, bool):
             c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hint)
         else:
-            c.add_argument(flag, type=kind, default=None, help=f"{hint} (default: {f.default})", **extra)
+            per_task = "".join(f"; {t}: {d[f.name]}" for t, d in TASK_DEFAULTS.items() if f.name in d)
+            c.add_argument(flag, type=kind, default=None, help=f"{hint} (default: {f.default}{per_task})", **extra)
     c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
 
     runs_help = "list, show, cancel, resume, compare and delete runs"

@@ -91,9 +91,7 @@ class RunConfig:
     """Everything a run needs. `help` metadata feeds the UI hints and the CLI --help."""
 
     dataset: str = field(default="", metadata={"help": "Dataset name or id (see the Datasets tab)."})
-    model: str = field(
-        default=DEFAULT_MODEL, metadata={"help": "Catalog name or local model folder (default: the task's own)."}
-    )
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "Catalog name or local model folder."})
     task: Task = field(
         default="sft",
         metadata={"help": "sft: instruction / chat; text-classification; image-classification (torchvision)."},
