@@ -47,6 +47,7 @@ def main() -> None:
     p.add_argument("--data", default=str(ROOT / "examples" / "instructions.json"))
     p.add_argument("--variants", action="store_true", help="also time fp32 and packed Tuneboard runs")
     p.add_argument("--compare", action="store_true", help="LoRA/full x fp32/bf16 against the plain script")
+    p.add_argument("--rows", type=int, default=0, help="only the first N rows (a shorter job on a busy machine)")
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -54,6 +55,10 @@ def main() -> None:
     from backend.workspace import Workspace
 
     ws = Workspace.resolve(tempfile.mkdtemp(prefix="tb-bench-"))
+    if args.rows:
+        subset = ws.root / "data.json"
+        subset.write_text(json.dumps(json.loads(Path(args.data).read_text(encoding="utf-8"))[: args.rows]))
+        args.data = str(subset)
     model_dir = resolve_model("SmolLM2-135M-Instruct", ws.models_dir)
     cli = [sys.executable, "-m", "backend.cli", "--workspace", str(ws.root)]
     timed([*cli, "datasets", "add", args.data, "--name", "bench", "--json"])
@@ -84,8 +89,10 @@ def main() -> None:
 
 
 def compare(plain, tuneboard, peak: dict) -> None:
-    """Same method and precision on both sides; tokens/s ratio, MFU and peak memory."""
-    rows = []
+    """Same method and precision on both sides; tokens/s ratio, MFU and peak memory (a row as each ends)."""
+    print("| job | plain tokens/s | Tuneboard tokens/s | ratio | wall plain / Tuneboard | MFU plain / Tuneboard "
+          "| peak RSS plain / Tuneboard |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|", flush=True)
     for method, precision in COMPARE:
         flags = [*(["--full"] if method == "full" else []), *(["--bf16"] if precision == "bf16" else [])]
         p_s, p = plain(*flags)
@@ -93,16 +100,12 @@ def compare(plain, tuneboard, peak: dict) -> None:
         params = t["total_params"] - (t["trainable_params"] if method == "lora" else 0)
         flops = (6 if method == "full" else 4) * params
         mfu = [100 * m["tokens_per_second"] * flops / (peak[precision] * 1e9) for m in (p, t)]
-        rows.append((method, precision, p_s, p, t_s, t, mfu))
-    print("| job | plain tokens/s | Tuneboard tokens/s | ratio | wall plain / Tuneboard | MFU plain / Tuneboard "
-          "| peak RSS plain / Tuneboard |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
-    for method, precision, p_s, p, t_s, t, mfu in rows:
         ratio = t["tokens_per_second"] / p["tokens_per_second"]
         print(
             f"| {method} {precision} | {p['tokens_per_second']} | {t['tokens_per_second']} | **{ratio:.2f}x** "
             f"| {p_s:.0f} s / {t_s:.0f} s | {mfu[0]:.0f}% / {mfu[1]:.0f}% "
-            f"| {p['peak_memory_mb']:.0f} / {t['peak_memory_mb']:.0f} MB |"
+            f"| {p['peak_memory_mb']:.0f} / {t['peak_memory_mb']:.0f} MB |",
+            flush=True,
         )
 
 

@@ -188,7 +188,8 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
         [ui.model, ui.dataset, ui.method, ui.method_group, *widgets],
         api_visibility="private",
     )
-    for trigger in (ui.method, ui.settings["optimizer"]):
+    # .change also fires when a run's settings are cloned into the form: visibility only, values kept.
+    for trigger in (ui.task, ui.method, ui.settings["optimizer"]):
         trigger.change(
             show, [ui.task, ui.method, ui.settings["optimizer"]], [ui.method_group, *widgets], api_visibility="private"
         )
