@@ -310,9 +310,22 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
             gr.Dropdown(choices=["", *cols], value=found["text_pair_column"] or None),
         )
 
-    ui.upload.change(
-        inspect, [ui.upload], [ui.detected, ui.fmt, ui.text_col, ui.label_col, ui.pair_col], api_visibility="private"
-    )
+    mapping = [ui.detected, ui.fmt, ui.text_col, ui.label_col, ui.pair_col]
+    ui.upload.change(inspect, [ui.upload], mapping, api_visibility="private")
+
+    def inspect_source(source: str | None):
+        """The same look at a typed path (inside the data roots); a hub id is read at import."""
+        source = (source or "").strip()
+        if not source or (is_hub_id(source) and not Path(source).expanduser().exists()):
+            return inspect(None)
+        try:
+            check_server_path(source, services.workspace.root)
+        except DataError as e:
+            return refuse(str(e), 5)
+        return inspect(source)
+
+    ui.source.submit(inspect_source, [ui.source], mapping, api_visibility="private")
+    ui.source.blur(inspect_source, [ui.source], mapping, api_visibility="private")
 
     def add(
         path, name=None, source=None, fmt=None, task=None, text=None, label=None, pair=None,
