@@ -26,7 +26,7 @@ from backend.data.inspect import inspect_upload
 from backend.data.options import check_server_path
 from backend.data.stats import label_distribution
 from backend.services import Services
-from webui.feedback import refuse
+from webui.feedback import inform, refuse, warn
 from webui.i18n import L, t
 
 PAGE_ROWS = 10
@@ -138,7 +138,8 @@ def _table(services: Services) -> pd.DataFrame:
         (d.id, d.name, d.version, d.task, d.format, d.num_rows, " / ".join(f"{k} {v}" for k, v in d.splits.items()))
         for d in list_datasets(services.database)
     ]
-    return pd.DataFrame(rows, columns=["id", "name", "version", "task", "format", "rows", "splits"])
+    columns = ("id", "name", "version", "task", "format", "rows", "splits")
+    return pd.DataFrame(rows, columns=[t(f"datasets.col_{c}") for c in columns])
 
 
 def _info(ds) -> str:
@@ -158,7 +159,7 @@ def _info(ds) -> str:
 def _splits(ds) -> pd.DataFrame:
     counts = (ds.stats or {}).get("label_counts", {})
     rows = [(k, v, round(100 * v / ds.num_rows, 1), len(counts.get(k, {})) or "") for k, v in ds.splits.items()]
-    return pd.DataFrame(rows, columns=["split", "rows", "%", "classes"])
+    return pd.DataFrame(rows, columns=[t(f"datasets.col_{c}") for c in ("split", "rows", "share", "classes")])
 
 
 def _chat_html(rows: list[dict[str, Any]], offset: int) -> str:
@@ -354,7 +355,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
             return refuse(str(e).splitlines()[0], len(outputs))
         for r in results:  # the status line under the button says what was imported; a toast only for surprises
             if not r["created"]:
-                gr.Warning(r["message"])
+                warn(r["message"])
         newest = results[-1]["name"]
         names = [d.name for d in list_datasets(services.database)]
         status = "  \n".join(r["message"] for r in results)
@@ -392,7 +393,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
             out = actions.delete_dataset(services, name or "")
         except ValueError as e:
             return refuse(str(e), 5)
-        gr.Info(out["message"])
+        inform(out["message"])
         names = [d.name for d in list_datasets(services.database)]
         value = names[0] if names else None
         return (

@@ -17,7 +17,7 @@ from backend.data import list_datasets
 from backend.runs import create_run
 from backend.services import IDENTITY_EXAMPLE, Services
 from backend.slots import gpu_count
-from webui.feedback import refuse
+from webui.feedback import inform, refuse
 from webui.i18n import L, t
 from webui.tabs.runs import run_choices
 
@@ -205,7 +205,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
             run = create_run(services.database, services.workspace, cfg)
         except ValueError as e:
             return refuse(str(e), 3)
-        gr.Info(t("train.queued", run_id=run.id))
+        inform(t("train.queued", run_id=run.id))
         return (
             t("train.queued_status", run_id=run.id),
             gr.Tabs(selected="runs"),
