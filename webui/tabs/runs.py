@@ -12,7 +12,7 @@ from backend import actions
 from backend.runquery import SORTS, RunQuery, curve_names, curves, distinct_values, list_page, summary
 from backend.runs import get_run, list_runs
 from backend.services import Services
-from webui.feedback import refuse
+from webui.feedback import inform, refuse
 from webui.i18n import L, t
 from webui.tabs import runs_compare
 from webui.tabs import runs_views as views
@@ -241,7 +241,7 @@ def wire(services: Services, ui: RunsUI) -> None:
             except ValueError as e:
                 return refuse(str(e), len(outputs_detail) + 1)
             new_id = result.get("id", run_id) if isinstance(result, dict) and not result.get("deleted") else None
-            gr.Info(t(message_key, run_id=run_id, new_id=new_id))
+            inform(t(message_key, run_id=run_id, new_id=new_id))
             shown = None if isinstance(result, dict) and result.get("deleted") else new_id
             return gr.Dropdown(value=shown), *detail(services, shown, metric)
 
@@ -296,7 +296,7 @@ def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> 
         if run_id is None:
             return refuse(t("common.pick_run"), len(names) + 1)
         config = get_run(services.database, int(run_id)).config or {}
-        gr.Info(t("runs.cloned_toast", run_id=run_id))
+        inform(t("runs.cloned_toast", run_id=run_id))
         return *(config[name] if name in config else gr.skip() for name in names), gr.Tabs(selected="train")
 
     ui.clone.click(clone, [ui.run], [*widgets.values(), tabs], api_visibility="private")
