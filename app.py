@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("--insecure: serving on %s without a login; anyone who reaches it has full access", args.host)
     if authenticator is not None:
         log.info("login required; %d user(s): %s", len(authenticator.users), ", ".join(authenticator.users))
+    elif demo is not None and (args.share or not is_loopback(args.host)):
+        log.warning("demo of run %d on %s without a login: anyone who reaches it can chat with it", demo, args.host)
 
     from backend.services import Services
 
