@@ -185,3 +185,26 @@ def test_100_runs_submitted_from_4_processes_at_once_all_land_in_queue_order(ser
         expected = [r.id for r in sorted(s.query(Run).all(), key=lambda r: (-r.priority, r.id))]
     assert [r.id for r in page.runs] == expected
     assert [page.positions[r.id] for r in page.runs] == list(range(1, 101))
+
+
+def test_cli_queue_priority_show_compare_and_delete(tmp_path, tiny_model, monkeypatch):
+    """The runs commands as a user types them (SQLite): JSON out, one-line errors with exit 2."""
+    from tests.conftest import cli, cli_json
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    ws = tmp_path / "ws"
+    cli_json(ws, "datasets", "add", str(write_alpaca(tmp_path / "sums.json", n=8)), "--name", "sums")
+    first, second = (cli_json(ws, "train", "--dataset", "sums", "--model", str(tiny_model))["id"] for _ in range(2))
+    moved = cli_json(ws, "runs", "priority", str(second), "3")
+    assert moved["priority"] == 3 and moved["queue_position"] == 1
+    shown = cli_json(ws, "runs", "show", str(first))
+    assert shown["status"] == "queued" and shown["queue_position"] == 2 and shown["pid"] is None
+    assert {"reason", "step", "total_steps", "metrics", "config", "log_tail"} <= set(shown)
+    queued = cli_json(ws, "runs", "list", "--status", "queued", "--sort", "priority")
+    assert [(r["id"], r["queue_position"]) for r in queued] == [(second, 1), (first, 2)]
+    assert cli_json(ws, "runs", "compare", str(first), str(second))["config_diff"] == {}
+    refused = cli(ws, "runs", "delete", str(first))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "cancel it first" in refused.stderr
+    cli_json(ws, "runs", "cancel", str(first))
+    assert cli_json(ws, "runs", "delete", str(first))["deleted"]
+    assert [r["id"] for r in cli_json(ws, "runs", "list")] == [second]

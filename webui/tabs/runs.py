@@ -82,7 +82,13 @@ def build(services: Services) -> RunsUI:
                 page_size = gr.Dropdown(PAGE_SIZES, value=25, label=L("runs.page_size"), scale=0, min_width=110)
                 page_info = gr.Markdown()
             with gr.Row():
-                run = gr.Dropdown(run_choices(services), label=L("runs.open"), info=L("runs.open_info"), scale=3)
+                run = gr.Dropdown(
+                    run_choices(services),
+                    label=L("runs.open"),
+                    info=L("runs.open_info"),
+                    scale=3,
+                    allow_custom_value=True,
+                )
                 priority = gr.Number(0, precision=0, label=L("runs.priority"), info=L("runs.priority_info"), scale=1)
                 set_priority = gr.Button(L("runs.set_priority"), scale=1, size="sm", interactive=False)
             header = gr.Markdown(L("runs.pick"))
@@ -243,7 +249,7 @@ def wire(services: Services, ui: RunsUI) -> None:
             new_id = result.get("id", run_id) if isinstance(result, dict) and not result.get("deleted") else None
             inform(t(message_key, run_id=run_id, new_id=new_id))
             shown = None if isinstance(result, dict) and result.get("deleted") else new_id
-            return gr.Dropdown(value=shown), *detail(services, shown, metric)
+            return gr.Dropdown(choices=run_choices(services), value=shown), *detail(services, shown, metric)
 
         return handler
 
@@ -277,8 +283,15 @@ def wire(services: Services, ui: RunsUI) -> None:
         **private,
     )
     # Delete asks first, in the browser: a run's checkpoints and exports cannot be brought back.
+    delete = act(lambda i: actions.delete_run(services, i), "runs.deleted_toast")
+
+    def delete_confirmed(run_id, metric):
+        if run_id is None:  # the person said no in the confirm dialog (the button needs an open run)
+            return tuple(gr.skip() for _ in acted)
+        return delete(run_id, metric)
+
     ui.delete.click(
-        act(lambda i: actions.delete_run(services, i), "runs.deleted_toast"),
+        delete_confirmed,
         inputs,
         acted,
         js="(run, metric) => [confirm('Delete run ' + run + ' and all its files?') ? run : null, metric]",
