@@ -127,6 +127,12 @@ def check_model_folder(path: Path) -> Path:
 
 
 def is_materialized(name: str, models_dir: Path) -> bool:
+    """Whether `resolve_model(name)` is quick: no GGUF conversion left to run."""
+    model = BUNDLED.get(name)
+    if model is not None and model.arch:
+        return True  # one small config.json
+    if model is not None and model.folder:
+        return _package_dir(model.package) is not None
     return (models_dir / name / "config.json").is_file()
 
 

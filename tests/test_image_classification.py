@@ -231,3 +231,14 @@ def test_resnet18_learns_the_digits_with_default_settings(workspace, tmp_path):
     assert run["status"] == "completed", run.get("reason")
     assert run["model"] == "resnet18"
     assert run["metrics"]["eval_accuracy"] >= 0.95, run["metrics"]["confusion_matrix"]
+
+
+def test_layer_settings_are_checked_before_a_run_is_queued(tmp_path):
+    from backend.preflight import preflight
+
+    cfg = RunConfig.from_dict({"task": "image-classification", "method": "freeze", "freeze_layers": 9})
+    with pytest.raises(ValueError, match="freeze_layers': 9 is more than the model's 5 layer groups"):
+        preflight(cfg, tmp_path)
+    text = RunConfig.from_dict({"task": "text-classification", "method": "lora", "lora_targets": "q_proj"})
+    with pytest.raises(ValueError, match="no module named q_proj; its linear modules are .*query"):
+        preflight(text, tmp_path)  # the bundled MiniLM's names are query, key, value, dense
