@@ -135,6 +135,7 @@ def test_runs_tab_list_detail_compare_clone_delete(seeded_app, page):  # noqa: F
     expect(page.locator("table.tb-diff tr").filter(has_text="lora_rank")).to_contain_text("32")
     results = page.get_by_role("grid", name="Results side by side")
     expect(results.get_by_role("row").filter(has_text="final_loss")).to_contain_text("0.5")
+    expect(page.get_by_text(f"#{ids['lora-r32']} lora-r32", exact=True).first).to_be_visible()  # the legend
     _shot(page, "compare")
 
     # Clone: the run's settings fill the Train form.

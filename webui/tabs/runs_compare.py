@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from webui.feedback import refuse
 from webui.i18n import L, t
 from webui.tabs import runs_views as views
 
+PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea"]  # one color per compared run (at most 5)
+
 
 @dataclass
 class CompareUI:
@@ -21,6 +24,7 @@ class CompareUI:
     metric: gr.Dropdown
     go: gr.Button
     plot: gr.LinePlot
+    legend: gr.HTML
     diff: gr.HTML
     metrics: gr.Dataframe
 
@@ -38,9 +42,10 @@ def build(services: Services) -> CompareUI:
         metric = gr.Dropdown(["loss"], value="loss", label=L("runs.curve"), scale=1)
         go = gr.Button(L("runs.compare_go"), variant="primary", scale=1)
     plot = gr.LinePlot(x="step", y="value", color="series", height=320, x_title="step", label=L("runs.compare_plot"))
+    legend = gr.HTML()  # the plot's own legend is clipped in Gradio 6 when series names are long
     metrics = gr.Dataframe(interactive=False, label=L("runs.compare_metrics"), wrap=True)
     diff = gr.HTML()
-    return CompareUI(runs, metric, go, plot, diff, metrics)
+    return CompareUI(runs, metric, go, plot, legend, diff, metrics)
 
 
 def _choices(services: Services) -> list[tuple[str, int]]:
@@ -50,18 +55,25 @@ def _choices(services: Services) -> list[tuple[str, int]]:
 def compare(services: Services, run_ids: list[int] | None, metric: str | None) -> tuple[Any, ...]:
     ids = [int(i) for i in run_ids or []]
     if len(ids) < 2:
-        return refuse(t("runs.compare_pick"), 4)
+        return refuse(t("runs.compare_pick"), 5)
     try:
         out = actions.compare_runs(services, ids)
     except ValueError as e:
-        return refuse(str(e), 4)
+        return refuse(str(e), 5)
     names = sorted(out["curves"], key=lambda n: (n != "loss", n))
     chosen = metric if metric in names else (names[0] if names else None)
     label = {str(r["id"]): f"#{r['id']} {r['name']}" for r in out["runs"]}
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(label.values())}
     frame = views.curve_frame(out["curves"], [chosen] if chosen else [], run_label=label)
+    swatches = "".join(
+        f'<span style="margin-right:18px;white-space:nowrap"><span style="display:inline-block;width:22px;height:4px;'
+        f'background:{color};vertical-align:middle;margin-right:6px"></span>{html.escape(name)}</span>'
+        for name, color in colors.items()
+    )
     return (
         gr.Dropdown(choices=names or ["loss"], value=chosen or "loss"),
-        gr.LinePlot(value=frame, title=chosen or ""),
+        gr.LinePlot(value=frame, color_map=colors),
+        f"<div>{swatches}</div>",
         views.config_diff_html(out),
         views.metrics_side_by_side(out),
     )
@@ -69,7 +81,7 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
 
 def wire(services: Services, ui: CompareUI) -> None:
     private = {"api_visibility": "private"}
-    outputs = [ui.metric, ui.plot, ui.diff, ui.metrics]
+    outputs = [ui.metric, ui.plot, ui.legend, ui.diff, ui.metrics]
     ui.go.click(lambda ids, m: compare(services, ids, m), [ui.runs, ui.metric], outputs, **private)
     ui.metric.input(lambda ids, m: compare(services, ids, m), [ui.runs, ui.metric], outputs, **private)
     ui.runs.focus(lambda: gr.Dropdown(choices=_choices(services)), None, [ui.runs], **private)
