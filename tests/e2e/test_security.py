@@ -315,10 +315,13 @@ def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
         leftovers, fallbacks = {}, {}
         for i, name in enumerate(names):
             tabs.nth(i).click()
-            page.wait_for_timeout(800)
-            leftovers[name] = _english_leftovers(page)
-            body = page.inner_text("body")
-            fallbacks[name] = sorted(v for v in en_only if len(v) > 3 and v in body)
+            for _ in range(12):  # live tables fill on their timer (every 2 s): give them a few ticks
+                page.wait_for_timeout(500)
+                leftovers[name] = _english_leftovers(page)
+                lines = {line.strip() for line in page.inner_text("body").splitlines()}
+                fallbacks[name] = sorted(v for v in en_only & lines if len(v) > 3)  # an English line
+                if not leftovers[name] and not fallbacks[name]:
+                    break
         assert leftovers == {name: [] for name in names}
         assert fallbacks == {name: [] for name in names}
         page.get_by_text("English", exact=True).click()
