@@ -158,6 +158,9 @@ def test_cli_trains_the_shipped_example_and_records_classification_metrics(works
     assert ds["stats"]["labels"] == ["account", "billing", "delivery", "technical"] and ds["num_rows"] >= 250
     refused = cli(workspace, "train", "--dataset", "t", "--json")  # an SFT run on a classification dataset
     assert refused.returncode == 2 and "is a text-classification dataset but the run's task is sft" in refused.stderr
+    (workspace.parent / "one.csv").write_text("text,label\n" + "".join(f"row {i},spam\n" for i in range(12)))
+    refused = cli(workspace, "datasets", "add", str(workspace.parent / "one.csv"), "--task", TASK, "--json")
+    assert refused.returncode == 2 and "at least two classes" in refused.stderr  # refused at import already
 
     run = cli_json(
         workspace, "train", "--task", TASK, "--dataset", "t", "--model", str(tiny_bert),
