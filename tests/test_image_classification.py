@@ -213,26 +213,6 @@ def test_freeze_trains_the_top_stage_and_the_head(tmp_path):
     assert {n.split(".")[1] for n, p in built.model.named_parameters() if p.requires_grad} == {"layer4", "fc"}
 
 
-@pytest.mark.slow
-def test_resnet18_learns_the_digits_with_default_settings(workspace, tmp_path):
-    """The results-quality goal: >= 95% validation accuracy on the 1,797 digits with nothing but the task chosen."""
-    import subprocess
-    import sys
-
-    from tests.conftest import EXAMPLES, ROOT, cli_json
-
-    zipped = tmp_path / "digits.zip"
-    subprocess.run(
-        [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(zipped)], cwd=ROOT, check=True
-    )
-    task = "image-classification"
-    cli_json(workspace, "datasets", "add", str(zipped), "--task", task, "--name", "digits")
-    run = cli_json(workspace, "train", "--task", task, "--dataset", "digits", "--wait")
-    assert run["status"] == "completed", run.get("reason")
-    assert run["model"] == "resnet18"
-    assert run["metrics"]["eval_accuracy"] >= 0.95, run["metrics"]["confusion_matrix"]
-
-
 def test_layer_settings_are_checked_before_a_run_is_queued(tmp_path):
     from backend.preflight import preflight
 
