@@ -95,6 +95,22 @@ def services(workspace):
     return Services.open(workspace)
 
 
+@pytest.fixture
+def queued(services, tiny_model, tmp_path):
+    """A factory: queue a LoRA run of the tiny model on a small dataset (on whichever `services` the test uses)."""
+    from backend.config import RunConfig
+    from backend.data import import_file
+    from backend.runs import create_run
+
+    import_file(services.database, services.workspace, write_alpaca(tmp_path / "sums.json", n=16), name="sums")
+
+    def make(**settings) -> int:
+        cfg = RunConfig(dataset="sums", model=str(tiny_model), batch_size=2, lora_rank=4, **settings)
+        return create_run(services.database, services.workspace, cfg).id
+
+    return make
+
+
 def cli(workspace: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run `python -m backend.cli --workspace WS ARGS` exactly as a user would."""
     return subprocess.run(

@@ -10,27 +10,12 @@ from datetime import timedelta
 import pytest
 import torch
 
-from backend.config import RunConfig
-from backend.data import import_file
 from backend.failures import explain_exception, explain_exit
 from backend.jobs import Supervisor, process_start_time
 from backend.runquery import checkpoints
-from backend.runs import cancel_run, create_run, curve, get_run, resume_run, set_priority
+from backend.runs import cancel_run, curve, get_run, resume_run, set_priority
 from db import Run, RunStatus
 from db.models import utcnow
-from tests.conftest import write_alpaca
-
-
-@pytest.fixture
-def queued(services, tiny_model, tmp_path):
-    """A factory: queue a LoRA run of the tiny model on a small dataset."""
-    import_file(services.database, services.workspace, write_alpaca(tmp_path / "sums.json", n=16), name="sums")
-
-    def make(**settings) -> int:
-        cfg = RunConfig(dataset="sums", model=str(tiny_model), batch_size=2, lora_rank=4, **settings)
-        return create_run(services.database, services.workspace, cfg).id
-
-    return make
 
 
 def wait_for(predicate, timeout: float = 120, every: float = 0.5):

@@ -13,14 +13,12 @@ import time
 
 import pytest
 
-from backend.config import RunConfig
-from backend.data import import_file
 from backend.jobs import Supervisor
 from backend.runquery import checkpoints, curve
-from backend.runs import create_run, get_run
+from backend.runs import get_run
 from backend.services import Services
 from db import Run, RunStatus
-from tests.conftest import ROOT, cli, cli_json, write_alpaca
+from tests.conftest import ROOT, cli, cli_json
 from tests.pgserver import use_database
 from tests.test_jobs import wait_for
 
@@ -36,17 +34,6 @@ def database_url(request, tmp_path, monkeypatch) -> str:
 @pytest.fixture
 def services(workspace, database_url):
     return Services.open(workspace)
-
-
-@pytest.fixture
-def queued(services, tiny_model, tmp_path):
-    import_file(services.database, services.workspace, write_alpaca(tmp_path / "sums.json", n=16), name="sums")
-
-    def make(**settings) -> int:
-        cfg = RunConfig(dataset="sums", model=str(tiny_model), batch_size=2, lora_rank=4, **settings)
-        return create_run(services.database, services.workspace, cfg).id
-
-    return make
 
 
 def run(services, run_id: int) -> Run:
