@@ -79,7 +79,7 @@ def model_choices(task: str = "sft") -> list[str]:
     return models_for(task)
 
 
-def resolve_model(name_or_path: str, models_dir: Path) -> Path:
+def resolve_model(name_or_path: str, models_dir: Path, trust_remote_code: bool = False) -> Path:
     """A catalog name or a local folder -> a folder `from_pretrained` can load, offline.
 
     A torchvision architecture resolves to a folder whose config.json names it (see
@@ -94,7 +94,7 @@ def resolve_model(name_or_path: str, models_dir: Path) -> Path:
         return _materialize(model, models_dir)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
-        return check_model_folder(path.resolve())
+        return check_model_folder(path.resolve(), trust_remote_code)
     known = ", ".join(BUNDLED)
     raise ValueError(
         f"model '{name_or_path}' is neither a bundled model ({known}) nor a local folder with a config.json"
@@ -104,19 +104,17 @@ def resolve_model(name_or_path: str, models_dir: Path) -> Path:
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 
 
-def check_model_folder(path: Path) -> Path:
-    """Refuse a user's model folder that would run code: custom model code, or pickle-only weights."""
-    import json
-
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"model folder {path}: config.json is not readable JSON ({e})") from None
-    if isinstance(config, dict) and config.get("auto_map"):
-        raise ValueError(
-            f"model folder {path} needs its own Python code (auto_map in config.json); Tuneboard does not run "
-            "code from model folders (trust_remote_code stays off): use a model that transformers supports natively"
-        )
+def check_model_folder(path: Path, trust_remote_code: bool = False) -> Path:
+    """Refuse a user's model folder that would run code: custom model code (unless the user trusts it for
+    this run), or pickle-only weights (always)."""
+    if runs_code(path):
+        if not trust_remote_code:
+            raise ValueError(
+                f"model folder {path} needs its own Python code (auto_map in config.json), which Tuneboard does "
+                "not run by default: use a model transformers supports natively, or tick 'Trust remote code' "
+                "(--trust-remote-code) if you trust its authors"
+            )
+        log.warning("model folder %s runs its own Python code: trust_remote_code is on for this run", path)
     pickles = [p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern)]
     if pickles and not any(path.glob("*.safetensors")):
         raise ValueError(
@@ -124,6 +122,17 @@ def check_model_folder(path: Path) -> Path:
             "when loaded: convert them to safetensors first (save_pretrained(..., safe_serialization=True))"
         )
     return path
+
+
+def runs_code(folder: Path) -> bool:
+    """Whether loading `folder` runs Python code from it (config.json names classes in auto_map)."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"model folder {folder}: config.json is not readable JSON ({e})") from None
+    return isinstance(config, dict) and bool(config.get("auto_map"))
 
 
 def is_materialized(name: str, models_dir: Path) -> bool:

@@ -191,6 +191,13 @@ class RunConfig:
     save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps (0: each epoch)."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
     seed: int = field(default=42, metadata={"help": "Random seed for data order and init."})
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Run Python code shipped in the model folder (auto_map). It runs with your rights: "
+            "only for models whose authors you trust."
+        },
+    )
 
     def __post_init__(self) -> None:
         self.validate()

@@ -80,15 +80,18 @@ def _target(workspace: Workspace, run_id: int, fmt: str, out: str | Path | None)
 def _write_merged(base: Path, adapter: Path | None, target: Path) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(base)
+    from backend.catalog import runs_code
+
+    code = runs_code(base)  # only reachable for a run the user trusted (model_folder checks it)
+    model = AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code)
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(adapter or base)
+    tokenizer = AutoTokenizer.from_pretrained(adapter or base, trust_remote_code=code)
     model.save_pretrained(target, safe_serialization=True)
     tokenizer.save_pretrained(target)  # keeps the chat template, so the export chats like the playground
-    reloaded = AutoModelForCausalLM.from_pretrained(target)
+    reloaded = AutoModelForCausalLM.from_pretrained(target, trust_remote_code=code)
     return _compare(model, reloaded, tokenizer)
 
 
@@ -96,9 +99,12 @@ def _verify_adapter(base: Path, adapter: Path, target: Path) -> dict[str, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(adapter)
-    source = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter)
-    exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), target)
+    from backend.catalog import runs_code
+
+    code = runs_code(base)
+    tokenizer = AutoTokenizer.from_pretrained(adapter, trust_remote_code=code)
+    source = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code), adapter)
+    exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code), target)
     return _compare(source, exported, tokenizer)
 
 

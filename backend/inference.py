@@ -32,7 +32,8 @@ def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple
         raise ValueError(f"run {run_id} is {run.status.value}; only a completed run can be loaded")
     run_dir = workspace.run_dir(run_id)
     if (run_dir / "adapter").is_dir():
-        return resolve_model(run.model, workspace.models_dir), run_dir / "adapter"
+        trusted = bool((run.config or {}).get("trust_remote_code"))  # the user's choice for this run
+        return resolve_model(run.model, workspace.models_dir, trusted), run_dir / "adapter"
     if (run_dir / "model").is_dir():
         return run_dir / "model", None
     raise ValueError(f"run {run_id} has no saved model in {run_dir}")
@@ -43,7 +44,7 @@ def load(database: Database, workspace: Workspace, source: str | int) -> tuple[A
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from backend.catalog import resolve_model
+    from backend.catalog import resolve_model, runs_code
 
     key = f"run:{source}" if isinstance(source, int) else f"model:{source}"
     with _lock:
@@ -53,8 +54,9 @@ def load(database: Database, workspace: Workspace, source: str | int) -> tuple[A
             base, adapter = model_folder(database, workspace, source)
         else:
             base, adapter = resolve_model(source, workspace.models_dir), None
-        tokenizer = AutoTokenizer.from_pretrained(adapter or base)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        code = runs_code(base)  # only reachable for a run the user trusted (model_folder checks it)
+        tokenizer = AutoTokenizer.from_pretrained(adapter or base, trust_remote_code=code)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, trust_remote_code=code)
         if adapter is not None:
             from peft import PeftModel
 

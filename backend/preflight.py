@@ -40,7 +40,7 @@ def preflight(cfg: RunConfig, models_dir: Path) -> None:
     skeleton = getattr(get_task(cfg.task), "skeleton", None)
     if skeleton is None or (cfg.model in BUNDLED and not is_materialized(cfg.model, models_dir)):
         return  # the worker checks the real model
-    model, groups = skeleton(cfg, resolve_model(cfg.model, models_dir))
+    model, groups = skeleton(cfg, resolve_model(cfg.model, models_dir, cfg.trust_remote_code))
     if custom_targets:
         lora_targets(model, cfg)
     check_layers(cfg, groups)

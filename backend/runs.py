@@ -54,7 +54,7 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
     if cfg.model in BUNDLED:
         require_installed(cfg.model)
     else:
-        resolve_model(cfg.model, workspace.models_dir)  # a bad path fails now, not in the worker
+        resolve_model(cfg.model, workspace.models_dir, cfg.trust_remote_code)  # a bad path fails now, not in the worker
     from backend.preflight import preflight  # LoRA modules, freeze layers, QLoRA, GPUs: refused now
 
     preflight(cfg, workspace.models_dir)

@@ -107,7 +107,7 @@ def train(
         precision,
         world,
     )
-    model_dir = resolve_model(cfg.model, workspace.models_dir)
+    model_dir = resolve_model(cfg.model, workspace.models_dir, cfg.trust_remote_code)
     train_rows, eval_rows = load_rows(workspace, dataset_id, "train"), load_rows(workspace, dataset_id, "validation")
     built = get_task(cfg.task).build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision])
     method_callbacks = prepare(built.model, cfg, built.layer_groups)

@@ -55,3 +55,50 @@ def test_settings_not_given_take_the_task_defaults():
 def test_image_size_is_checked():
     with pytest.raises(ValueError, match="setting 'image_size' must be 0 \\(auto\\) or 16-1024"):
         RunConfig.from_dict({"task": "image-classification", "image_size": 8})
+
+
+CUSTOM_CODE = """
+from transformers import LlamaConfig, LlamaForCausalLM
+
+
+class TinyCustomConfig(LlamaConfig):
+    model_type = "tiny-custom"
+
+
+class TinyCustomForCausalLM(LlamaForCausalLM):
+    config_class = TinyCustomConfig
+"""
+
+
+def test_a_model_with_its_own_code_trains_only_when_the_user_trusts_it(workspace, tiny_model, tmp_path):
+    """trust_remote_code is off unless asked for: refused with the way out, then trained and chatted with."""
+    import json
+    import shutil
+
+    from tests.conftest import cli, cli_json, write_alpaca
+
+    custom = tmp_path / "custom-model"
+    shutil.copytree(tiny_model, custom)
+    (custom / "custom_llama.py").write_text(CUSTOM_CODE)
+    config = json.loads((custom / "config.json").read_text())
+    config["model_type"] = "tiny-custom"
+    config["auto_map"] = {
+        "AutoConfig": "custom_llama.TinyCustomConfig",
+        "AutoModelForCausalLM": "custom_llama.TinyCustomForCausalLM",
+    }
+    (custom / "config.json").write_text(json.dumps(config))
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "sums.json", n=8)), "--name", "sums")
+    train = ["train", "--dataset", "sums", "--model", str(custom), "--max-steps", "2", "--batch-size", "2"]
+
+    refused = cli(workspace, *train)
+    assert refused.returncode == 2
+    assert "needs its own Python code" in refused.stderr and "--trust-remote-code" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert cli_json(workspace, "runs", "list") == []
+
+    run = cli_json(workspace, *train, "--trust-remote-code", "--wait")
+    assert run["status"] == "completed", run.get("reason")
+    log = (workspace / "runs" / str(run["id"]) / "log.txt").read_text()
+    assert "runs its own Python code" in log  # the warning stays in the run's log
+    reply = cli_json(workspace, "chat", str(run["id"]), "--prompt", "1+1?", "--max-new-tokens", "4")
+    assert reply["run_id"] == run["id"] and isinstance(reply["reply"], str)  # playground and export load it too

@@ -161,7 +161,7 @@ def load_tokenizer(cfg: RunConfig, model_dir: Path, chat: bool = True) -> Any:
     """The model's tokenizer, with a pad token and (for chat data) a chat template."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=cfg.trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if cfg.chat_template != "auto":
@@ -188,7 +188,9 @@ def load_model(cfg: RunConfig, model_dir: Path, dtype: torch.dtype) -> Any:
 
         extra = {"quantization_config": quantization_config(cfg, dtype), "device_map": {"": _local_rank()}}
     load_dtype = dtype if cfg.method in ADAPTERS else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=load_dtype, attn_implementation="sdpa", **extra)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=load_dtype, attn_implementation="sdpa", trust_remote_code=cfg.trust_remote_code, **extra
+    )
     model.config.use_cache = False
     return model
 
@@ -205,7 +207,8 @@ def skeleton(cfg: RunConfig, model_dir: Path) -> tuple[Any, list[Any]]:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=cfg.trust_remote_code)
     return model, layer_groups(model)
 
 

@@ -39,7 +39,7 @@ def build(
     labels = class_list(train_rows, eval_rows, TASK)
     train_rows, eval_rows = hold_out(train_rows, eval_rows, cfg.val_ratio, cfg.seed)
     config = _text_config(cfg, model_dir)
-    tokenizer = load_tokenizer(model_dir)
+    tokenizer = load_tokenizer(model_dir, cfg.trust_remote_code)
     # Positions past the model's table would crash the embedding lookup; cut there at the latest.
     max_len = min(cfg.cutoff_len, getattr(config, "max_position_embeddings", None) or cfg.cutoff_len)
     label2id = {name: i for i, name in enumerate(labels)}
@@ -69,6 +69,7 @@ def build(
         id2label=dict(enumerate(labels)),
         label2id=label2id,
         ignore_mismatched_sizes=True,  # a classifier with other classes gets a new head
+        trust_remote_code=cfg.trust_remote_code,
         **extra,
     )
     if model.config.pad_token_id is None:
@@ -98,11 +99,11 @@ def build(
     )
 
 
-def load_tokenizer(model_dir: Path) -> Any:
+def load_tokenizer(model_dir: Path, trust_remote_code: bool = False) -> Any:
     """The model's tokenizer, with a pad token (decoder-style models often lack one)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
@@ -127,7 +128,7 @@ def skeleton(cfg: RunConfig, model_dir: Path) -> tuple[Any, list[Any]]:
     config = _text_config(cfg, model_dir)
     config.num_labels = 2
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(config)
+        model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=cfg.trust_remote_code)
     return model, layer_groups(model)
 
 
@@ -135,7 +136,7 @@ def _text_config(cfg: RunConfig, model_dir: Path) -> Any:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(model_dir)
+        return AutoConfig.from_pretrained(model_dir, trust_remote_code=cfg.trust_remote_code)
     except (ValueError, OSError, KeyError) as e:
         raise ValueError(
             f"model '{cfg.model}' is not a transformers text model ({e}); "

@@ -17,7 +17,7 @@ from backend.data import list_datasets
 from backend.runs import create_run
 from backend.services import IDENTITY_EXAMPLE, Services
 from backend.slots import gpu_count
-from webui.feedback import inform, refuse
+from webui.feedback import inform, refuse, warn
 from webui.i18n import L, t
 from webui.tabs.runs import run_choices
 
@@ -43,7 +43,7 @@ HYPER_ROWS = [
     ["train_on_prompt", "packing", "chat_template", "image_flip", "grad_checkpointing"],
     ["logging_steps", "save_steps", "save_total_limit", "seed"],
 ]
-HARDWARE = ["precision", "nproc"]
+HARDWARE = ["precision", "nproc", "trust_remote_code"]
 SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *HARDWARE]
 
 
@@ -206,6 +206,8 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
         except ValueError as e:
             return refuse(str(e), 3)
         inform(t("train.queued", run_id=run.id))
+        if cfg.trust_remote_code:
+            warn(t("train.remote_code_on", run_id=run.id))
         return (
             t("train.queued_status", run_id=run.id),
             gr.Tabs(selected="runs"),
