@@ -205,7 +205,7 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
     )
 
 
-def wire(services: Services, ui: RunsUI) -> None:
+def wire(services: Services, ui: RunsUI, app: gr.Blocks | None = None) -> None:
     filters = [ui.status, ui.task, ui.model, ui.dataset, ui.search, ui.sort, ui.page, ui.page_size]
     outputs_detail = [
         ui.header, ui.progress, ui.cancel, ui.resume, ui.resume_new, ui.clone, ui.delete, ui.set_priority,
@@ -255,6 +255,8 @@ def wire(services: Services, ui: RunsUI) -> None:
 
     all_outputs = [ui.table, ui.page_info, ui.run, *outputs_detail]
     ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
+    if app is not None:  # filled at once in the page's language, not only at the first tick
+        app.load(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
     for f in (ui.status, ui.task, ui.model, ui.dataset, ui.sort, ui.page_size):
         f.change(first_page, [*filters, ui.run], outputs_list, **private)
     ui.search.submit(first_page, [*filters, ui.run], outputs_list, **private)
