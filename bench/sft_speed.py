@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sft_speed.py                 # Tuneboard's default run vs the plain fp32 script
     .venv/bin/python bench/sft_speed.py --compare       # LoRA and full, fp32 and bf16, same settings both sides
+    .venv/bin/python bench/sft_speed.py --compare --only full --rows 24   # two rows, a shorter job
     .venv/bin/python bench/sft_speed.py --variants      # default run, fp32, packing
 
 The job (from ANCHORS.md): one epoch over examples/instructions.json, LoRA r8 on all linear layers
@@ -48,6 +49,7 @@ def main() -> None:
     p.add_argument("--variants", action="store_true", help="also time fp32 and packed Tuneboard runs")
     p.add_argument("--compare", action="store_true", help="LoRA/full x fp32/bf16 against the plain script")
     p.add_argument("--rows", type=int, default=0, help="only the first N rows (a shorter job on a busy machine)")
+    p.add_argument("--only", choices=["lora", "full"], help="with --compare: only this method's two rows")
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -74,7 +76,7 @@ def main() -> None:
         return seconds, json.loads(out)["metrics"]
 
     if args.compare:
-        compare(plain, tuneboard, peak)
+        compare(plain, tuneboard, peak, [job for job in COMPARE if args.only in (None, job[0])])
         return
     base_s, base = plain()
     print(f"{base['tokens']} non-padding tokens per epoch; whole-process wall time\n")
@@ -88,12 +90,12 @@ def main() -> None:
               f"{m['peak_memory_mb']:.0f} MB |")  # fmt: skip
 
 
-def compare(plain, tuneboard, peak: dict) -> None:
+def compare(plain, tuneboard, peak: dict, jobs: list[tuple[str, str]]) -> None:
     """Same method and precision on both sides; tokens/s ratio, MFU and peak memory (a row as each ends)."""
     print("| job | plain tokens/s | Tuneboard tokens/s | ratio | wall plain / Tuneboard | MFU plain / Tuneboard "
           "| peak RSS plain / Tuneboard |")  # fmt: skip
     print("|---|---|---|---|---|---|---|", flush=True)
-    for method, precision in COMPARE:
+    for method, precision in jobs:
         flags = [*(["--full"] if method == "full" else []), *(["--bf16"] if precision == "bf16" else [])]
         p_s, p = plain(*flags)
         t_s, t = tuneboard("--method", method, "--precision", precision)
