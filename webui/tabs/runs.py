@@ -102,13 +102,28 @@ def build(services: Services) -> RunsUI:
             with gr.Tabs():
                 with gr.Tab(L("runs.curves")), gr.Row():
                     loss = gr.LinePlot(
-                        x="step", y="value", color="series", title=L("runs.loss_title"), height=280, x_title="step"
+                        x="step",
+                        y="value",
+                        color="series",
+                        title=L("runs.loss_title"),
+                        height=280,
+                        x_title="step",
+                        label=L("runs.loss_title"),  # never the default (the y column's English name)
+                        show_label=False,
                     )
                     with gr.Column():
                         metric = gr.Dropdown(
                             [], label=L("runs.curve"), info=L("runs.curve_info"), allow_custom_value=True
                         )
-                        other = gr.LinePlot(x="step", y="value", color="series", height=220, x_title="step")
+                        other = gr.LinePlot(
+                            x="step",
+                            y="value",
+                            color="series",
+                            height=220,
+                            x_title="step",
+                            label=L("runs.curve"),
+                            show_label=False,
+                        )
                 with gr.Tab(L("runs.log")):
                     log = gr.Textbox(label=L("runs.log_tail"), lines=14, max_lines=20, autoscroll=True)
                 with gr.Tab(L("runs.results")):
@@ -205,7 +220,7 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
     )
 
 
-def wire(services: Services, ui: RunsUI, app: gr.Blocks | None = None) -> None:
+def wire(services: Services, ui: RunsUI) -> None:
     filters = [ui.status, ui.task, ui.model, ui.dataset, ui.search, ui.sort, ui.page, ui.page_size]
     outputs_detail = [
         ui.header, ui.progress, ui.cancel, ui.resume, ui.resume_new, ui.clone, ui.delete, ui.set_priority,
@@ -255,8 +270,6 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks | None = None) -> None:
 
     all_outputs = [ui.table, ui.page_info, ui.run, *outputs_detail]
     ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
-    if app is not None:  # filled at once in the page's language, not only at the first tick
-        app.load(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
     for f in (ui.status, ui.task, ui.model, ui.dataset, ui.sort, ui.page_size):
         f.change(first_page, [*filters, ui.run], outputs_list, **private)
     ui.search.submit(first_page, [*filters, ui.run], outputs_list, **private)
