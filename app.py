@@ -76,8 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--max-file-size",
-        default=env("TUNEBOARD_MAX_FILE_SIZE") or "200mb",
-        help="largest upload accepted, e.g. 200mb or 1gb (default 200mb, or $TUNEBOARD_MAX_FILE_SIZE)",
+        default=env("TUNEBOARD_MAX_FILE_SIZE") or "2gb",  # the dataset import limit (backend/data/options.py)
+        help="largest upload accepted, e.g. 200mb or 1gb (default 2gb, or $TUNEBOARD_MAX_FILE_SIZE)",
     )
     p.add_argument(
         "--workspace",
