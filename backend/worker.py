@@ -75,7 +75,6 @@ def train(
     """Build model and data, run the Trainer, save the result. Returns status, metrics, artifacts."""
     import torch
     import yaml
-    from transformers.trainer_utils import get_last_checkpoint
 
     from backend.callbacks import DatabaseCallback
     from backend.catalog import resolve_model
@@ -145,7 +144,7 @@ def train(
     )
 
     # 2. train (resuming from the newest checkpoint when the run folder has one)
-    resume = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    resume = _last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.info("resuming from %s", resume)
         if lead:
@@ -199,6 +198,21 @@ def _peak_memory_mb(device: str) -> float:
     if device == "cuda":
         return round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing (trainer_state.json is written last); a worker
+    killed while saving leaves a partial folder, which is skipped."""
+    if not folder.is_dir():
+        return None
+    steps = sorted(
+        (int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+    )
+    for step, path in reversed(steps):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+        log.warning("skipping checkpoint-%d: incomplete (the worker stopped while saving it)", step)
+    return None
 
 
 def _forget_points_after(database: Database, run_id: int, step: int) -> None:
