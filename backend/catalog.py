@@ -74,11 +74,6 @@ def models_for(task: str) -> list[str]:
     return sorted(names, key=lambda n: n != DEFAULT_MODELS.get(task))
 
 
-def model_choices(task: str = "sft") -> list[str]:
-    """Names for the model dropdown (see models_for)."""
-    return models_for(task)
-
-
 def resolve_model(name_or_path: str, models_dir: Path, trust_remote_code: bool = False) -> Path:
     """A catalog name or a local folder -> a folder `from_pretrained` can load, offline.
 

@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 
 from backend.failures import explain_exit
 from backend.launch import worker_command
-from backend.runfiles import log_tail
+from backend.runfiles import checkpoint_steps, log_tail
 from backend.slots import Slots, format_devices, parse_devices, worker_env
 from backend.workspace import Workspace
 from db import Database, Run, RunStatus
@@ -192,7 +192,7 @@ class Supervisor:
             reason = self._why_dead(run, now, check_clock=not woke_up)
             if reason is None:
                 continue
-            has_checkpoint = any((self.workspace.run_dir(run.id) / "checkpoints").glob("checkpoint-*"))
+            has_checkpoint = bool(checkpoint_steps(self.workspace.run_dir(run.id) / "checkpoints"))
             if run.cancel_requested_at is not None:
                 status = RunStatus.cancelled
             elif has_checkpoint:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from backend.runfiles import dir_size, log_tail
+from backend.runfiles import checkpoint_steps, dir_size, log_tail
 from backend.workspace import Workspace
 from db import Database, Dataset, MetricPoint, Run, RunStatus
 from db.models import as_utc
@@ -233,10 +233,9 @@ def summary(
 
 
 def checkpoints(workspace: Workspace, run_id: int) -> list[dict[str, Any]]:
-    """The run's checkpoints on disk, oldest first (the Trainer keeps the last save_total_limit)."""
-    folder = workspace.run_dir(run_id) / "checkpoints"
-    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]))
-    return [{"step": int(p.name.rsplit("-", 1)[-1]), "path": str(p), "size_bytes": dir_size(p)} for p in found]
+    """The run's complete checkpoints on disk, oldest first (the Trainer keeps the last save_total_limit)."""
+    found = checkpoint_steps(workspace.run_dir(run_id) / "checkpoints")
+    return [{"step": step, "path": str(p), "size_bytes": dir_size(p)} for step, p in found]
 
 
 def _wait_seconds(run: Run) -> float | None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.config import RunConfig
 from backend.data.store import find_dataset
+from backend.runfiles import checkpoint_steps
 from backend.runquery import RunQuery, curve, duration_seconds, list_page, summary
 from backend.workspace import Workspace
 from db import Database, MetricPoint, Run, RunStatus
@@ -162,13 +163,10 @@ def _resume_as_new(database: Database, workspace: Workspace, parent_id: int) -> 
     parent = get_run(database, parent_id)
     if parent.status not in RESUMABLE:
         raise ValueError(f"run {parent_id} is {parent.status.value}; only interrupted, failed or cancelled runs resume")
-    found = sorted(
-        (workspace.run_dir(parent_id) / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
-    )
+    found = checkpoint_steps(workspace.run_dir(parent_id) / "checkpoints")
     if not found:
         raise ValueError(f"run {parent_id} has no checkpoint to start from; resume it in place to start over")
-    last = found[-1]
-    step = int(last.name.split("-")[-1])
+    step, last = found[-1]
     with database.session() as s:
         child = Run(
             name=f"{parent.name} (from #{parent_id} @ {step})"[:200],

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.config import ADAPTERS, RunConfig
-from backend.runfiles import LOG_FILE, dir_size, log_tail
+from backend.runfiles import LOG_FILE, checkpoint_steps, dir_size, log_tail
 from backend.workspace import Workspace
 from db import Artifact, Database, MetricPoint, Run, RunStatus
 from db.models import utcnow
@@ -110,15 +110,14 @@ def train(
     train_rows, eval_rows = load_rows(workspace, dataset_id, "train"), load_rows(workspace, dataset_id, "validation")
     built = get_task(cfg.task).build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision])
     method_callbacks = prepare(built.model, cfg, built.layer_groups)
-    if cfg.method in ("freeze", "gradual"):
-        built.trainable_params = sum(p.numel() for p in built.model.parameters() if p.requires_grad)
+    trainable, total = built.trainable_params, built.total_params  # as training starts (gradual unfreezes later)
     log.info(
         "%d training rows, %d tokens/epoch; trainable params %d of %d (%.2f%%)",
         len(built.train),
         built.train_tokens,
-        built.trainable_params,
-        built.total_params,
-        100 * built.trainable_params / built.total_params,
+        trainable,
+        total,
+        100 * trainable / total,
     )
 
     args = training_arguments(
@@ -167,8 +166,8 @@ def train(
         "final_loss": _last_loss(trainer.state.log_history),
         "train_seconds": round(seconds, 1),
         "tokens_per_second": round(built.train_tokens * epochs_done / seconds, 1) if seconds else None,
-        "trainable_params": built.trainable_params,
-        "total_params": built.total_params,
+        "trainable_params": trainable,
+        "total_params": total,
         "precision": precision,
         "device": device,
         "train_rows": len(built.train),
@@ -203,16 +202,12 @@ def _peak_memory_mb(device: str) -> float:
 def _last_complete_checkpoint(folder: Path) -> str | None:
     """The newest checkpoint the Trainer finished writing (trainer_state.json is written last); a worker
     killed while saving leaves a partial folder, which is skipped."""
-    if not folder.is_dir():
-        return None
-    steps = sorted(
-        (int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-    )
-    for step, path in reversed(steps):
-        if (path / "trainer_state.json").is_file():
-            return str(path)
-        log.warning("skipping checkpoint-%d: incomplete (the worker stopped while saving it)", step)
-    return None
+    complete = checkpoint_steps(folder)
+    newest = complete[-1][0] if complete else -1
+    for step, _ in checkpoint_steps(folder, complete_only=False):
+        if step > newest:
+            log.warning("skipping checkpoint-%d: incomplete (the worker stopped while saving it)", step)
+    return str(complete[-1][1]) if complete else None
 
 
 def _forget_points_after(database: Database, run_id: int, step: int) -> None:

@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 
 from backend.config import RunConfig
 from backend.data import import_file
-from backend.runquery import RunQuery, compare, list_page, queue_position
+from backend.runquery import RunQuery, checkpoints, compare, list_page, queue_position
 from backend.runs import cancel_run, create_run, delete_run, get_run, resume_run, set_priority
 from backend.services import Services
 from db import MetricPoint, Run, RunStatus
@@ -105,6 +105,8 @@ def test_resume_as_new_starts_from_the_parents_checkpoint_with_its_curve(service
     ckpt = services.workspace.run_dir(parent) / "checkpoints" / "checkpoint-4"
     ckpt.mkdir(parents=True)
     (ckpt / "trainer_state.json").write_text("{}")
+    (ckpt.parent / "checkpoint-6").mkdir()  # a worker killed while saving: no trainer_state.json, skipped
+    assert [c["step"] for c in checkpoints(services.workspace, parent)] == [4]
     with services.database.session() as s:
         s.add_all([MetricPoint(run_id=parent, step=i, name="loss", value=3.0 - i / 10) for i in range(1, 6)])
     child = resume_run(services.database, parent, as_new=True, workspace=services.workspace)

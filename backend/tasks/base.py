@@ -23,8 +23,6 @@ class Built:
     train: Any  # a datasets.Dataset (or torch Dataset) the collator turns into model inputs
     eval: Any | None
     collator: Any
-    trainable_params: int
-    total_params: int
     train_tokens: int  # tokens (or examples, for images) that take part in training, per epoch
     trainer_cls: type
     compute_metrics: Callable[[Any], dict[str, float]] | None = None  # Trainer's compute_metrics
@@ -34,3 +32,12 @@ class Built:
     save: Callable[[Any, Path], None] | None = None  # (trainer, out_dir); None: model.save_pretrained
     # (trainer) -> extra metrics after training, e.g. generated answers scored with BLEU/ROUGE.
     final_metrics: Callable[[Any], dict[str, Any]] | None = None
+
+    @property
+    def trainable_params(self) -> int:
+        """Parameters that train now (freeze and gradual change this after build)."""
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    @property
+    def total_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())

@@ -137,8 +137,6 @@ def build(
 
         model = add_lora(model, cfg, task_type="CAUSAL_LM")
 
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
     # Packing: the batch becomes one row with restarting position_ids; transformers turns that into a
     # block-diagonal mask, so no token attends across examples. It pays off with flash attention on
     # GPU; on CPU the one long masked row costs more than length-grouped padded rows (bench/).
@@ -148,9 +146,7 @@ def build(
         else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE, pad_to_multiple_of=8)
     )
     tokens = sum(len(x) for x in train["input_ids"])
-    built = Built(
-        model, tokenizer, train, evalset, collator, trainable, total, tokens, sft_trainer(), layer_groups=groups
-    )
+    built = Built(model, tokenizer, train, evalset, collator, tokens, sft_trainer(), layer_groups=groups)
     chat_held_out = [r for r in eval_rows if r.get("messages")]
     if cfg.eval_samples and chat_held_out:
         built.final_metrics = lambda trainer: answer_scores(trainer.model, tokenizer, chat_held_out[: cfg.eval_samples])

@@ -128,8 +128,6 @@ def build(
         raise ValueError("setting 'method': qlora quantizes transformers models only; use lora or full for images")
     if cfg.method in ADAPTERS:
         model = _add_lora(model, cfg)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
     info = {"format": FORMAT, "arch": spec["arch"], "classes": labels, "image_size": size}
     info |= {"mean": list(MEAN), "std": list(STD), "weights": weights}
     return Built(
@@ -138,8 +136,6 @@ def build(
         train,
         evalset,
         default_data_collator,
-        trainable,
-        total,
         len(train),  # examples, not tokens
         Trainer,
         compute_metrics=trainer_metrics(labels),

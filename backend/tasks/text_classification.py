@@ -79,8 +79,6 @@ def build(
         from backend.methods import add_lora
 
         model = add_lora(model, cfg, task_type="SEQ_CLS")  # peft keeps the new head trainable
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
     tokens = sum(len(x) for x in train["input_ids"])
     log.info("%d classes: %s", len(labels), ", ".join(labels[:20]) + (" ..." if len(labels) > 20 else ""))
@@ -90,8 +88,6 @@ def build(
         train,
         evalset,
         collator,
-        trainable,
-        total,
         tokens,
         Trainer,
         compute_metrics=trainer_metrics(labels),
