@@ -196,3 +196,15 @@ def test_web_paths_stay_under_the_data_roots(services, tmp_path, monkeypatch):
             check_server_path(refused, services.workspace.root)
     assert is_hub_id("tatsu-lab/alpaca") and is_hub_id("hf://datasets/imdb")
     assert not is_hub_id("data/train/x.jsonl") and not is_hub_id("./a")
+
+
+def test_a_line_over_the_row_limit_is_named_in_text_and_json_lines(tmp_path):
+    from backend.data.readers import read_json_records, read_text_lines
+
+    (tmp_path / "a.txt").write_text("short\n" + "x" * 50 + "\n")
+    (tmp_path / "a.jsonl").write_text('{"text": "short"}\n' + json.dumps({"text": "x" * 50}) + "\n")
+    for read, name in ((read_text_lines, "a.txt"), (read_json_records, "a.jsonl")):
+        with pytest.raises(
+            DataError, match=rf"^{name} line 2: the row has \d+ characters, over the 40 limit;.*MAX_ROW"
+        ):
+            list(read(tmp_path / name, 40))

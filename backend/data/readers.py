@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.data.errors import DataError
+from backend.data.validation import check_row_size
 
 Progress = Callable[[float, str], None]
 Records = Iterator[tuple[int, Any]]
@@ -126,11 +127,7 @@ def _json_lines(path: Path, max_row_chars: int, progress: Progress | None) -> Re
     for lineno, line, done in iter_lines(path):
         if not line.strip():
             continue
-        if len(line) > max_row_chars:
-            raise DataError(
-                f"{path.name} line {lineno}: the row has {len(line):,} characters, over the {max_row_chars:,} "
-                "limit; shorten it or split it (TUNEBOARD_MAX_ROW_CHARS raises the limit)"
-            )
+        check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
@@ -161,10 +158,7 @@ def read_text_lines(path: Path, max_row_chars: int) -> Records:
     for lineno, line, _ in iter_lines(path):
         if not line.strip():
             continue
-        if len(line) > max_row_chars:
-            raise DataError(
-                f"{path.name} line {lineno}: the line has {len(line):,} characters, over the {max_row_chars:,} limit"
-            )
+        check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
         seen = True
         yield lineno, {"text": line}
     if not seen:
