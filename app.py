@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _launch_options(services, args, authenticator) -> dict:
     """What every launch shares: binding, login, upload limit, no MCP/SSR, files confined to exports."""
+    from starlette.middleware import Middleware
+
     from webui.guards import LoginWall
     from webui.i18n import LanguageScript, translations
 
@@ -182,9 +184,7 @@ def _launch_options(services, args, authenticator) -> dict:
         "blocked_paths": [str(ws / name) for name in ("datasets", "runs", "models", "tuneboard.db")]
         + [str(services.workspace.models_dir)],
         "run_history": False,
-        "app_kwargs": {
-            "middleware": [LanguageScript.middleware()] + ([LoginWall.middleware()] if authenticator else [])
-        },
+        "app_kwargs": {"middleware": [Middleware(LanguageScript)] + ([Middleware(LoginWall)] if authenticator else [])},
     }
 
 
@@ -209,6 +209,8 @@ def _serve_full(services, args, authenticator) -> int:
 
 
 def _serve_demo(services, run_id: int, args, authenticator) -> int:
+    from starlette.middleware import Middleware
+
     from webui.app import CSS, build_demo
     from webui.guards import DemoGuard
 
@@ -220,7 +222,7 @@ def _serve_demo(services, run_id: int, args, authenticator) -> int:
     log.info("demo mode: only the playground of run %d; no datasets, training, export or files", run_id)
     options = _launch_options(services, args, authenticator)
     options["allowed_paths"], options["max_file_size"] = [], "1kb"  # nothing to download, nothing to upload
-    options["app_kwargs"]["middleware"].append(DemoGuard.middleware())
+    options["app_kwargs"]["middleware"].append(Middleware(DemoGuard))
     app.queue(default_concurrency_limit=2).launch(css=CSS, footer_links=["api"], **options)
     return 0
 

@@ -15,8 +15,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.middleware import Middleware
-
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
@@ -116,10 +114,6 @@ class LoginWall:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    @staticmethod
-    def middleware() -> Middleware:
-        return Middleware(LoginWall)
-
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
@@ -165,10 +159,6 @@ class DemoGuard:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-
-    @staticmethod
-    def middleware() -> Middleware:
-        return Middleware(DemoGuard)
 
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":

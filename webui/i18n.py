@@ -170,12 +170,6 @@ class LanguageScript:
     def __init__(self, app) -> None:
         self.app = app
 
-    @staticmethod
-    def middleware():
-        from starlette.middleware import Middleware
-
-        return Middleware(LanguageScript)
-
     async def __call__(self, scope, receive, send) -> None:
         from webui.guards import rewrite_html
 
