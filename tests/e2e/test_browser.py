@@ -140,9 +140,11 @@ def test_first_time_user_flow(app_url, page, shot):
     expect(header).to_contain_text(finished, timeout=TRAIN_TIMEOUT * 1000)
     expect(header).to_contain_text("completed")
     expect(header).to_contain_text("step 3/3")
-    plot = page.locator(".block").filter(has_text="Loss (training and evaluation)")
+    plot = page.locator(".block").filter(has_text="Training loss")
     expect(plot.locator("svg, canvas").first).to_be_visible()
-    expect(plot.locator("svg g.mark-line path").first).to_be_attached()  # the curve itself, not just axes
+    curve = plot.locator("svg g.mark-line path").first
+    expect(curve).to_be_attached()  # the curve itself, not just axes, and drawn in a colour a person sees
+    assert curve.evaluate("p => getComputedStyle(p).stroke") not in ("none", "")
     page.get_by_role("tab", name="Log", exact=True).click()
     expect(page.get_by_label("Log (last lines)")).to_have_value(re.compile("completed"), timeout=10_000)
     runs_table = page.locator(".block").filter(has_text="Runs (click a row to open it)")

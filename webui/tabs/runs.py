@@ -104,7 +104,6 @@ def build(services: Services) -> RunsUI:
                     loss = gr.LinePlot(
                         x="step",
                         y="value",
-                        color="series",
                         title=L("runs.loss_title"),
                         height=280,
                         x_title="step",
@@ -118,7 +117,6 @@ def build(services: Services) -> RunsUI:
                         other = gr.LinePlot(
                             x="step",
                             y="value",
-                            color="series",
                             height=220,
                             x_title="step",
                             label=L("runs.curve"),
@@ -193,10 +191,9 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
         return detail(services, None, None)
     status = s["status"]
     names = curve_names(services.database, [s["id"]])
-    others = [n for n in names if n not in views.LOSS_CURVES]
-    chosen = (
-        metric if metric in others else ("learning_rate" if "learning_rate" in others else next(iter(others), None))
-    )
+    others = [n for n in names if n != views.LOSS_CURVE]
+    preferred = next((n for n in ("eval_loss", "learning_rate") if n in others), next(iter(others), None))
+    chosen = metric if metric in others else preferred
     data = curves(services.database, [s["id"]])
     metrics = s.get("metrics") or {}
     return (
@@ -208,7 +205,7 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
         gr.Button(interactive=True),
         gr.Button(interactive=status not in CANCELLABLE),
         gr.Button(interactive=status == "queued"),
-        views.curve_frame(data, [n for n in views.LOSS_CURVES if n in names]),
+        views.curve_frame(data, [views.LOSS_CURVE] if views.LOSS_CURVE in names else []),
         gr.Dropdown(choices=others, value=chosen),
         views.curve_frame(data, [chosen] if chosen else []),
         s.get("log_tail", ""),

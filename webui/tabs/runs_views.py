@@ -15,7 +15,9 @@ import pandas as pd
 from webui.i18n import t
 
 LIVE_KEYS = {"eta_seconds", "sec_per_step"}  # progress figures, not results
-LOSS_CURVES = ("loss", "eval_loss")
+# One series per plot: Gradio 6's line plot fixes its colour domain at the first data it draws, so a
+# series that appears later (eval_loss after the first epoch) would be drawn without a colour.
+LOSS_CURVE = "loss"
 
 
 def duration(seconds: float | None) -> str:
