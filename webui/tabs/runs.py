@@ -106,7 +106,8 @@ def build(services: Services) -> RunsUI:
                         y="value",
                         title=L("runs.loss_title"),
                         height=280,
-                        x_title="step",
+                        x_title=" ",
+                        y_title=" ",
                         label=L("runs.loss_title"),  # never the default (the y column's English name)
                         show_label=False,
                     )
@@ -118,7 +119,8 @@ def build(services: Services) -> RunsUI:
                             x="step",
                             y="value",
                             height=220,
-                            x_title="step",
+                            x_title=" ",
+                            y_title=" ",
                             label=L("runs.curve"),
                             show_label=False,
                         )
@@ -205,9 +207,11 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
         gr.Button(interactive=True),
         gr.Button(interactive=status not in CANCELLABLE),
         gr.Button(interactive=status == "queued"),
-        views.curve_frame(data, [views.LOSS_CURVE] if views.LOSS_CURVE in names else []),
+        runs_compare.curve_plot(
+            views.curve_frame(data, [views.LOSS_CURVE] if views.LOSS_CURVE in names else []), "loss"
+        ),
         gr.Dropdown(choices=others, value=chosen),
-        views.curve_frame(data, [chosen] if chosen else []),
+        runs_compare.curve_plot(views.curve_frame(data, [chosen] if chosen else []), chosen),
         s.get("log_tail", ""),
         s.get("config"),
         views.final_metrics(metrics),

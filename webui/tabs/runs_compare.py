@@ -18,6 +18,11 @@ from webui.tabs import runs_views as views
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea"]  # one color per compared run (at most 5)
 
 
+def curve_plot(frame: Any, metric: str | None, **props: Any) -> gr.LinePlot:
+    """A plot update with translated axis titles (Gradio translates labels, not axis titles) named for the curve."""
+    return gr.LinePlot(value=frame, x_title=t("runs.step_axis"), y_title=metric or t("runs.value"), **props)
+
+
 @dataclass
 class CompareUI:
     runs: gr.Dropdown
@@ -41,7 +46,9 @@ def build(services: Services) -> CompareUI:
         )
         metric = gr.Dropdown(["loss"], value="loss", label=L("runs.curve"), scale=1)
         go = gr.Button(L("runs.compare_go"), variant="primary", scale=1)
-    plot = gr.LinePlot(x="step", y="value", color="series", height=320, x_title="step", label=L("runs.compare_plot"))
+    plot = gr.LinePlot(
+        x="step", y="value", color="series", height=320, x_title=" ", y_title=" ", label=L("runs.compare_plot")
+    )
     legend = gr.HTML()  # the plot's own legend is clipped in Gradio 6 when series names are long
     metrics = gr.Dataframe(interactive=False, label=L("runs.compare_metrics"), wrap=True)
     diff = gr.HTML()
@@ -72,7 +79,7 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
     )
     return (
         gr.Dropdown(choices=names or ["loss"], value=chosen or "loss"),
-        gr.LinePlot(value=frame, color_map=colors),
+        curve_plot(frame, chosen, color_map=colors),
         f"<div>{swatches}</div>",
         views.config_diff_html(out),
         views.metrics_side_by_side(out),
