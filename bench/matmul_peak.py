@@ -1,9 +1,10 @@
 """The machine's measured matmul peak, the denominator of MFU in bench/sft_speed.py.
 
-    .venv/bin/python bench/matmul_peak.py [--size 2048] [--seconds 3]
+    .venv/bin/python bench/matmul_peak.py [--sizes 1024 2048] [--seconds 2]
 
 Times torch.matmul of square matrices in fp32 and bf16 (on CUDA when present, else the CPU with
-torch's default threads) and prints one JSON line: {"fp32": GFLOP/s, "bf16": GFLOP/s, ...}.
+torch's default threads), best over the sizes, and prints one JSON line:
+{"fp32": GFLOP/s, "bf16": GFLOP/s, ...}.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ def peak(dtype: torch.dtype, size: int, seconds: float, device: str) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=2048)
-    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    p.add_argument("--seconds", type=float, default=2.0, help="per size and precision")
     args = p.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    result = {name: round(peak(dtype, args.size, args.seconds, device), 1) for name, dtype in
+    result = {name: round(max(peak(dtype, n, args.seconds, device) for n in args.sizes), 1) for name, dtype in
               (("fp32", torch.float32), ("bf16", torch.bfloat16))}  # fmt: skip
-    print(json.dumps({**result, "device": device, "threads": torch.get_num_threads(), "size": args.size}))
+    print(json.dumps({**result, "device": device, "threads": torch.get_num_threads(), "sizes": args.sizes}))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def test_queued_run_trains_in_its_own_process_and_records_progress(services, que
     assert run.heartbeat_at is not None and run.finished_at is not None
     assert (services.workspace.run_dir(run_id) / "adapter" / "adapter_model.safetensors").is_file()
     assert "completed" in (services.workspace.run_dir(run_id) / "log.txt").read_text()
-    assert [c["step"] for c in checkpoints(services.workspace, run_id)] == [5, 6]  # the last save_total_limit kept
+    # the last save_total_limit kept; none at the last step, where the finished model is saved instead
+    assert [c["step"] for c in checkpoints(services.workspace, run_id)] == [4, 5]
     assert run.devices == "cpu"  # the slot it ran in
 
 
