@@ -38,7 +38,7 @@ def build_app(services: Services) -> gr.Blocks:
         wire_language(app, language)
         train.wire(services, train_ui, tabs, runs_ui)
         datasets.wire(services, datasets_ui, train_ui)
-        runs.wire(services, runs_ui)
+        runs.wire(services, runs_ui, app)
         runs.wire_clone(services, runs_ui, train_ui, tabs)  # Runs' Clone fills the Train form
         playground.wire(services, playground_ui)
         export.wire(services, export_ui)

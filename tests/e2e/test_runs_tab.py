@@ -67,6 +67,14 @@ def _seed(services: Services) -> dict[str, int]:
     return ids
 
 
+def _expect_lines(pg, count: int) -> None:
+    """The overlaid plot draws `count` lines, each in a visible colour of its own."""
+    lines = pg.locator(".block").filter(has_text="Curves, overlaid").locator("svg g.mark-line path")
+    expect(lines).to_have_count(count, timeout=20_000)
+    strokes = [lines.nth(i).evaluate("p => getComputedStyle(p).stroke") for i in range(count)]
+    assert len(set(strokes)) == count and not set(strokes) & {"none", ""}, strokes
+
+
 def _final(loss: float) -> dict:
     return {"final_loss": round(loss, 4), "train_loss": round(loss + 0.2, 4), "tokens_per_second": 260.0,
             "precision": "bf16", "device": "cpu", "train_seconds": 180.0, "trainable_params": 4_884_480,
@@ -136,7 +144,17 @@ def test_runs_tab_list_detail_compare_clone_delete(seeded_app, page):  # noqa: F
     results = page.get_by_role("grid", name="Results side by side")
     expect(results.get_by_role("row").filter(has_text="final_loss")).to_contain_text("0.5")
     expect(page.get_by_text(f"#{ids['lora-r32']} lora-r32", exact=True).first).to_be_visible()  # the legend
+    _expect_lines(page, 3)
     _shot(page, "compare")
+    # A second comparison with a run the first did not have: every line is drawn again, in its own colour.
+    chooser.click()
+    chooser.press_sequentially("sweep-07")
+    page.get_by_role("option", name=re.compile(rf"^#{ids['sweep-07']} sweep-07 ")).click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.get_by_text(f"#{ids['sweep-07']} sweep-07", exact=True).first).to_be_visible(timeout=20_000)
+    _expect_lines(page, 4)
+    _shot(page, "compare-again")
 
     # Clone: the run's settings fill the Train form.
     page.get_by_role("tab", name="All runs").click()
@@ -151,8 +169,8 @@ def test_runs_tab_list_detail_compare_clone_delete(seeded_app, page):  # noqa: F
 
     # Delete asks first, then removes the run from the list.
     _open_tab(page, "Runs")
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete run").click()
+    page.get_by_role("button", name="Delete run…").click()  # asks first, in the page
+    page.get_by_role("button", name="Yes, delete it and its files").click()
     expect(page.get_by_text(f"Run {ids['lora-r32']} deleted with its files.").first).to_be_visible(timeout=20_000)
     expect(page.get_by_text("Page 1 of 1 · 0 runs")).to_be_visible(timeout=10_000)
     _shot(page, "after-delete")

@@ -46,6 +46,7 @@ class RunsUI:
     resume_new: gr.Button
     clone: gr.Button
     delete: gr.Button
+    confirm_delete: gr.Button
     priority: gr.Number
     set_priority: gr.Button
     loss: gr.LinePlot
@@ -98,7 +99,8 @@ def build(services: Services) -> RunsUI:
                 resume = gr.Button(L("runs.resume"), interactive=False)
                 resume_new = gr.Button(L("runs.resume_new"), interactive=False)
                 clone = gr.Button(L("runs.clone"), interactive=False)
-                delete = gr.Button(L("runs.delete"), variant="stop", interactive=False)
+                delete = gr.Button(L("runs.delete"), interactive=False)
+                confirm_delete = gr.Button(L("runs.confirm_delete"), variant="stop", visible=False)
             with gr.Tabs():
                 with gr.Tab(L("runs.curves")), gr.Row():
                     loss = gr.LinePlot(
@@ -140,8 +142,8 @@ def build(services: Services) -> RunsUI:
     timer = gr.Timer(REFRESH_SECONDS)
     return RunsUI(
         status, task, model, dataset, search, sort, table, prev, page, nxt, page_size, page_info, run, header,
-        progress, cancel, resume, resume_new, clone, delete, priority, set_priority, loss, metric, other, log,
-        config, results, confusion, artifacts, hardware, timer, compare,
+        progress, cancel, resume, resume_new, clone, delete, confirm_delete, priority, set_priority, loss, metric,
+        other, log, config, results, confusion, artifacts, hardware, timer, compare,
     )  # fmt: skip
 
 
@@ -221,7 +223,7 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
     )
 
 
-def wire(services: Services, ui: RunsUI) -> None:
+def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
     filters = [ui.status, ui.task, ui.model, ui.dataset, ui.search, ui.sort, ui.page, ui.page_size]
     outputs_detail = [
         ui.header, ui.progress, ui.cancel, ui.resume, ui.resume_new, ui.clone, ui.delete, ui.set_priority,
@@ -271,6 +273,8 @@ def wire(services: Services, ui: RunsUI) -> None:
 
     all_outputs = [ui.table, ui.page_info, ui.run, *outputs_detail]
     ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
+    # At once when the page opens (in its language), not at the first tick.
+    app.load(refresh_list, [*filters, ui.run], outputs_list, show_progress="hidden", **private)
     for f in (ui.status, ui.task, ui.model, ui.dataset, ui.sort, ui.page_size):
         f.change(first_page, [*filters, ui.run], outputs_list, **private)
     ui.search.submit(first_page, [*filters, ui.run], outputs_list, **private)
@@ -298,21 +302,12 @@ def wire(services: Services, ui: RunsUI) -> None:
         acted,
         **private,
     )
-    # Delete asks first, in the browser: a run's checkpoints and exports cannot be brought back.
+    # Delete asks first: a run's checkpoints and exports cannot be brought back. The second button
+    # shows until another run is opened.
     delete = act(lambda i: actions.delete_run(services, i), "runs.deleted_toast")
-
-    def delete_confirmed(run_id, metric):
-        if run_id is None:  # the person said no in the confirm dialog (the button needs an open run)
-            return tuple(gr.skip() for _ in acted)
-        return delete(run_id, metric)
-
-    ui.delete.click(
-        delete_confirmed,
-        inputs,
-        acted,
-        js="(run, metric) => [confirm('Delete run ' + run + ' and all its files?') ? run : null, metric]",
-        **private,
-    )
+    ui.delete.click(lambda: gr.Button(visible=True), None, [ui.confirm_delete], **private)
+    ui.run.change(lambda: gr.Button(visible=False), None, [ui.confirm_delete], **private)
+    ui.confirm_delete.click(delete, inputs, acted, **private)
     runs_compare.wire(services, ui.compare)
 
 
