@@ -223,6 +223,20 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
     )
 
 
+def finished_key(services: Services, run_id: int | None, metric: str | None) -> tuple | None:
+    """What a finished run's detail is made of, read in one query; None while it may change on its
+    own (queued, running) or is not there. The timer redraws the detail only when this changes."""
+    if run_id is None:
+        return None
+    try:
+        run = get_run(services.database, int(run_id))
+    except ValueError:
+        return None
+    if not run.status.finished:
+        return None
+    return run.id, metric, run.status.value, run.step, run.finished_at, run.priority, len(run.artifacts)
+
+
 def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
     filters = [ui.status, ui.task, ui.model, ui.dataset, ui.search, ui.sort, ui.page, ui.page_size]
     outputs_detail = [
@@ -241,10 +255,14 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
         return frame, label, page, gr.Dropdown(choices=choices)
 
     def refresh_all(*values):
-        """The timer's refresh: never writes the page number, so a click on Next is not undone by a tick."""
-        *list_values, run_id, metric = values
+        """The timer's refresh: never writes the page number, so a click on Next is not undone by a tick.
+        A finished run's detail is redrawn only when it changed (no plot flicker, no re-reading files)."""
+        *list_values, run_id, metric, drawn = values
         frame, label, _, choices = refresh_list(*list_values, run_id)
-        return (frame, label, choices, *detail(services, run_id, metric))
+        key = finished_key(services, run_id, metric)
+        if key is not None and key == drawn:
+            return frame, label, choices, *(gr.skip() for _ in outputs_detail), drawn
+        return frame, label, choices, *detail(services, run_id, metric), key
 
     def first_page(*values):
         return refresh_list(*values[:6], 1, *values[7:])
@@ -271,8 +289,9 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
 
         return handler
 
-    all_outputs = [ui.table, ui.page_info, ui.run, *outputs_detail]
-    ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric], all_outputs, show_progress="hidden", **private)
+    drawn = gr.State(None)  # finished_key of the detail the timer drew last
+    all_outputs = [ui.table, ui.page_info, ui.run, *outputs_detail, drawn]
+    ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric, drawn], all_outputs, show_progress="hidden", **private)
     # At once when the page opens (in its language), not at the first tick.
     app.load(refresh_list, [*filters, ui.run], outputs_list, show_progress="hidden", **private)
     for f in (ui.status, ui.task, ui.model, ui.dataset, ui.sort, ui.page_size):
