@@ -68,11 +68,16 @@ def _seed(services: Services) -> dict[str, int]:
 
 
 def _expect_lines(pg, count: int) -> None:
-    """The overlaid plot draws `count` lines, each in a visible colour of its own."""
-    lines = pg.locator(".block").filter(has_text="Curves, overlaid").locator("svg g.mark-line path")
-    expect(lines).to_have_count(count, timeout=20_000)
-    strokes = [lines.nth(i).evaluate("p => getComputedStyle(p).stroke") for i in range(count)]
-    assert len(set(strokes)) == count and not set(strokes) & {"none", ""}, strokes
+    """The overlaid plot draws `count` lines, each in a visible colour of its own (unused slots draw nothing)."""
+    paths = pg.locator(".block").filter(has_text="Curves, overlaid").locator("svg g.mark-line path")
+    drawn = "ps => ps.filter(p => (p.getAttribute('d') || '').includes('L')).map(p => getComputedStyle(p).stroke)"
+    expect(paths.first).to_be_attached(timeout=20_000)
+    for _ in range(40):
+        strokes = paths.evaluate_all(drawn)
+        if len(strokes) == count:
+            break
+        pg.wait_for_timeout(500)
+    assert len(strokes) == count and len(set(strokes)) == count and not set(strokes) & {"none", ""}, strokes
 
 
 def _final(loss: float) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from backend import actions
 from backend.runquery import MAX_COMPARE
@@ -16,6 +17,9 @@ from webui.i18n import L, t
 from webui.tabs import runs_views as views
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea"]  # one color per compared run (at most 5)
+# The plot's series are slots 1-5, never run names: Gradio 6 fixes a plot's colour domain at its first
+# data, so a run added in a later comparison would be drawn in no colour at all.
+SLOTS = [str(i + 1) for i in range(MAX_COMPARE)]
 
 
 def curve_plot(frame: Any, metric: str | None, **props: Any) -> gr.LinePlot:
@@ -47,12 +51,30 @@ def build(services: Services) -> CompareUI:
         metric = gr.Dropdown(["loss"], value="loss", label=L("runs.curve"), scale=1)
         go = gr.Button(L("runs.compare_go"), variant="primary", scale=1)
     plot = gr.LinePlot(
-        x="step", y="value", color="series", height=320, x_title=" ", y_title=" ", label=L("runs.compare_plot")
+        x="step",
+        y="value",
+        color="series",
+        color_map=dict(zip(SLOTS, PALETTE, strict=True)),
+        colors_in_legend=[],  # the legend below names the runs (the plot's own would say 1-5)
+        tooltip=["run"],
+        height=320,
+        x_title=" ",
+        y_title=" ",
+        label=L("runs.compare_plot"),
     )
-    legend = gr.HTML()  # the plot's own legend is clipped in Gradio 6 when series names are long
+    legend = gr.HTML()
     metrics = gr.Dataframe(interactive=False, label=L("runs.compare_metrics"), wrap=True)
     diff = gr.HTML()
     return CompareUI(runs, metric, go, plot, legend, diff, metrics)
+
+
+def slotted(frame: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
+    """Series renamed to the runs' slots (their names move to a `run` column, for the tooltip), after one
+    empty point per slot, so every slot is in the colour domain from the first comparison on."""
+    frame = frame.assign(run=frame["series"], series=frame["series"].map(dict(zip(runs, SLOTS, strict=False))))
+    start = int(frame["step"].min()) if len(frame) else 0
+    blanks = pd.DataFrame({"step": start, "value": float("nan"), "series": SLOTS, "run": ""})
+    return pd.concat([blanks, frame], ignore_index=True).astype({"step": "int64", "value": "float64"})
 
 
 def _choices(services: Services) -> list[tuple[str, int]]:
@@ -70,8 +92,8 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
     names = sorted(out["curves"], key=lambda n: (n != "loss", n))
     chosen = metric if metric in names else (names[0] if names else None)
     label = {str(r["id"]): f"#{r['id']} {r['name']}" for r in out["runs"]}
-    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(label.values())}
-    frame = views.curve_frame(out["curves"], [chosen] if chosen else [], run_label=label)
+    colors = {name: PALETTE[i] for i, name in enumerate(label.values())}
+    frame = slotted(views.curve_frame(out["curves"], [chosen] if chosen else [], run_label=label), list(label.values()))
     swatches = "".join(
         f'<span style="margin-right:18px;white-space:nowrap"><span style="display:inline-block;width:22px;height:4px;'
         f'background:{color};vertical-align:middle;margin-right:6px"></span>{html.escape(name)}</span>'
@@ -79,7 +101,7 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
     )
     return (
         gr.Dropdown(choices=names or ["loss"], value=chosen or "loss"),
-        curve_plot(frame, chosen, color_map=colors),
+        curve_plot(frame, chosen),
         f"<div>{swatches}</div>",
         views.config_diff_html(out),
         views.metrics_side_by_side(out),
