@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import logging
+import signal
 import sys
 from dataclasses import fields
 from typing import Any
@@ -194,6 +195,10 @@ def _serve_supervisor(services, args) -> int:
     if not supervisor.acquire():
         raise ValueError("another supervisor (an app or `supervise`) already runs for this workspace")
     print(f"supervising {services.workspace.root}; Ctrl-C to stop (workers keep running)", file=sys.stderr)
+    # Ctrl-C and SIGTERM (docker stop, systemd) end the loop, also when started in the background,
+    # where a shell leaves SIGINT ignored and Python would inherit that.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     try:
         supervisor.loop()
     except KeyboardInterrupt:

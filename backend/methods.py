@@ -157,6 +157,15 @@ class GradualUnfreezing(TrainerCallback):
                 log.info("gradual unfreezing: %d of %d layer groups now train", due, len(self.groups))
             self.open = due
 
+    def trainable_at_start(self) -> int:
+        """Parameters that train before the first group thaws (the head), for the run's report;
+        every parameter stays trainable until the Trainer has built its optimizer."""
+        _set_trainable(self.model, self.groups, 0)
+        count = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        for p in self.model.parameters():
+            p.requires_grad_(True)
+        return count
+
     def on_train_begin(self, args, state, control, **kwargs):
         self._update(state)
 

@@ -80,7 +80,7 @@ def train(
     from backend.catalog import resolve_model
     from backend.data import load_rows
     from backend.devices import DTYPES, check_devices, resolve_device, resolve_precision
-    from backend.methods import prepare
+    from backend.methods import GradualUnfreezing, prepare
     from backend.optim import optimizer, stopping_callbacks, training_arguments
     from backend.tasks import get_task
 
@@ -110,7 +110,10 @@ def train(
     train_rows, eval_rows = load_rows(workspace, dataset_id, "train"), load_rows(workspace, dataset_id, "validation")
     built = get_task(cfg.task).build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision])
     method_callbacks = prepare(built.model, cfg, built.layer_groups)
-    trainable, total = built.trainable_params, built.total_params  # as training starts (gradual unfreezes later)
+    gradual = [cb for cb in method_callbacks if isinstance(cb, GradualUnfreezing)]
+    # As training starts: gradual unfreezing begins with the head and thaws a group at a time.
+    trainable = gradual[0].trainable_at_start() if gradual else built.trainable_params
+    total = built.total_params
     log.info(
         "%d training rows, %d tokens/epoch; trainable params %d of %d (%.2f%%)",
         len(built.train),

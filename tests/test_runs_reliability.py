@@ -139,3 +139,17 @@ def test_a_worker_that_raises_fails_with_its_message_and_log_and_the_cli_exits_1
     assert str(broken) in out["reason"] or "safetensors" in out["reason"].lower()
     assert "Traceback" in out["reason"] or "ERROR" in out["reason"]  # then the worker's log tail
     assert out["log_tail"] and out["reason"].endswith(out["log_tail"].strip()[-200:])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_supervise_stops_on_ctrl_c_or_sigterm_also_when_started_in_the_background(tmp_path, signum):
+    cmd = [sys.executable, "-m", "backend.cli", "--workspace", str(tmp_path / "ws"), "supervise"]
+    # A shell's background job (`cmd &`, nohup) starts with SIGINT ignored, and Python keeps that.
+    ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=ignore_sigint)
+    try:
+        assert "supervising" in proc.stderr.readline()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        proc.kill()
