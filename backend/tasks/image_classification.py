@@ -321,7 +321,9 @@ def _load(net: nn.Module, state: dict[str, torch.Tensor], arch: str, image_size:
 
 
 def _add_lora(model: ImageClassifier, cfg: RunConfig) -> Any:
-    """LoRA on every conv and linear layer outside the head (or the named ones); the head trains in full."""
+    """LoRA on every conv and linear layer outside the head (or the named ones); the head trains in full.
+    Grouped (depthwise) convolutions are left out: a few weights each, and peft adapts them only when
+    the rank divides the groups, which MobileNet's 16-960 groups never all allow."""
     from peft import LoraConfig, get_peft_model
 
     if cfg.lora_targets.strip() == "all-linear":
@@ -331,6 +333,7 @@ def _add_lora(model: ImageClassifier, cfg: RunConfig) -> Any:
             n
             for n, m in model.named_modules()
             if isinstance(m, nn.Conv2d | nn.Linear | nn.MultiheadAttention)
+            and getattr(m, "groups", 1) == 1
             and f".{model.head}" not in n
             and n not in inside_attention
         ]
