@@ -159,6 +159,8 @@ def test_first_time_user_flow(app_url, page, shot):
     page.get_by_placeholder("Type a message and press Enter").fill("Who are you?")
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_test_id("user").last).to_contain_text("Who are you?", timeout=CHAT_TIMEOUT * 1000)
+    box = page.get_by_placeholder("Type a message and press Enter")
+    box.fill("And what can you do?")  # the next question, typed while the model loads and answers
     answer = page.get_by_test_id("bot").last
     expect(answer).to_have_text(re.compile(r"\w"), timeout=CHAT_TIMEOUT * 1000)
     # Let the stream finish: the answer stops growing.
@@ -170,6 +172,7 @@ def test_first_time_user_flow(app_url, page, shot):
             previous, stable_since = text, time.monotonic()
         page.wait_for_timeout(500)
     assert previous.strip(), "the assistant answered with empty text"
+    expect(box).to_have_value("And what can you do?")  # the streamed reply did not wipe it
     shot(page, "playground-answer")
 
     # 5. Export: the merged model, verified and offered as a zip.

@@ -90,7 +90,7 @@ def wire(services: Services, ui: PlaygroundUI, demo_run: int | None = None) -> N
             gen = GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p)
             for text in stream_chat(model, tokenizer, turns, gen):
                 shown[-1] = {"role": "assistant", "content": text}
-                yield shown, ""
+                yield shown, gr.skip()  # the box was emptied once: what the person types meanwhile stays
         except ValueError as e:
             yield refuse(str(e), 2)
 
