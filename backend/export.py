@@ -34,16 +34,16 @@ def export_run(
 
     if fmt not in FORMATS:
         raise ValueError(f"format '{fmt}' is not supported; choose one of {', '.join(FORMATS)}")
-    base, adapter = model_folder(database, workspace, run_id)
+    base, adapter, trusted = model_folder(database, workspace, run_id)
     if fmt == "adapter" and adapter is None:
         raise ValueError(f"run {run_id} trained all weights, so it has no adapter; export 'merged' instead")
     target = _target(workspace, run_id, fmt, out)
 
     if fmt == "adapter":
         shutil.copytree(adapter, target, dirs_exist_ok=True)
-        verification = _verify_adapter(base, adapter, target)
+        verification = _verify_adapter(base, adapter, target, trusted)
     else:
-        verification = _write_merged(base, adapter, target)
+        verification = _write_merged(base, adapter, target, trusted)
     (target / MARKER).write_text(f"{fmt} export of run {run_id}\n")
     archive = Path(shutil.make_archive(str(target), "zip", root_dir=target))
     size = dir_size(target)
@@ -77,12 +77,10 @@ def _target(workspace: Workspace, run_id: int, fmt: str, out: str | Path | None)
     return target
 
 
-def _write_merged(base: Path, adapter: Path | None, target: Path) -> dict[str, Any]:
+def _write_merged(base: Path, adapter: Path | None, target: Path, code: bool) -> dict[str, Any]:
+    """`code`: the run's trust_remote_code choice."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from backend.catalog import runs_code
-
-    code = runs_code(base)  # only reachable for a run the user trusted (model_folder checks it)
     model = AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code)
     if adapter is not None:
         from peft import PeftModel
@@ -95,13 +93,10 @@ def _write_merged(base: Path, adapter: Path | None, target: Path) -> dict[str, A
     return _compare(model, reloaded, tokenizer)
 
 
-def _verify_adapter(base: Path, adapter: Path, target: Path) -> dict[str, Any]:
+def _verify_adapter(base: Path, adapter: Path, target: Path, code: bool) -> dict[str, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from backend.catalog import runs_code
-
-    code = runs_code(base)
     tokenizer = AutoTokenizer.from_pretrained(adapter, trust_remote_code=code)
     source = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code), adapter)
     exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code), target)

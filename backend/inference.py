@@ -22,8 +22,9 @@ _lock = threading.Lock()
 _loaded: dict[str, tuple[Any, Any]] = {}
 
 
-def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple[Path, Path | None]:
-    """(base model folder, adapter folder or None) for a completed run."""
+def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple[Path, Path | None, bool]:
+    """(base model folder, adapter folder or None, whether the model's own code may run) for a
+    completed run. The last is the user's choice for the run (`trust_remote_code`), never the folder's."""
     from backend.catalog import resolve_model
     from backend.runs import get_run
 
@@ -31,11 +32,11 @@ def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple
     if run.status not in (RunStatus.completed, RunStatus.cancelled):
         raise ValueError(f"run {run_id} is {run.status.value}; only a completed run can be loaded")
     run_dir = workspace.run_dir(run_id)
+    trusted = bool((run.config or {}).get("trust_remote_code"))
     if (run_dir / "adapter").is_dir():
-        trusted = bool((run.config or {}).get("trust_remote_code"))  # the user's choice for this run
-        return resolve_model(run.model, workspace.models_dir, trusted), run_dir / "adapter"
+        return resolve_model(run.model, workspace.models_dir, trusted), run_dir / "adapter", trusted
     if (run_dir / "model").is_dir():
-        return run_dir / "model", None
+        return run_dir / "model", None, trusted
     raise ValueError(f"run {run_id} has no saved model in {run_dir}")
 
 
@@ -44,17 +45,16 @@ def load(database: Database, workspace: Workspace, source: str | int) -> tuple[A
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from backend.catalog import resolve_model, runs_code
+    from backend.catalog import resolve_model
 
     key = f"run:{source}" if isinstance(source, int) else f"model:{source}"
     with _lock:
         if key in _loaded:
             return _loaded[key]
         if isinstance(source, int):
-            base, adapter = model_folder(database, workspace, source)
-        else:
-            base, adapter = resolve_model(source, workspace.models_dir), None
-        code = runs_code(base)  # only reachable for a run the user trusted (model_folder checks it)
+            base, adapter, code = model_folder(database, workspace, source)
+        else:  # a base model by name or folder: never its own code (resolve_model refuses such folders)
+            base, adapter, code = resolve_model(source, workspace.models_dir), None, False
         tokenizer = AutoTokenizer.from_pretrained(adapter or base, trust_remote_code=code)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, trust_remote_code=code)
         if adapter is not None:

@@ -1,6 +1,7 @@
 """The model catalog per task and the per-task defaults a run starts from."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -100,4 +101,7 @@ def test_a_model_with_its_own_code_trains_only_when_the_user_trusts_it(workspace
     log = (workspace / "runs" / str(run["id"]) / "log.txt").read_text()
     assert "runs its own Python code" in log  # the warning stays in the run's log
     reply = cli_json(workspace, "chat", str(run["id"]), "--prompt", "1+1?", "--max-new-tokens", "4")
-    assert reply["run_id"] == run["id"] and isinstance(reply["reply"], str)  # playground and export load it too
+    assert reply["run_id"] == run["id"] and isinstance(reply["reply"], str)  # the playground loads it
+    merged = cli_json(workspace, "export", str(run["id"]), "--format", "merged")  # and export merges it
+    assert merged["verification"]["ok"], merged["verification"]
+    assert (Path(merged["path"]) / "custom_llama.py").is_file()  # the merged folder still runs with its code

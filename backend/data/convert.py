@@ -16,11 +16,8 @@ from backend.data.detect import detect_format, split_of, task_of
 from backend.data.errors import DataError
 from backend.data.options import ImportOptions
 from backend.data.readers import Progress, Records
-from backend.data.tables import DATA_EXT, read_records
+from backend.data.tables import is_data_file, read_records
 from backend.data.zipsafe import is_junk, safe_extract
-
-# Files that travel with downloaded datasets but hold no rows (Hugging Face save_to_disk / hub metadata).
-METADATA = {"dataset_infos.json", "dataset_dict.json", "state.json", "dataset_info.json"}
 
 
 @dataclass
@@ -60,7 +57,7 @@ def convert_upload(
         if info is None:
             raise DataError(f"{source}: no {llamafactory.INFO} inside; LLaMA-Factory data folders have one")
         return _convert_llamafactory(root / info.parent, source, opts, progress)
-    data_files = [f for f in files if f.suffix.lower() in DATA_EXT and f.name not in METADATA]
+    data_files = [f for f in files if is_data_file(f)]
     if (
         opts.format == "imagefolder"
         or opts.task == "image-classification"

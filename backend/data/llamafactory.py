@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.data.errors import DataError
-from backend.data.tables import DATA_EXT
+from backend.data.tables import is_data_file
 
 INFO = "dataset_info.json"
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}
@@ -85,7 +85,7 @@ def _missing(root: Path, spec: dict[str, Any]) -> str:
 def _entry(root: Path, name: str, spec: dict[str, Any], at: str) -> Entry:
     target = root / str(spec["file_name"])
     if target.is_dir():
-        files = sorted(p.relative_to(root) for p in target.rglob("*") if p.suffix.lower() in DATA_EXT)
+        files = sorted(p.relative_to(root) for p in target.rglob("*") if is_data_file(p))
     else:
         files = [target.relative_to(root)]
     if not files:

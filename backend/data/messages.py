@@ -13,8 +13,7 @@ from typing import Any
 
 from backend.data.errors import DataError
 from backend.data.readers import Records
-from backend.data.sharegpt import _checked
-from backend.data.validation import require_object, where
+from backend.data.validation import checked_conversation, require_object, where
 
 ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
 
@@ -30,11 +29,11 @@ def convert(records: Records, file_name: str, max_row_chars: int, column: str = 
         turns = record.get(column)
         if not isinstance(turns, list) or not turns:
             raise DataError(f"{at}: field '{column}' must be a non-empty list of {{role, content}} turns")
-        messages = [_turn(t, f"{at} message {i}") for i, t in enumerate(turns, start=1)]
-        yield _checked(messages, record.get("tools"), at, max_row_chars)
+        messages = [role_content_turn(t, f"{at} message {i}") for i, t in enumerate(turns, start=1)]
+        yield checked_conversation(messages, record.get("tools"), at, max_row_chars)
 
 
-def _turn(turn: Any, at: str) -> dict[str, str]:
+def role_content_turn(turn: Any, at: str) -> dict[str, str]:
     if not isinstance(turn, dict) or "role" not in turn:
         raise DataError(f'{at}: a message needs "role" and "content", e.g. {{"role": "user", "content": "Hi"}}')
     role = turn["role"]

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from backend.data.errors import DataError
+from backend.data.messages import role_content_turn
 from backend.data.readers import Records
-from backend.data.validation import check_row_size, require_object, text_field, tools_text, where
+from backend.data.validation import checked_conversation, require_object, text_field, where
 
 COLUMNS = {"messages": "conversations", "system": "system", "tools": "tools"}
 TAGS = {
@@ -63,9 +64,10 @@ def convert(
             messages.append({"role": "system", "content": system})
         for i, turn in enumerate(turns, start=1):
             if not tags and isinstance(turn, dict) and "from" not in turn and "role" in turn:
-                turn = {"from": turn["role"], "value": turn.get("content")}  # role/content turns under "conversations"
-            messages.append(_turn(turn, f"{at} turn {i}", tag, roles))
-        yield _checked(messages, record.get(col["tools"]), at, max_row_chars)
+                messages.append(role_content_turn(turn, f"{at} turn {i}"))  # OpenAI-style turns under "conversations"
+            else:
+                messages.append(_turn(turn, f"{at} turn {i}", tag, roles))
+        yield checked_conversation(messages, record.get(col["tools"]), at, max_row_chars)
 
 
 def _turn(turn: Any, at: str, tag: dict[str, str], roles: dict[str, str]) -> dict[str, str]:
@@ -81,19 +83,3 @@ def _turn(turn: Any, at: str, tag: dict[str, str], roles: dict[str, str]) -> dic
     if not content.strip():
         raise DataError(f"{at}: the {who} turn is empty; fill it in or remove the row")
     return {"role": roles[who], "content": content}
-
-
-def _checked(messages: list[dict[str, str]], tools: Any, at: str, max_row_chars: int) -> dict[str, Any]:
-    """Shared by ShareGPT and OpenAI messages: a system turn only first, a user turn, an answer to learn."""
-    if any(m["role"] == "system" for m in messages[1:]):
-        raise DataError(f"{at}: a system turn may only come first; move it to the start")
-    if not any(m["role"] == "user" for m in messages):
-        raise DataError(f"{at}: the conversation has no user turn")
-    if not any(m["role"] == "assistant" for m in messages):
-        raise DataError(f"{at}: the conversation has no assistant turn, so there is nothing to learn")
-    check_row_size(sum(len(m["content"]) for m in messages), at, max_row_chars)
-    out: dict[str, Any] = {"messages": messages}
-    tools_json = tools_text(tools, at)
-    if tools_json is not None:
-        out["tools"] = tools_json
-    return out

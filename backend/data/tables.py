@@ -19,6 +19,13 @@ JSON_EXT = {".json", ".jsonl", ".ndjson"}
 TABLE_EXT = {".csv", ".tsv", ".parquet"}
 TEXT_EXT = {".txt"}
 DATA_EXT = JSON_EXT | TABLE_EXT | TEXT_EXT
+# Files that travel with downloaded datasets but hold no rows (Hugging Face save_to_disk / hub metadata).
+METADATA = {"dataset_infos.json", "dataset_dict.json", "state.json", "dataset_info.json"}
+
+
+def is_data_file(path: Path) -> bool:
+    """A file of rows by its extension, not a dataset's metadata."""
+    return path.suffix.lower() in DATA_EXT and path.name not in METADATA
 
 
 def read_records(path: Path, max_row_chars: int, progress: Progress | None = None) -> Records:

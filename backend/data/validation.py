@@ -61,3 +61,19 @@ def _kind(value: Any) -> str:
     return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
         type(value), "nothing" if value is None else type(value).__name__
     )
+
+
+def checked_conversation(messages: list[dict[str, str]], tools: Any, at: str, max_row_chars: int) -> dict[str, Any]:
+    """Shared by ShareGPT and OpenAI messages: a system turn only first, a user turn, an answer to learn."""
+    if any(m["role"] == "system" for m in messages[1:]):
+        raise DataError(f"{at}: a system turn may only come first; move it to the start")
+    if not any(m["role"] == "user" for m in messages):
+        raise DataError(f"{at}: the conversation has no user turn")
+    if not any(m["role"] == "assistant" for m in messages):
+        raise DataError(f"{at}: the conversation has no assistant turn, so there is nothing to learn")
+    check_row_size(sum(len(m["content"]) for m in messages), at, max_row_chars)
+    out: dict[str, Any] = {"messages": messages}
+    tools_json = tools_text(tools, at)
+    if tools_json is not None:
+        out["tools"] = tools_json
+    return out
