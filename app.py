@@ -18,6 +18,8 @@ import logging
 import os
 import sys
 
+from backend.data.options import ImportLimits
+
 log = logging.getLogger("tuneboard")
 
 EXIT_BAD_INPUT = 2
@@ -76,8 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--max-file-size",
-        default=env("TUNEBOARD_MAX_FILE_SIZE") or "2gb",  # the dataset import limit (backend/data/options.py)
-        help="largest upload accepted, e.g. 200mb or 1gb (default 2gb, or $TUNEBOARD_MAX_FILE_SIZE)",
+        default=env("TUNEBOARD_MAX_FILE_SIZE") or f"{ImportLimits().max_upload_bytes // 1024**2}mb",
+        help="largest upload accepted, e.g. 200mb or 1gb (default: the dataset import limit, 2048mb or "
+        "$TUNEBOARD_MAX_UPLOAD_MB; or $TUNEBOARD_MAX_FILE_SIZE)",
     )
     p.add_argument(
         "--workspace",

@@ -158,13 +158,11 @@ class GradualUnfreezing(TrainerCallback):
             self.open = due
 
     def trainable_at_start(self) -> int:
-        """Parameters that train before the first group thaws (the head), for the run's report;
-        every parameter stays trainable until the Trainer has built its optimizer."""
-        _set_trainable(self.model, self.groups, 0)
-        count = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        for p in self.model.parameters():
-            p.requires_grad_(True)
-        return count
+        """Parameters that train before the first group thaws (the head and what no group holds),
+        for the run's report; every parameter stays trainable until the Trainer has built its optimizer."""
+        head = _head_ids(self.model)
+        grouped = {id(p): p for g in self.groups for p in g.parameters() if id(p) not in head}
+        return sum(p.numel() for p in self.model.parameters()) - sum(p.numel() for p in grouped.values())
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._update(state)

@@ -136,4 +136,48 @@ def write_alpaca(path: Path, rows: list[dict] | None = None, n: int = 12) -> Pat
     return path
 
 
+TINY_BERT_WORDS = [
+    "great",
+    "awful",
+    "movie",
+    "film",
+    "plot",
+    "acting",
+    "loved",
+    "hated",
+    "boring",
+    "superb",
+    "the",
+    "a",
+    "was",
+    "and",
+    "it",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A 2-layer BERT encoder (no head, like MiniLM's checkpoint) with a word-level WordPiece vocab."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    (folder / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_BERT_WORDS]) + "\n"
+    )
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 from tests.pgserver import database_url, postgres_server  # noqa: E402, F401 - a real PostgreSQL for DB tests

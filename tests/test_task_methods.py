@@ -15,7 +15,6 @@ import sys
 import pytest
 
 from tests.conftest import EXAMPLES, ROOT, cli_json, write_alpaca
-from tests.test_text_classification import tiny_bert  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +28,7 @@ TASKS = ("sft", "text-classification", "image-classification")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, tiny_model, tiny_bert):  # noqa: F811
+def data(tmp_path_factory, tiny_model, tiny_bert):
     tmp = tmp_path_factory.mktemp("matrix")
     ws = tmp / "ws"
     cli_json(ws, "datasets", "add", str(write_alpaca(tmp / "chat.json", n=12)), "--name", "chat")

@@ -9,46 +9,6 @@ from tests.conftest import EXAMPLES, cli, cli_json
 
 TASK = "text-classification"
 
-WORDS = [
-    "great",
-    "awful",
-    "movie",
-    "film",
-    "plot",
-    "acting",
-    "loved",
-    "hated",
-    "boring",
-    "superb",
-    "the",
-    "a",
-    "was",
-    "and",
-    "it",
-]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A 2-layer BERT encoder (no head, like MiniLM's checkpoint) with a word-level WordPiece vocab."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
 
 def rows(n: int = 10) -> list[dict]:
     good = [{"text": f"loved it a great movie {'superb ' * (i % 3)}", "label": "positive"} for i in range(n)]

@@ -22,9 +22,9 @@ PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea"]  # one color p
 SLOTS = [str(i + 1) for i in range(MAX_COMPARE)]
 
 
-def curve_plot(frame: Any, metric: str | None, **props: Any) -> gr.LinePlot:
+def curve_plot(frame: Any, metric: str | None) -> gr.LinePlot:
     """A plot update with translated axis titles (Gradio translates labels, not axis titles) named for the curve."""
-    return gr.LinePlot(value=frame, x_title=t("runs.step_axis"), y_title=metric or t("runs.value"), **props)
+    return gr.LinePlot(value=frame, x_title=t("runs.step_axis"), y_title=metric or t("runs.value"))
 
 
 @dataclass
