@@ -192,6 +192,8 @@ def _launch_options(services, args, authenticator) -> dict:
 
 
 def _serve_full(services, args, authenticator) -> int:
+    import gradio as gr
+
     from backend.jobs import Supervisor
     from webui.app import CSS, build_app
 
@@ -202,6 +204,9 @@ def _serve_full(services, args, authenticator) -> int:
     )
     supervisor.start()
     app = build_app(services)
+    # Exports are served from where they lie, not copied into Gradio's cache on every download
+    # (a merged model is hundreds of MB); the exports folder is the one place downloads come from anyway.
+    gr.set_static_paths([services.workspace.root / "exports"])
     try:
         app.queue(default_concurrency_limit=4).launch(
             css=CSS, footer_links=["api"], **_launch_options(services, args, authenticator)

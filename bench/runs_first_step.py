@@ -10,7 +10,9 @@ process (imports, database, dataset, model, Trainer), has written its first loss
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -62,6 +64,7 @@ def main() -> int:
     from tests.conftest import write_alpaca
 
     tmp = Path(tempfile.mkdtemp(prefix="tb-bench-first-"))
+    atexit.register(shutil.rmtree, tmp, True)
     services = Services.open(tmp / "ws")
     model = tiny_model(tmp / "tiny")
     import_file(services.database, services.workspace, write_alpaca(tmp / "sums.json", n=16), name="sums")

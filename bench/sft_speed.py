@@ -17,7 +17,9 @@ precision. Prints markdown tables for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,7 @@ def main() -> None:
     from backend.workspace import Workspace
 
     ws = Workspace.resolve(tempfile.mkdtemp(prefix="tb-bench-"))
+    atexit.register(shutil.rmtree, ws.root, True)  # runs and checkpoints are GBs; nothing is kept
     if args.rows:
         subset = ws.root / "data.json"
         subset.write_text(json.dumps(json.loads(Path(args.data).read_text(encoding="utf-8"))[: args.rows]))

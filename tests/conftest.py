@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,15 @@ EXAMPLES = ROOT / "examples"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+# Uploads and downloads that the tests' apps (in this process and in app subprocesses) put in Gradio's
+# cache go to one folder of this session, removed when it ends, instead of piling up in /tmp/gradio.
+_GRADIO_CACHE = Path(tempfile.mkdtemp(prefix="tb-test-gradio-"))
+os.environ["GRADIO_TEMP_DIR"] = str(_GRADIO_CACHE)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_GRADIO_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,6 +9,10 @@ from webui import api
 from webui.i18n import L, language_selector, wire_language
 from webui.tabs import datasets, export, playground, runs, train
 
+# Uploads land in Gradio's cache; once imported, the dataset keeps its own copy, so cached files older
+# than a day are deleted every hour instead of piling up in the temp folder.
+DELETE_CACHE = (3600, 86400)
+
 CSS = """
 .tb-progress { background: var(--neutral-200); border-radius: 6px; height: 14px; overflow: hidden; }
 .tb-progress > div { background: var(--color-accent); height: 100%; transition: width .5s; }
@@ -18,7 +22,7 @@ CSS = """
 
 
 def build_app(services: Services) -> gr.Blocks:
-    with gr.Blocks(title="Tuneboard") as app:
+    with gr.Blocks(title="Tuneboard", delete_cache=DELETE_CACHE) as app:
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
                 gr.Markdown(L("app.title"))
@@ -66,7 +70,7 @@ def build_demo(services: Services, run_id: int) -> gr.Blocks:
 
     model_folder(services.database, services.workspace, run_id)  # refuses before anything is served
     run = get_run(services.database, run_id)
-    with gr.Blocks(title=f"Tuneboard demo: {run.name}") as app:
+    with gr.Blocks(title=f"Tuneboard demo: {run.name}", delete_cache=DELETE_CACHE) as app:
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
                 gr.Markdown(L("app.title"))

@@ -10,9 +10,11 @@ lands in tests/e2e/screenshots/ (git-ignored) for a human to look at.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,10 @@ def test_first_time_user_flow(app_url, page, shot):
     download = page.locator(".block").filter(has=page.get_by_text("Download", exact=True))
     expect(download).to_contain_text(re.compile(r"\.zip"))
     shot(page, "exported")
+    with page.expect_download() as saving:
+        download.get_by_role("link").first.click()
+    saved = Path(saving.value.path())
+    with zipfile.ZipFile(saved) as archive:  # the whole merged model arrives, loadable
+        assert {"config.json", "model.safetensors"} <= {Path(n).name for n in archive.namelist()}
+    # served from the exports folder as it lies, not copied into Gradio's cache on each download
+    assert not list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob("*.zip"))
