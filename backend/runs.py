@@ -70,7 +70,8 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
             model=cfg.model,
             method=cfg.method,
             dataset_id=ds.id,
-            config=cfg.to_dict(),
+            # the learning rate it trains with, not 0 for "the default": what Runs shows, compares and clones
+            config={**cfg.to_dict(), "learning_rate": cfg.lr},
             metrics={},
             priority=int(priority),
             devices=devices,

@@ -20,14 +20,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-# Uploads and downloads that the tests' apps (in this process and in app subprocesses) put in Gradio's
-# cache go to one folder of this session, removed when it ends, instead of piling up in /tmp/gradio.
-_GRADIO_CACHE = Path(tempfile.mkdtemp(prefix="tb-test-gradio-"))
-os.environ["GRADIO_TEMP_DIR"] = str(_GRADIO_CACHE)
+
+def pytest_configure(config):
+    """Uploads and downloads that the tests' apps (here and in app subprocesses) put in Gradio's cache go
+    to one folder of this session, removed when it ends, instead of piling up in /tmp/gradio."""
+    config.gradio_cache = tempfile.mkdtemp(prefix="tb-test-gradio-")
+    os.environ["GRADIO_TEMP_DIR"] = config.gradio_cache
 
 
-def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_GRADIO_CACHE, ignore_errors=True)
+def pytest_unconfigure(config):
+    shutil.rmtree(config.gradio_cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -60,6 +60,20 @@ def test_good_file_imports(services, file, options, fmt, task, splits):
         )
 
 
+def test_tsv_cells_keep_their_quotes_as_written(services, tmp_path):
+    """TSV has no quoting: a cell that starts with a quote (or holds one) is text, not the start of a field."""
+    texts = ['"Great" product, would buy', 'It said "broken" on the box', '"', "5'11\" tall, fits"]
+    lines = ["text\tlabel"] + [
+        f"{text}\t{label}" for text, label in zip(texts, ["pos", "neg", "neg", "pos"], strict=True)
+    ]
+    path = tmp_path / "quotes.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = import_file(services.database, services.workspace, path, options=ImportOptions(val_ratio=0, test_ratio=0))
+    rows = load_rows(services.workspace, ds.id)
+    assert sorted(r["text"] for r in rows) == sorted(texts)
+    assert {r["text"]: r["label"] for r in rows}['"'] == "neg"
+
+
 def test_canonical_rows_of_each_sft_format(services):
     def rows(file):
         return load_rows(services.workspace, import_file(services.database, services.workspace, GOOD / file).id)

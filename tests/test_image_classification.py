@@ -28,6 +28,16 @@ def rows(n: int = 6) -> list[dict]:
     return out
 
 
+def noisy_rows(n: int = 4) -> list[dict]:
+    """Random RGB noise: unlike flat squares, it gives every layer's adapter a non-zero gradient."""
+    out = []
+    for i in range(n):
+        buf = io.BytesIO()
+        Image.effect_noise((16, 16), 40 + 20 * i).convert("RGB").save(buf, format="PNG")
+        out.append({"image": buf.getvalue(), "label": ["cat", "dog"][i % 2]})
+    return out
+
+
 def build(tmp_path, train, evals=(), **settings):
     cfg = RunConfig.from_dict({"task": "image-classification", "dataset": "d", **settings})
     return ic.build(cfg, resolve_model(cfg.model, tmp_path / "models"), list(train), list(evals), torch.float32)
@@ -181,11 +191,22 @@ def test_cli_trains_the_digits_example_and_saves_a_reloadable_model(workspace, t
     assert model(torch.zeros(1, 3, 32, 32)).logits.shape == (1, 10)
 
 
-def test_lora_adapts_convolutions_and_saves_merged_weights(tmp_path):
-    built = build(tmp_path, rows(), image_size=32, method="lora", lora_rank=2, lora_alpha=4)
+@pytest.mark.parametrize(
+    ("arch", "adapted", "head"),
+    [
+        ("resnet18", "layer1.0.conv1.lora_A", "fc.modules_to_save"),
+        ("vit_b_16", "encoder_layer_0.self_attention.lora_A", "heads.modules_to_save"),  # nn.MultiheadAttention
+    ],
+)
+def test_lora_adapts_convolutions_and_attention_and_saves_merged_weights(tmp_path, arch, adapted, head):
+    built = build(tmp_path, noisy_rows(), model=arch, image_size=32, method="lora", lora_rank=2, lora_alpha=4)
     trainable = [n for n, p in built.model.named_parameters() if p.requires_grad]
-    assert any("layer1.0.conv1.lora_A" in n for n in trainable) and any("fc.modules_to_save" in n for n in trainable)
+    assert any(adapted in n for n in trainable) and any(head in n for n in trainable)
     assert built.trainable_params < built.total_params / 10
+    batch = built.collator([built.train[i] for i in range(2)])
+    built.model(**batch).loss.backward()  # gradients reach the adapters (lora_B: lora_A's is 0 while B is)
+    grads = [p.grad for n, p in built.model.named_parameters() if adapted.replace("lora_A", "lora_B") in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
     with torch.no_grad():  # a trained adapter: lora_B is no longer zero
         for n, p in built.model.named_parameters():
             if "lora_B" in n:
@@ -196,7 +217,7 @@ def test_lora_adapts_convolutions_and_saves_merged_weights(tmp_path):
         expected = built.model(pixel_values=pixels).logits
     ic.save_model(
         built.model,
-        {"format": ic.FORMAT, "arch": "resnet18", "classes": ["cat", "dog"], "image_size": 32},
+        {"format": ic.FORMAT, "arch": arch, "classes": ["cat", "dog"], "image_size": 32},
         tmp_path / "m",
     )
     loaded, _ = ic.load_model(tmp_path / "m")

@@ -12,7 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from backend.config import RunConfig
+from backend.config import DEFAULT_LR, RunConfig
 from backend.data import import_file
 from backend.runquery import RunQuery, checkpoints, compare, list_page, queue_position
 from backend.runs import cancel_run, create_run, delete_run, get_run, resume_run, set_priority
@@ -93,6 +93,11 @@ def test_compare_shows_the_settings_that_differ_and_the_curves(services, submit)
     assert out["config_diff"] == {"learning_rate": [1e-3, 2e-3], "lora_rank": [16, 4]}
     assert out["config_same"]["dataset"] == "sums"
     assert out["curves"]["loss"] == {str(a): [[1, 2.0]], str(b): [[1, 1.5]]}
+    default, full = submit(), submit(method="full")  # no learning rate given: each records the one it uses
+    assert compare(services.database, [default, full])["config_diff"]["learning_rate"] == [
+        DEFAULT_LR["lora"],
+        DEFAULT_LR["full"],
+    ]
     with pytest.raises(ValueError, match="2 to 5"):
         compare(services.database, [a])
     with pytest.raises(ValueError, match="999 not found"):
