@@ -66,7 +66,7 @@ def _print(result: Any, as_json: bool) -> None:
 def _datasets_add(services, args) -> int:
     """One JSON object per line for each dataset imported (a LLaMA-Factory folder gives several)."""
     keys = ("format", "task", "text_column", "label_column", "text_pair_column", "file_column", "val_ratio")
-    keys += ("test_ratio", "seed", "drop_duplicates", "subset", "split")
+    keys += ("test_ratio", "seed", "drop_duplicates", "skip_invalid", "subset", "split")
     options = {k: getattr(args, k) for k in keys}
     with _progress_bar() as progress:
         results = actions.add_datasets(services, args.path, args.name, options, progress)
@@ -238,6 +238,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--test-ratio", type=float, help="share held out for test (default 0 for sft, 0.1 otherwise)")
     c.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
     c.add_argument("--drop-duplicates", action="store_true", help="keep only the first of identical rows")
+    c.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out rows with problems (counted, the first listed) instead of refusing the file",
+    )
     c.add_argument("--subset", default="", help="hub datasets: the subset (configuration)")
     c.add_argument("--split", default="", help="hub datasets: one split only")
     cmd(datasets, "list", _datasets_list, "list datasets, newest first")

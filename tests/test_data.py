@@ -81,6 +81,40 @@ def test_duplicate_rows_are_reported_or_dropped(services, tmp_path):
     assert dropped.num_rows == 2 and dropped.stats["dropped_duplicates"] == 2
 
 
+def test_rows_with_problems_stop_the_import_or_are_left_out_and_listed(services, tmp_path):
+    good = [json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) for i in range(5)]
+    lines = [*good[:2], json.dumps({"instruction": "q", "output": ""}), '{"instruction": "cut off', *good[2:], "[1]"]
+    path = tmp_path / "dump.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"dump.jsonl row 3: field 'output' is empty.*--skip-invalid"):
+        import_file(services.database, services.workspace, path)
+    assert list((services.workspace.root / "datasets").iterdir()) == []
+
+    ds = import_file(services.database, services.workspace, path, options=ImportOptions(skip_invalid=True))
+    assert ds.num_rows == 5 and [r["messages"][0]["content"] for r in load_rows(services.workspace, ds.id)] == [
+        f"q{i}" for i in range(5)
+    ]
+    assert ds.stats["invalid_rows"] == 3
+    problems = ds.stats["invalid_examples"]
+    assert [p.split(":")[0] for p in problems] == ["dump.jsonl row 3", "dump.jsonl line 4", "dump.jsonl row 8"]
+    assert "invalid JSON" in problems[1] and "expected an object" in problems[2]
+
+    labels = tmp_path / "labels.csv"  # classification: a row without a label, one with a label of another kind
+    labels.write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(10)) + "no label,\n")
+    ds = import_file(
+        services.database,
+        services.workspace,
+        labels,
+        options=ImportOptions(skip_invalid=True, val_ratio=0, test_ratio=0),
+    )
+    assert ds.num_rows == 10 and ds.stats["labels"] == ["a", "b"] and ds.stats["invalid_rows"] == 1
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"instruction": "q", "output": ""}\n{"instruction": "", "output": "a"}\n')
+    with pytest.raises(DataError, match="every row has a problem.*broken.jsonl row 1: field 'output' is empty"):
+        import_file(services.database, services.workspace, broken, options=ImportOptions(skip_invalid=True))
+
+
 def test_classification_split_is_stratified_and_seeded(services, tmp_path):
     rows = [f"text {i},{'a' if i % 4 else 'b'}" for i in range(200)]  # 150 a, 50 b
     path = tmp_path / "ab.csv"

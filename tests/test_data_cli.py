@@ -82,3 +82,14 @@ def test_add_show_delete(workspace, tmp_path):
     )
     proc = cli(workspace, "datasets", "add", str(GOOD / "alpaca.json"), "--task", "text-classification")
     assert proc.returncode == 2 and "alpaca.json: no label column found among 'instruction'" in proc.stderr
+
+
+def test_skip_invalid_imports_the_other_rows_and_says_how_many_were_left_out(workspace, tmp_path):
+    path = tmp_path / "dump.jsonl"
+    path.write_text('{"instruction": "q", "output": "a"}\n{"instruction": "q2", "output": ""}\n')
+    refused = cli(workspace, "datasets", "add", str(path), "--json")
+    assert refused.returncode == 2 and "row 2: field 'output' is empty" in refused.stderr
+    assert "--skip-invalid" in refused.stderr and "Traceback" not in refused.stderr
+    ds = cli_json(workspace, "datasets", "add", str(path), "--skip-invalid")
+    assert ds["num_rows"] == 1 and ds["stats"]["invalid_rows"] == 1
+    assert "1 row(s) with problems left out, e.g. dump.jsonl row 2" in ds["message"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from backend.data.errors import DataError
 from backend.data.readers import Records
-from backend.data.validation import check_row_size, require_object, text_field, tools_text, where
+from backend.data.validation import check_row_size, each_row, require_object, text_field, tools_text
 
 COLUMNS = {"instruction": "instruction", "input": "input", "output": "output", "system": "system"}
 COLUMNS |= {"history": "history", "tools": "tools"}
@@ -23,26 +23,32 @@ def looks_like(record: Any) -> bool:
 
 
 def convert(
-    records: Records, file_name: str, max_row_chars: int, columns: dict[str, str] | None = None
+    records: Records,
+    file_name: str,
+    max_row_chars: int,
+    columns: dict[str, str] | None = None,
+    invalid: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     col = {**COLUMNS, **(columns or {})}
-    for row, record in records:
-        at = where(file_name, row)
-        record = require_object(record, at, f"'{col['instruction']}' and '{col['output']}'")
-        instruction = text_field(record, col["instruction"], at, required=True)
-        output = text_field(record, col["output"], at, required=True)
-        extra, system = text_field(record, col["input"], at), text_field(record, col["system"], at)
-        messages = [{"role": "system", "content": system}] if system.strip() else []
-        for user, assistant in _history(record.get(col["history"]), at, col["history"]):
-            messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-        prompt = instruction if not extra.strip() else f"{instruction}\n\n{extra}"
-        messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
-        check_row_size(sum(len(m["content"]) for m in messages), at, max_row_chars)
-        out: dict[str, Any] = {"messages": messages}
-        tools = tools_text(record.get(col["tools"]), at)
-        if tools is not None:
-            out["tools"] = tools
-        yield out
+    return each_row(records, file_name, lambda record, at: _row(record, at, col, max_row_chars), invalid)
+
+
+def _row(record: Any, at: str, col: dict[str, str], max_row_chars: int) -> dict[str, Any]:
+    record = require_object(record, at, f"'{col['instruction']}' and '{col['output']}'")
+    instruction = text_field(record, col["instruction"], at, required=True)
+    output = text_field(record, col["output"], at, required=True)
+    extra, system = text_field(record, col["input"], at), text_field(record, col["system"], at)
+    messages = [{"role": "system", "content": system}] if system.strip() else []
+    for user, assistant in _history(record.get(col["history"]), at, col["history"]):
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    prompt = instruction if not extra.strip() else f"{instruction}\n\n{extra}"
+    messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
+    check_row_size(sum(len(m["content"]) for m in messages), at, max_row_chars)
+    out: dict[str, Any] = {"messages": messages}
+    tools = tools_text(record.get(col["tools"]), at)
+    if tools is not None:
+        out["tools"] = tools
+    return out
 
 
 def _history(value: Any, at: str, field: str) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from backend.data.errors import DataError
 from backend.data.readers import Records
-from backend.data.validation import check_row_size, require_object, text_field, where
+from backend.data.validation import check_row_size, each_row, require_object, text_field
 
 TEXT_NAMES = ("text", "sentence", "content", "review", "document", "comment", "tweet", "body", "sentence1")
 TEXT_NAMES += ("premise", "question1", "question", "query", "utterance", "input", "description", "message", "title")
@@ -53,24 +53,33 @@ def looks_like(columns: list[str]) -> bool:
 
 
 def convert(
-    records: Records, file_name: str, max_row_chars: int, text: str, label: str, pair: str = ""
+    records: Records,
+    file_name: str,
+    max_row_chars: int,
+    text: str,
+    label: str,
+    pair: str = "",
+    invalid: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     first_kind = ""
-    for row, record in records:
-        at = where(file_name, row)
+
+    def row(record: Any, at: str) -> dict[str, Any]:
+        nonlocal first_kind
         record = require_object(record, at, f"'{text}' and '{label}' fields")
         out = {"text": text_field(record, text, at, required=True)}
         if pair:
             out["text_pair"] = text_field(record, pair, at)
         value, kind = label_text(record.get(label), f"{at}: field '{label}'")
-        first_kind = first_kind or kind
-        if kind != first_kind:
+        if kind != (first_kind or kind):
             raise DataError(
                 f"{at}: field '{label}' is {kind} but earlier rows have {first_kind} labels; use one kind of label"
             )
         out["label"] = value
         check_row_size(len(out["text"]) + len(out.get("text_pair", "")), at, max_row_chars)
-        yield out
+        first_kind = kind
+        return out
+
+    return each_row(records, file_name, row, invalid)
 
 
 def label_text(value: Any, at: str) -> tuple[str, str]:

@@ -31,6 +31,7 @@ class Converted:
     source: str  # what the person gave: a file name, folder, zip or hub id
     originals: list[Path] = field(default_factory=list)  # copied into original/
     mapping: dict[str, str] = field(default_factory=dict)  # columns a person or the detector chose
+    invalid: list[str] = field(default_factory=list)  # rows left out (skip_invalid), each with its problem
 
 
 def convert_upload(
@@ -90,27 +91,39 @@ def _convert_files(
     progress: Progress | None,
 ) -> Converted:
     """Every file of every split in one format (detected from the first file's first row)."""
-    fmt, mapping, splits = "", {}, {}
+    fmt, mapping, splits, invalid = "", {}, {}, _invalid(opts)
     for split, paths in by_split.items():
         for path in paths:
-            records = read_records(path, opts.limits.max_row_chars, progress)
-            fmt, mapping, rows = _convert_records(records, path.name, opts, fmt, mapping)
+            records = read_records(path, opts.limits.max_row_chars, progress, invalid)
+            fmt, mapping, rows = _convert_records(records, path.name, opts, fmt, mapping, invalid)
             splits.setdefault(split, []).extend(rows)
-    return Converted(name_hint, fmt, task_of(fmt, opts.task, source), splits, source, originals, mapping)
+    task = task_of(fmt, opts.task, source)
+    return Converted(name_hint, fmt, task, splits, source, originals, mapping, invalid or [])
+
+
+def _invalid(opts: ImportOptions) -> list[str] | None:
+    """Where converters put the rows they leave out: a list with skip_invalid, else None (a bad row stops it all)."""
+    return [] if opts.skip_invalid else None
 
 
 def convert_hub(repo: str, opts: ImportOptions, progress: Progress | None = None) -> Converted:
     from backend.data import hub
 
-    fmt, mapping, splits = "", {}, {}
+    fmt, mapping, splits, invalid = "", {}, {}, _invalid(opts)
     for split, records in hub.load(repo, opts.subset, opts.split).items():
-        fmt, mapping, splits[split] = _convert_records(records, f"{hub.strip(repo)} ({split})", opts, fmt, mapping)
+        at = f"{hub.strip(repo)} ({split})"
+        fmt, mapping, splits[split] = _convert_records(records, at, opts, fmt, mapping, invalid)
     name = hub.strip(repo).split("/")[-1] + (f"-{opts.subset}" if opts.subset else "")
-    return Converted(name, fmt, task_of(fmt, opts.task, repo), splits, hub.strip(repo), [], mapping)
+    return Converted(name, fmt, task_of(fmt, opts.task, repo), splits, hub.strip(repo), [], mapping, invalid or [])
 
 
 def _convert_records(
-    records: Records, file_name: str, opts: ImportOptions, fmt: str, mapping: dict[str, str]
+    records: Records,
+    file_name: str,
+    opts: ImportOptions,
+    fmt: str,
+    mapping: dict[str, str],
+    invalid: list[str] | None,
 ) -> tuple[str, dict[str, str], list[dict[str, Any]]]:
     """(format, column mapping, canonical rows); `fmt`/`mapping` from an earlier file of the same upload, if any."""
     first, records = _peek(records, file_name)
@@ -129,17 +142,17 @@ def _convert_records(
             )
             mapping = {"text": t, "label": lab} | ({"text_pair": pair} if pair else {})
         rows = classification.convert(
-            records, file_name, limit, mapping["text"], mapping["label"], mapping.get("text_pair", "")
+            records, file_name, limit, mapping["text"], mapping["label"], mapping.get("text_pair", ""), invalid
         )
     elif fmt == "text":
         mapping = mapping or {"text": opts.text_column or "text"}
-        rows = text.convert(records, file_name, limit, mapping["text"])
+        rows = text.convert(records, file_name, limit, mapping["text"], invalid)
     elif fmt == "alpaca":
-        rows = alpaca.convert(records, file_name, limit)
+        rows = alpaca.convert(records, file_name, limit, invalid=invalid)
     elif fmt == "sharegpt":
-        rows = sharegpt.convert(records, file_name, limit)
+        rows = sharegpt.convert(records, file_name, limit, invalid=invalid)
     elif fmt == "messages":
-        rows = messages.convert(records, file_name, limit)
+        rows = messages.convert(records, file_name, limit, invalid=invalid)
     else:
         raise DataError(f"{file_name}: format '{fmt}' needs a zip or folder, not a single file")
     return fmt, mapping, list(rows)
@@ -159,22 +172,23 @@ def _convert_llamafactory(
 ) -> tuple[list[Converted], list[str]]:
     entries, skipped = llamafactory.read_info(root)
     out = []
+    limit = opts.limits.max_row_chars
     for entry in entries:
         splits: dict[str, list[dict[str, Any]]] = {"train": []}
+        invalid = _invalid(opts)
         for rel in entry.files:
             path = root / rel
-            records = read_records(path, opts.limits.max_row_chars, progress)
+            records = read_records(path, limit, progress, invalid)
             at = f"{entry.name}: {rel}"
             if entry.formatting == "sharegpt":
-                rows = sharegpt.convert(records, at, opts.limits.max_row_chars, entry.columns, entry.tags)
+                rows = sharegpt.convert(records, at, limit, entry.columns, entry.tags, invalid)
             elif entry.formatting == "text":
-                rows = text.convert(records, at, opts.limits.max_row_chars, entry.columns["text"])
+                rows = text.convert(records, at, limit, entry.columns["text"], invalid)
             else:
-                rows = alpaca.convert(records, at, opts.limits.max_row_chars, entry.columns)
+                rows = alpaca.convert(records, at, limit, entry.columns, invalid)
             splits["train"].extend(rows)
         fmt = entry.formatting
         originals = [root / llamafactory.INFO, *(root / f for f in entry.files)]
-        out.append(
-            Converted(entry.name, fmt, task_of(fmt, opts.task, entry.name), splits, f"{source}:{entry.name}", originals)
-        )
+        task = task_of(fmt, opts.task, entry.name)
+        out.append(Converted(entry.name, fmt, task, splits, f"{source}:{entry.name}", originals, {}, invalid or []))
     return out, skipped

@@ -30,6 +30,7 @@ from backend.workspace import Workspace
 from db import Database, Dataset
 
 log = logging.getLogger(__name__)
+INVALID_SHOWN = 20  # problems of left-out rows kept on the dataset (all are counted)
 
 
 @dataclass
@@ -131,6 +132,10 @@ def _check_size(path: Path, opts: ImportOptions) -> None:
 
 def _prepare(conv: Converted, opts: ImportOptions, staged: Path) -> _Ready:
     """Duplicates, classes, splits, statistics and the content hash; Parquet files staged under `staged`."""
+    if conv.invalid and not any(conv.splits.values()):
+        raise DataError(
+            f"{conv.source}: every row has a problem, so none is left to import; the first: {conv.invalid[0]}"
+        )
     prints = {k: [canonical.fingerprint(r) for r in rows] for k, rows in conv.splits.items()}
     seen: set[bytes] = set()
     duplicates = 0
@@ -158,6 +163,8 @@ def _prepare(conv: Converted, opts: ImportOptions, staged: Path) -> _Ready:
     rows = [r for part in conv.splits.values() for r in part]
     columns = canonical.columns_of(rows)
     stats = import_stats(conv.task, conv.splits, duplicates, dropped) | {"columns_used": conv.mapping}
+    if conv.invalid:  # how many rows were left out, and the first problems to show
+        stats |= {"invalid_rows": len(conv.invalid), "invalid_examples": conv.invalid[:INVALID_SHOWN]}
     (staged / "original").mkdir(parents=True)
     for original in conv.originals:
         copy = shutil.copytree if original.is_dir() else shutil.copy2
@@ -224,6 +231,10 @@ def _message(ds: Dataset, same: Dataset | None, versions: list[Dataset]) -> str:
     if ds.stats.get("duplicate_rows"):
         n = ds.stats["duplicate_rows"]
         parts.append(f"{n} duplicate row(s) {'dropped' if ds.stats.get('dropped_duplicates') else 'found'}")
+    if ds.stats.get("invalid_rows"):
+        parts.append(
+            f"{ds.stats['invalid_rows']:,} row(s) with problems left out, e.g. {ds.stats['invalid_examples'][0]}"
+        )
     return "; ".join(parts)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from backend.data.errors import DataError
 from backend.data.readers import Records
-from backend.data.validation import checked_conversation, require_object, where
+from backend.data.validation import checked_conversation, each_row, require_object
 
 ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
 
@@ -22,15 +22,18 @@ def looks_like(record: Any) -> bool:
     return isinstance(record, dict) and "messages" in record
 
 
-def convert(records: Records, file_name: str, max_row_chars: int, column: str = "messages") -> Iterator[dict[str, Any]]:
-    for row, record in records:
-        at = where(file_name, row)
+def convert(
+    records: Records, file_name: str, max_row_chars: int, column: str = "messages", invalid: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    def row(record: Any, at: str) -> dict[str, Any]:
         record = require_object(record, at, f"a '{column}' list")
         turns = record.get(column)
         if not isinstance(turns, list) or not turns:
             raise DataError(f"{at}: field '{column}' must be a non-empty list of {{role, content}} turns")
         messages = [role_content_turn(t, f"{at} message {i}") for i, t in enumerate(turns, start=1)]
-        yield checked_conversation(messages, record.get("tools"), at, max_row_chars)
+        return checked_conversation(messages, record.get("tools"), at, max_row_chars)
+
+    return each_row(records, file_name, row, invalid)
 
 
 def role_content_turn(turn: Any, at: str) -> dict[str, str]:

@@ -60,6 +60,7 @@ class ImportOptions:
     test_ratio: float | None = None
     seed: int = 42
     drop_duplicates: bool = False
+    skip_invalid: bool = False  # leave out rows with problems (each listed) instead of refusing the upload
     subset: str = ""  # hub datasets only
     split: str = ""  # hub datasets only: one split instead of all
     limits: ImportLimits = field(default_factory=ImportLimits)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.data.errors import DataError
-from backend.data.validation import check_row_size
+from backend.data.validation import SKIP_HINT, check_row_size
 
 Progress = Callable[[float, str], None]
 Records = Iterator[tuple[int, Any]]
@@ -71,7 +71,9 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str, int]]:
             yield lineno, text.rstrip("\r\n"), done
 
 
-def read_json_records(path: Path, max_row_chars: int, progress: Progress | None = None) -> Records:
+def read_json_records(
+    path: Path, max_row_chars: int, progress: Progress | None = None, invalid: list[str] | None = None
+) -> Records:
     """Rows of a JSON array, a JSON Lines file, or an object holding one list of rows."""
     first = _first_char(path)
     if first == "":
@@ -83,7 +85,7 @@ def read_json_records(path: Path, max_row_chars: int, progress: Progress | None 
             f"{path.name} line 1: this is not JSON (it starts with {first!r}); "
             "a dataset is a JSON array of rows or one JSON object per line"
         )
-    return _json_lines(path, max_row_chars, progress)
+    return _json_lines(path, max_row_chars, progress, invalid)
 
 
 def _first_char(path: Path) -> str:
@@ -121,22 +123,31 @@ def _whole(path: Path) -> list[tuple[int, Any]]:
     return list(enumerate(data, start=1))
 
 
-def _json_lines(path: Path, max_row_chars: int, progress: Progress | None) -> Records:
+def _json_lines(path: Path, max_row_chars: int, progress: Progress | None, invalid: list[str] | None) -> Records:
     size = max(path.stat().st_size, 1)
     seen = False
     for lineno, line, done in iter_lines(path):
         if not line.strip():
             continue
-        check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
         try:
+            check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
             record = json.loads(line)
         except json.JSONDecodeError as e:
             if lineno == 1 or not seen:
                 yield from _whole_object(path, lineno, e)
                 return
-            raise DataError(
+            problem = (
                 f"{path.name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
-            ) from None
+            )
+            if invalid is None:
+                raise DataError(f"{problem}; {SKIP_HINT}") from None
+            invalid.append(problem)
+            continue
+        except DataError as e:  # a line over the row size limit
+            if invalid is None:
+                raise DataError(f"{e}; {SKIP_HINT}") from None
+            invalid.append(str(e))
+            continue
         except RecursionError:
             raise DataError(f"{path.name} line {lineno}: the JSON is nested too deeply to be a dataset") from None
         seen = True

@@ -13,7 +13,7 @@ from typing import Any
 from backend.data.errors import DataError
 from backend.data.messages import role_content_turn
 from backend.data.readers import Records
-from backend.data.validation import checked_conversation, require_object, text_field, where
+from backend.data.validation import checked_conversation, each_row, require_object, text_field
 
 COLUMNS = {"messages": "conversations", "system": "system", "tools": "tools"}
 TAGS = {
@@ -47,13 +47,14 @@ def convert(
     max_row_chars: int,
     columns: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
+    invalid: list[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     col, tag = {**COLUMNS, **(columns or {})}, {**TAGS, **(tags or {})}
     roles = {tag[k]: role for k, role in ROLE_OF_TAG.items()}
     if not tags:  # ShareGPT dumps in the wild also use these names
         roles = ALIASES | roles
-    for row, record in records:
-        at = where(file_name, row)
+
+    def row(record: Any, at: str) -> dict[str, Any]:
         record = require_object(record, at, f"a '{col['messages']}' list")
         turns = record.get(col["messages"])
         if not isinstance(turns, list) or not turns:
@@ -67,7 +68,9 @@ def convert(
                 messages.append(role_content_turn(turn, f"{at} turn {i}"))  # OpenAI-style turns under "conversations"
             else:
                 messages.append(_turn(turn, f"{at} turn {i}", tag, roles))
-        yield checked_conversation(messages, record.get(col["tools"]), at, max_row_chars)
+        return checked_conversation(messages, record.get(col["tools"]), at, max_row_chars)
+
+    return each_row(records, file_name, row, invalid)
 
 
 def _turn(turn: Any, at: str, tag: dict[str, str], roles: dict[str, str]) -> dict[str, str]:

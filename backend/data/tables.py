@@ -28,15 +28,18 @@ def is_data_file(path: Path) -> bool:
     return path.suffix.lower() in DATA_EXT and path.name not in METADATA
 
 
-def read_records(path: Path, max_row_chars: int, progress: Progress | None = None) -> Records:
-    """Every row of one data file, chosen by its extension."""
+def read_records(
+    path: Path, max_row_chars: int, progress: Progress | None = None, invalid: list[str] | None = None
+) -> Records:
+    """Every row of one data file, chosen by its extension. With `invalid` (skip_invalid), a JSON Lines
+    line that does not parse is left out and listed there instead of stopping the import."""
     ext = path.suffix.lower()
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path.name}: the file is empty; it needs at least one example")
     if ext in JSON_EXT:
-        return read_json_records(path, max_row_chars, progress)
+        return read_json_records(path, max_row_chars, progress, invalid)
     if ext in (".csv", ".tsv"):
         return read_csv(path, max_row_chars)
     if ext == ".parquet":

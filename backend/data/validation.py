@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from backend.data.errors import DataError
 
+SKIP_HINT = "to import the other rows, tick 'Leave out rows with problems' (CLI: --skip-invalid)"
+
 
 def where(file_name: str, row: int) -> str:
     return f"{file_name} row {row}"
+
+
+def each_row(
+    records: Any,
+    file_name: str,
+    convert_row: Callable[[Any, str], dict[str, Any]],
+    invalid: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`convert_row(record, "FILE row N")` for every record. A row it refuses stops the import, or, when
+    `invalid` is a list (the skip_invalid option), is left out and its message appended there."""
+    for row, record in records:
+        at = where(file_name, row)
+        try:
+            out = convert_row(record, at)
+        except DataError as e:
+            if invalid is None:
+                raise DataError(f"{e}; {SKIP_HINT}") from None
+            invalid.append(str(e))
+            continue
+        yield out
 
 
 def require_object(record: Any, at: str, expected: str) -> dict[str, Any]:

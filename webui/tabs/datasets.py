@@ -48,6 +48,7 @@ class DatasetsUI:
     test_ratio: gr.Textbox
     seed: gr.Number
     dedupe: gr.Checkbox
+    skip_invalid: gr.Checkbox
     detected: gr.Markdown
     add: gr.Button
     status: gr.Markdown
@@ -94,6 +95,7 @@ def build(services: Services) -> DatasetsUI:
             test_ratio = gr.Textbox(label=L("datasets.test_ratio"), **share)
             seed = gr.Number(42, precision=0, label=L("datasets.seed"))
             dedupe = gr.Checkbox(False, label=L("datasets.dedupe"))
+            skip_invalid = gr.Checkbox(False, label=L("datasets.skip_invalid"), info=L("datasets.skip_invalid_info"))
         add = gr.Button(L("datasets.import"), variant="primary")
     status = gr.Markdown()
     table = gr.Dataframe(label=L("datasets.table"), interactive=False, max_height=240)
@@ -125,8 +127,8 @@ def build(services: Services) -> DatasetsUI:
         )
     return DatasetsUI(
         upload, source, name, fmt, task, text_col, label_col, pair_col, val_ratio, test_ratio, seed, dedupe,
-        detected, add, status, table, chosen, delete, confirm, info, splits, split, page_no, prev, nxt, chat,
-        preview, gallery, model, cutoff, measure, token_row, tokens_note, tokens_plot, labels_plot,
+        skip_invalid, detected, add, status, table, chosen, delete, confirm, info, splits, split, page_no, prev, nxt,
+        chat, preview, gallery, model, cutoff, measure, token_row, tokens_note, tokens_plot, labels_plot,
     )  # fmt: skip
 
 
@@ -151,6 +153,9 @@ def _info(ds) -> str:
         parts.append(t(key, n=s["duplicate_rows"]))
     if s.get("duplicate_of"):
         parts.append(t("datasets.info_same", name=s["duplicate_of"]["name"]))
+    if s.get("invalid_rows"):
+        parts.append(t("datasets.info_invalid", n=f"{s['invalid_rows']:,}"))
+        parts += [f"- `{problem}`" for problem in s.get("invalid_examples", [])[:5]]
     if s.get("labels"):
         parts.append(t("datasets.info_labels", n=len(s["labels"]), labels=", ".join(s["labels"][:20])))
     return "  \n".join(parts)
@@ -330,7 +335,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
 
     def add(
         path, name=None, source=None, fmt=None, task=None, text=None, label=None, pair=None,
-        val=None, test=None, seed=None, dedupe=None, progress=gr.Progress(),
+        val=None, test=None, seed=None, dedupe=None, skip_invalid=None, progress=gr.Progress(),
     ):  # fmt: skip
         """Import the upload (or the typed path / hub id); the first two inputs are the /add_dataset API's."""
         target = path or (source or "").strip()
@@ -345,6 +350,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
             "format": fmt or AUTO, "task": "" if task in (None, AUTO) else task, "text_column": text or "",
             "label_column": label or "", "text_pair_column": pair or "", "val_ratio": None, "test_ratio": None,
             "seed": int(seed if seed is not None else 42), "drop_duplicates": bool(dedupe),
+            "skip_invalid": bool(skip_invalid),
         }  # fmt: skip
         try:
             options = {**options, "val_ratio": _share(val, "val_ratio"), "test_ratio": _share(test, "test_ratio")}
@@ -364,7 +370,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         return status, _table(services), gr.Dropdown(choices=names, value=newest), gr.Dropdown(choices=names)
 
     inputs = [ui.upload, ui.name, ui.source, ui.fmt, ui.task, ui.text_col, ui.label_col, ui.pair_col]
-    inputs += [ui.val_ratio, ui.test_ratio, ui.seed, ui.dedupe]
+    inputs += [ui.val_ratio, ui.test_ratio, ui.seed, ui.dedupe, ui.skip_invalid]
     outputs = [ui.status, ui.table, ui.chosen, train_ui.dataset]
     ui.add.click(add, inputs, outputs, api_name="add_dataset", concurrency_limit=4)
 
