@@ -18,6 +18,14 @@ CSS = """
 .tb-progress > div { background: var(--color-accent); height: 100%; transition: width .5s; }
 .tb-quick { border-left: 4px solid var(--color-accent); padding-left: 12px; }
 #tb-language { flex-grow: 0; align-self: center; }
+/* Gradio 6 titles a toast with its English type ("Warning"), whatever title= says: a Chinese page
+   draws the title from here instead (the count after it, "(2)", keeps its size). */
+html:lang(zh) .toast-title { font-size: 0 !important; }
+html:lang(zh) .toast-title > *, html:lang(zh) .toast-title::before { font-size: var(--text-lg); }
+html:lang(zh) .toast-title.info::before { content: "提示"; }
+html:lang(zh) .toast-title.warning::before { content: "注意"; }
+html:lang(zh) .toast-title.error::before { content: "错误"; }
+html:lang(zh) .toast-title.success::before { content: "成功"; }
 """
 
 

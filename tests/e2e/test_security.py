@@ -324,6 +324,13 @@ def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
                     break
         assert leftovers == {name: [] for name in names}
         assert fallbacks == {name: [] for name in names}
+        # Gradio titles toasts with their English type; the page's CSS draws them in Chinese instead
+        tabs.nth(1).click()
+        page.get_by_role("button", name="导入", exact=True).click()  # no file chosen: a warning
+        title = page.locator(".toast-title").first
+        title.wait_for()
+        drawn = title.evaluate("e => [getComputedStyle(e, '::before').content, getComputedStyle(e).fontSize]")
+        assert drawn == ['"注意"', "0px"]  # the Chinese title shown, the English one drawn at no size
         page.get_by_text("English", exact=True).click()
         page.wait_for_timeout(1000)
         page.get_by_role("tab", name="Train").wait_for()
