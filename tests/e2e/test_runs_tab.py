@@ -18,9 +18,11 @@ import pytest
 from playwright.sync_api import expect
 
 from backend.config import RunConfig
+from backend.data import import_file
 from backend.services import Services
 from db import MetricPoint, Run, RunStatus
 from db.models import utcnow
+from tests.conftest import EXAMPLES
 from tests.e2e.conftest import running_app
 from tests.e2e.test_browser import SHOTS, _choose, _open_tab, browser, page  # noqa: F401 - fixtures
 
@@ -32,6 +34,7 @@ EXTRA_RUNS = 60
 def _seed(services: Services) -> dict[str, int]:
     """Finished runs like workers leave them: 3 LoRA variants, a classifier, a failure, and many more."""
     services.ensure_examples()
+    import_file(services.database, services.workspace, EXAMPLES / "support_tickets.csv", name="tickets")
     ids: dict[str, int] = {}
     base = RunConfig(dataset="identity-example").to_dict()
     now = utcnow()
@@ -59,6 +62,7 @@ def _seed(services: Services) -> dict[str, int]:
             config = {**base, "lora_rank": rank, "learning_rate": lr}
             add(f"lora-r{rank}", RunStatus.completed, config, _final(1.1 - 0.3 * i), curve_scale=1.5 - 0.4 * i)
         classifier = {**base, "task": "text-classification", "model": "all-MiniLM-L6-v2", "method": "full"}
+        classifier["dataset"] = "tickets"  # not among Train's chat datasets: a clone must switch the list
         cm = {"labels": ["negative", "neutral", "positive"], "matrix": [[41, 6, 3], [5, 30, 9], [2, 7, 47]]}
         add("sentiment", RunStatus.completed, classifier, {**_final(0.52), "accuracy": 0.8, "confusion_matrix": cm})
         add("oom", RunStatus.failed, base, {}, reason="Out of memory: lower the batch size ...\nMemoryError")
@@ -164,6 +168,14 @@ def test_runs_tab_list_detail_compare_clone_delete(seeded_app, page):  # noqa: F
     # Clone: the run's settings fill the Train form.
     page.get_by_role("tab", name="All runs").click()
     _choose(page, "Open run", re.compile(rf"^#{ids['sentiment']} "))
+    expect(page.get_by_role("heading", name=re.compile(rf"^Run {ids['sentiment']}:"))).to_be_visible()
+    page.get_by_role("button", name="Clone to Train").click()  # a classifier: Train's lists follow its task
+    expect(page.get_by_role("combobox", name="Model")).to_have_value("all-MiniLM-L6-v2")
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("tickets")
+    expect(page.get_by_role("radio", name="Full (all weights)")).to_be_checked()
+    page.wait_for_timeout(1000)
+    expect(page.get_by_text("not in the list of choices")).to_have_count(0)
+    _open_tab(page, "Runs")
     search.fill("lora-r32")
     search.press("Enter")
     table.get_by_role("row").filter(has_text="lora-r32").get_by_text("lora-r32").click()

@@ -338,8 +338,20 @@ def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> 
     def clone(run_id):
         if run_id is None:
             return refuse(t("common.pick_run"), len(names) + 1)
+        from backend.catalog import models_for
+        from webui.tabs.train import dataset_names
+
         config = get_run(services.database, int(run_id)).config or {}
+        task = config.get("task", "sft")
+        datasets = dataset_names(services, task)  # the Train lists for the run's task, not the form's current one
+        lists = {
+            "model": gr.Dropdown(choices=models_for(task), value=config.get("model")),
+            "dataset": gr.Dropdown(
+                choices=datasets, value=config.get("dataset") if config.get("dataset") in datasets else None
+            ),
+        }
         inform(t("runs.cloned_toast", run_id=run_id))
-        return *(config[name] if name in config else gr.skip() for name in names), gr.Tabs(selected="train")
+        values = (lists.get(name, config[name]) if name in config else gr.skip() for name in names)
+        return *values, gr.Tabs(selected="train")
 
     ui.clone.click(clone, [ui.run], [*widgets.values(), tabs], api_visibility="private")

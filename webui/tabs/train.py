@@ -95,7 +95,7 @@ def build(services: Services) -> TrainUI:
             allow_custom_value=True,
         )
         dataset = gr.Dropdown(
-            _dataset_names(services), value=IDENTITY_EXAMPLE, label=L("train.dataset"), info=L("train.dataset_info")
+            dataset_names(services), value=IDENTITY_EXAMPLE, label=L("train.dataset"), info=L("train.dataset_info")
         )
     method = gr.Radio(method_choices(), value=DEFAULTS.method, label=L("train.method"), info=L("train.method_info"))
     settings: dict[str, gr.components.Component] = {}
@@ -143,14 +143,14 @@ def _widget(name: str) -> gr.components.Component:
     return gr.Textbox(default, label=label, info=info, visible=shown)
 
 
-def _dataset_names(services: Services, task: str | None = None) -> list[str]:
+def dataset_names(services: Services, task: str | None = None) -> list[str]:
     """Datasets for `task` (all when None), newest first."""
     return [d.name for d in list_datasets(services.database) if task is None or d.task == task]
 
 
 def refresh_choices(services: Services):
     def refresh(current: str | None = None, task: str | None = None):
-        names = _dataset_names(services, task)
+        names = dataset_names(services, task)
         if current in names:  # leave the value alone: the user may have picked another meanwhile
             return gr.Dropdown(choices=names)
         first = IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else (names[0] if names else None)
