@@ -40,6 +40,17 @@ def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple
     raise ValueError(f"run {run_id} has no saved model in {run_dir}")
 
 
+def _require_chat_run(database: Database, run_id: int) -> None:
+    from backend.runs import get_run
+
+    task = (get_run(database, run_id).config or {}).get("task", "sft")
+    if task != "sft":
+        raise ValueError(
+            f"run {run_id} is a {task} run; the playground chats with chat (sft) runs. "
+            "Its validation scores are on the run page, and Export gives the model as a folder to load"
+        )
+
+
 def load(database: Database, workspace: Workspace, source: str | int) -> tuple[Any, Any]:
     """(model, tokenizer) for a run id, or for a catalog model name / folder (the base model)."""
     import torch
@@ -52,6 +63,7 @@ def load(database: Database, workspace: Workspace, source: str | int) -> tuple[A
         if key in _loaded:
             return _loaded[key]
         if isinstance(source, int):
+            _require_chat_run(database, source)
             base, adapter, code = model_folder(database, workspace, source)
         else:  # a base model by name or folder: never its own code (resolve_model refuses such folders)
             base, adapter, code = resolve_model(source, workspace.models_dir), None, False

@@ -109,9 +109,9 @@ def get_run(database: Database, run_id: int) -> Run:
         return _require(s, run_id, Run.artifacts, Run.dataset)
 
 
-def list_runs(database: Database, status: str | None = None, limit: int = 200) -> list[Run]:
-    """The newest runs (optionally of one status): the dropdowns' short list."""
-    return list_page(database, RunQuery(status=status or None, limit=limit)).runs
+def list_runs(database: Database, status: str | None = None, limit: int = 200, task: str | None = None) -> list[Run]:
+    """The newest runs (optionally of one status and task): the dropdowns' short list."""
+    return list_page(database, RunQuery(status=status or None, task=task or None, limit=limit)).runs
 
 
 def cancel_run(database: Database, run_id: int) -> Run:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT, cli_json, write_alpaca
+from tests.conftest import EXAMPLES, ROOT, cli, cli_json, write_alpaca
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +68,18 @@ def test_every_task_trains_with_every_method_through_the_cli(data, task, method)
     assert any(saved.glob("*.safetensors")), sorted(p.name for p in saved.parent.iterdir())
     if method == "gradual":
         assert "layer groups now train" in run["log_tail"]  # one more group after the first step
+    if task != "sft" and method in ("full", "lora"):  # a classifier exports as a folder that loads, checked
+        exported = cli_json(ws, "export", str(run["id"]), "--format", "merged")
+        assert exported["verification"]["ok"] and exported["verification"]["max_abs_logit_diff"] <= 1e-3
+        if task == "text-classification":
+            from transformers import AutoModelForSequenceClassification
+
+            loaded = AutoModelForSequenceClassification.from_pretrained(exported["path"])
+            assert list(loaded.config.id2label.values()) == m["confusion_matrix"]["labels"]
+        adapter = cli(ws, "export", str(run["id"]), "--format", "adapter", "--json")
+        if task == "text-classification" and method == "lora":
+            assert adapter.returncode == 0, adapter.stderr
+        else:
+            assert adapter.returncode == 2 and "export 'merged' instead" in adapter.stderr
+        chat = cli(ws, "chat", str(run["id"]), "--prompt", "hi")
+        assert chat.returncode == 2 and "the playground chats with chat (sft) runs" in chat.stderr

@@ -62,9 +62,10 @@ def build_app(services: Services) -> gr.Blocks:
         app.load(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
-        for tab, dropdown in ((playground_tab, playground_ui.run), (export_tab, export_ui.run)):
-            app.load(lambda v: runs.completed_runs(services, v), [dropdown], [dropdown], **private)
-            tab.select(lambda v: runs.completed_runs(services, v), [dropdown], [dropdown], **private)
+        for tab, dropdown, task in ((playground_tab, playground_ui.run, "sft"), (export_tab, export_ui.run, None)):
+            listed = lambda v, task=task: runs.completed_runs(services, v, task)  # noqa: E731 - one per tab
+            app.load(listed, [dropdown], [dropdown], **private)
+            tab.select(listed, [dropdown], [dropdown], **private)
     return app
 
 

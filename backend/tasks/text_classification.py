@@ -92,7 +92,17 @@ def build(
         Trainer,
         compute_metrics=trainer_metrics(labels),
         layer_groups=groups,
+        save=lambda trainer, out: save_model(trainer.model, labels, out),
     )
+
+
+def save_model(model: Any, labels: list[str], out: Path) -> None:
+    """The model (or its adapter, head included) plus classes.json: an adapter alone does not say which
+    classes its head has, and export rebuilds the base with them."""
+    import json
+
+    model.save_pretrained(out)
+    (out / "classes.json").write_text(json.dumps(labels, ensure_ascii=False))
 
 
 def load_tokenizer(model_dir: Path, trust_remote_code: bool = False) -> Any:

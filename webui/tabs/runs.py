@@ -156,9 +156,9 @@ def run_choices(services: Services) -> list[tuple[str, int]]:
     return [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, limit=100)]
 
 
-def completed_runs(services: Services, current: int | None = None) -> gr.Dropdown:
-    """The run dropdown of Playground and Export: completed runs, newest first, keeping the choice."""
-    choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed")]
+def completed_runs(services: Services, current: int | None = None, task: str | None = None) -> gr.Dropdown:
+    """The run dropdown of Playground (chat runs) and Export (all): completed runs, newest first, keeping the choice."""
+    choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed", task=task)]
     ids = [run_id for _, run_id in choices]
     if current in ids:  # leave the value alone: the user may have picked another meanwhile
         return gr.Dropdown(choices=choices)

@@ -109,7 +109,10 @@ def header(s: dict[str, Any]) -> str:
         text += "\n\n" + t("runs.resume_hint")
     if status == "completed":
         m = s.get("metrics") or {}
-        text += "\n\n" + t("runs.completed_hint", loss=m.get("final_loss"), tps=m.get("tokens_per_second"))
+        if s.get("task", "sft") == "sft":
+            text += "\n\n" + t("runs.completed_hint", loss=m.get("final_loss"), tps=m.get("tokens_per_second"))
+        else:  # a classifier: its scores, and Export for the model (the playground chats)
+            text += "\n\n" + t("runs.completed_hint_classifier", accuracy=m.get("eval_accuracy", "–"))
     return text
 
 
