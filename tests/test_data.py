@@ -115,6 +115,19 @@ def test_rows_with_problems_stop_the_import_or_are_left_out_and_listed(services,
         import_file(services.database, services.workspace, broken, options=ImportOptions(skip_invalid=True))
 
 
+def test_an_unrecognised_table_offers_its_columns_for_mapping(tmp_path):
+    from backend.data.inspect import inspect_upload
+
+    two = tmp_path / "two.csv"
+    two.write_text("review,stars\ngreat,5\nbad,1\n")
+    found = inspect_upload(two)
+    assert (found["format"], found["text_column"], found["label_column"]) == ("", "review", "stars")
+    assert "format not recognised" in found["note"]
+    three = tmp_path / "three.csv"  # which of two other columns is the label is the person's choice
+    three.write_text("review,stars,shop\ngreat,5,a\nbad,1,b\n")
+    assert (inspect_upload(three)["text_column"], inspect_upload(three)["label_column"]) == ("review", "")
+
+
 def test_classification_split_is_stratified_and_seeded(services, tmp_path):
     rows = [f"text {i},{'a' if i % 4 else 'b'}" for i in range(200)]  # 150 a, 50 b
     path = tmp_path / "ab.csv"

@@ -46,6 +46,9 @@ def _result(fmt: str, columns: list[str], note: str) -> dict[str, Any]:
     mapped = fmt in ("classification", "text", "")  # "" = undetected: offer the mapping step
     text = guess_column(columns, TEXT_NAMES) if mapped else ""
     label = guess_column(columns, LABEL_NAMES, (text,)) if mapped and fmt != "text" else ""
+    others = [c for c in columns if c != text]
+    if not fmt and text and not label and len(others) == 1:  # review,stars: the one other column is the label
+        label = others[0]
     pair = guess_column(columns, PAIR_NAMES, (text, label)) if mapped and fmt != "text" else ""
     return {
         "format": fmt,

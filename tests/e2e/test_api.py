@@ -47,13 +47,23 @@ def test_every_cli_action_has_an_api_endpoint(app_url):
     assert sorted(endpoints - expected) == [], "public endpoints without a stable name or CLI action"
 
 
-def test_api_mirrors_the_cli(app_url, tiny_model):
+def test_api_mirrors_the_cli(app_url, tiny_model, tmp_path):
     client = Client(app_url, verbose=False)
     assert [d["name"] for d in client.predict(api_name="/datasets_list")] == ["identity-example"]
 
     client.predict(handle_file(str(EXAMPLES / "identity.json")), "api-identity", api_name="/add_dataset")
     shown = client.predict("api-identity", 2, api_name="/datasets_show")
     assert shown["num_rows"] == 120 and len(shown["preview"]) == 2
+    table = tmp_path / "scores.csv"  # no column named like a label: a text column alone is not taken as plain text
+    table.write_text("review,stars,shop\n" + "".join(f"text {i},{i % 2},s{i % 3}\n" for i in range(40)))
+    status, *_ = client.predict(
+        handle_file(str(table)), "", "", "auto", "auto", "review", None, api_name="/add_dataset"
+    )
+    assert status.startswith("⚠️ The format was not recognised") and "pick the label column" in status
+    status, *_ = client.predict(
+        handle_file(str(table)), "", "", "auto", "auto", "review", "stars", api_name="/add_dataset"
+    )
+    assert status.startswith("Imported scores (40 rows")
 
     settings = {"dataset": "api-identity", "model": str(tiny_model), "max_steps": 3, "batch_size": 4}
     runs = [client.predict(settings, api_name="/train"), client.predict(settings, api_name="/train")]
@@ -84,7 +94,7 @@ def test_api_mirrors_the_cli(app_url, tiny_model):
     client.predict(runs[1]["id"], api_name="/runs_delete")
     assert [r["id"] for r in client.predict(api_name="/runs_list")] == [run["id"]]
     client.predict("identity-example", api_name="/datasets_delete")
-    assert [d["name"] for d in client.predict(api_name="/datasets_list")] == ["api-identity"]
+    assert [d["name"] for d in client.predict(api_name="/datasets_list")] == ["scores", "api-identity"]
 
 
 def _readme_example() -> str:

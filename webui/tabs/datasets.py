@@ -338,14 +338,27 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         val=None, test=None, seed=None, dedupe=None, skip_invalid=None, progress=gr.Progress(),
     ):  # fmt: skip
         """Import the upload (or the typed path / hub id); the first two inputs are the /add_dataset API's."""
+
+        def failed(message: str):
+            """A toast, and the status line says it too (not the last import's success); nothing else changes."""
+            warn(message)
+            return f"⚠️ {message}", gr.skip(), gr.skip(), gr.skip()
+
         target = path or (source or "").strip()
         if not target:
-            return refuse(t("datasets.choose_file"), len(outputs))
+            return failed(t("datasets.choose_file"))
         if not path and (Path(target).expanduser().exists() or not is_hub_id(target)):  # a path on this server
             try:
                 check_server_path(target, services.workspace.root)
             except DataError as e:
-                return refuse(str(e), len(outputs))
+                return failed(str(e))
+        if path and (fmt or AUTO) == AUTO and task in (None, AUTO) and text and not label:
+            try:
+                undetected = Path(path).suffix.lower() != ".zip" and not inspect_upload(path)["format"]
+            except (DataError, OSError):
+                undetected = False  # the import says what is wrong with the file
+            if undetected:  # a text column alone would silently make plain text of a table
+                return failed(t("datasets.pick_label", text=text))
         options = {
             "format": fmt or AUTO, "task": "" if task in (None, AUTO) else task, "text_column": text or "",
             "label_column": label or "", "text_pair_column": pair or "", "val_ratio": None, "test_ratio": None,
@@ -358,7 +371,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
                 services, target, (name or "").strip() or None, options, lambda f, what: progress(f, desc=what)
             )
         except (ValueError, OSError) as e:
-            return refuse(str(e).splitlines()[0], len(outputs))
+            return failed(str(e).splitlines()[0])
         for r in results:  # the status line under the button says what was imported; a toast only for surprises
             if not r["created"]:
                 warn(r["message"])
