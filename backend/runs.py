@@ -49,6 +49,7 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
             f"setting 'model': {cfg.model} is a {BUNDLED[cfg.model].task} model; for {cfg.task} choose "
             f"{', '.join(models_for(cfg.task))} or a local model folder"
         )
+    _check_early_stopping(cfg, ds.splits)
     devices = _requested_devices(cfg)
     if cfg.precision == "fp16":  # refused on a CPU; checked now, not in the worker (torch loads only here)
         resolve_precision(cfg.precision, device_name())
@@ -79,6 +80,28 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
         s.add(run)
     notify()  # an app's supervisor thread starts it now rather than on its next tick
     return run
+
+
+STOPPING_METRICS = {"sft": ("loss",)}  # what each task's evaluation reports during training
+CLASSIFIER_METRICS = ("loss", "accuracy", "f1_macro", "precision_macro", "recall_macro")
+
+
+def _check_early_stopping(cfg: RunConfig, splits: dict[str, int]) -> None:
+    """Early stopping needs rows to evaluate on and a metric the evaluation reports: refused now, not in the worker."""
+    if not cfg.early_stopping_patience:
+        return
+    held_out = splits.get("validation") or (cfg.val_ratio > 0 and splits.get("train", 0) >= 10)
+    if not held_out:
+        raise ValueError(
+            "setting 'early_stopping_patience' needs a validation set: set val_ratio (e.g. 0.1) "
+            "or import a dataset with a validation split"
+        )
+    known = STOPPING_METRICS.get(cfg.task, CLASSIFIER_METRICS)
+    if cfg.early_stopping_metric.removeprefix("eval_") not in known:
+        raise ValueError(
+            f"setting 'early_stopping_metric': {cfg.task} runs are evaluated on {', '.join(known)}, "
+            f"not '{cfg.early_stopping_metric}'"
+        )
 
 
 def _requested_devices(cfg: RunConfig | dict) -> str | None:

@@ -157,6 +157,11 @@ def test_impossible_settings_are_refused_by_the_cli_before_anything_is_written(w
         (("--lora-targets", "c_attn"), "lora_targets"),
         (("--method", "gradual", "--unfreeze-every", "0"), "unfreeze_every"),
         (("--optimizer", "lion"), "optimizer"),
+        (("--early-stopping-patience", "2"), "early_stopping_patience' needs a validation set"),  # all rows train
+        (
+            ("--early-stopping-patience", "2", "--val-ratio", "0.2", "--early-stopping-metric", "accuracy"),
+            "not 'accuracy'",
+        ),
     ]:
         proc = cli(workspace, "train", "--dataset", "add", "--model", str(tiny_model), *bad)
         assert proc.returncode == 2 and named in proc.stderr.strip().splitlines()[-1], proc.stderr  # no traceback
