@@ -165,7 +165,7 @@ def train(
         built.tokenizer.save_pretrained(out)
     epochs_done = float(trainer.state.epoch or 0)
     metrics = {
-        "train_loss": round(float(result.training_loss), 4),
+        "train_loss": _train_loss(database, run_id, float(result.training_loss), resumed=bool(resume)),
         "final_loss": _last_loss(trainer.state.log_history),
         "train_seconds": round(seconds, 1),
         "tokens_per_second": round(built.train_tokens * epochs_done / seconds, 1) if seconds else None,
@@ -219,6 +219,19 @@ def _forget_points_after(database: Database, run_id: int, step: int) -> None:
 
     with database.session() as s:
         s.execute(delete(MetricPoint).where(MetricPoint.run_id == run_id, MetricPoint.step > step))
+
+
+def _train_loss(database: Database, run_id: int, trainer_loss: float, resumed: bool) -> float:
+    """The mean training loss of the whole run. After a resume the Trainer sums only this segment's
+    losses but divides by every step (a cancelled-and-resumed run looked far better than it was), so
+    the run's logged loss curve, which holds every segment, is averaged instead."""
+    if resumed:
+        from backend.runquery import curve
+
+        losses = [value for _, value in curve(database, run_id, "loss")]
+        if losses:
+            return round(sum(losses) / len(losses), 4)
+    return round(trainer_loss, 4)
 
 
 def _last_loss(history: list[dict[str, Any]]) -> float | None:

@@ -227,8 +227,9 @@ def test_resume_continues_from_the_checkpoint_with_one_curve(services, queued):
     finally:
         sup.stop()
     assert run.status == RunStatus.completed, run.reason
-    steps = [step for step, _ in curve(services.database, run_id, "loss")]
-    assert steps == sorted(set(steps)) and steps[-1] == stopped_at + 3  # continued, no step twice
+    steps, losses = zip(*curve(services.database, run_id, "loss"), strict=True)
+    assert list(steps) == sorted(set(steps)) and steps[-1] == stopped_at + 3  # continued, no step twice
+    assert run.metrics["train_loss"] == pytest.approx(sum(losses) / len(losses), abs=1e-3)  # both segments
     assert "resuming from" in (services.workspace.run_dir(run_id) / "log.txt").read_text()
 
 
