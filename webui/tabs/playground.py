@@ -10,7 +10,7 @@ import gradio as gr
 from backend.config import CHAT, GenerationConfig
 from backend.inference import load, stream_chat
 from backend.services import Services
-from webui.feedback import refuse
+from webui.feedback import refuse, warn
 from webui.i18n import L, t
 
 
@@ -83,16 +83,13 @@ def wire(services: Services, ui: PlaygroundUI, demo_run: int | None = None) -> N
         yield shown, ""  # the question shows at once, even while the model loads
         try:
             model, tokenizer = load(services.database, services.workspace, int(run_id))
-        except (ValueError, OSError) as e:
-            yield refuse(str(e), 2)
-            return
-        try:
             gen = GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p)
             for text in stream_chat(model, tokenizer, turns, gen):
                 shown[-1] = {"role": "assistant", "content": text}
                 yield shown, gr.skip()  # the box was emptied once: what the person types meanwhile stays
-        except ValueError as e:
-            yield refuse(str(e), 2)
+        except (ValueError, OSError) as e:  # the chat as it was, and the question back in the box to retry
+            warn(str(e))
+            yield history or [], message
 
     inputs = [ui.run, ui.message, ui.chat, ui.temperature, ui.top_p, ui.max_new_tokens]
     ui.send.click(respond, inputs, [ui.chat, ui.message], api_visibility="private")
