@@ -48,7 +48,7 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab(L("tabs.export"), id="export") as export_tab:
                 export_ui = export.build(services)
         wire_language(app, language)
-        train.wire(services, train_ui, tabs, runs_ui)
+        train.wire(services, train_ui, tabs, runs_ui, app)
         datasets.wire(services, datasets_ui, train_ui)
         runs.wire(services, runs_ui, app)
         runs.wire_clone(services, runs_ui, train_ui, tabs)  # Runs' Clone fills the Train form

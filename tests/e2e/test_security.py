@@ -283,7 +283,7 @@ def test_user_model_folders_that_would_run_code_are_refused(tmp_path):
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 NOT_TRANSLATED = {"English", "Tuneboard"}  # the language switch's own name and the product name
-UI_TEXT = "label:visible, button:visible, [data-testid='block-info']:visible, th:visible, .tab-container button"
+UI_TEXT = "label:visible, button:visible, [data-testid='block-info']:visible, .info-text:visible, th:visible, .tab-container button"
 
 
 def _english_leftovers(page) -> list[str]:
@@ -295,7 +295,7 @@ def _english_leftovers(page) -> list[str]:
 @pytest.mark.slow
 def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
     """A zh-CN browser: Chinese login, no English fallback on any tab; the switch turns it all English."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -324,6 +324,10 @@ def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
                     break
         assert leftovers == {name: [] for name in names}
         assert fallbacks == {name: [] for name in names}
+        tabs.first.click()  # the folded hyperparameters too: their hints (one names a number) are Chinese
+        page.get_by_role("button", name=re.compile("^超参数")).click()
+        expect(page.get_by_role("spinbutton", name="学习率（0 = 自动）")).to_be_visible()
+        assert _english_leftovers(page) == []
         # Gradio titles toasts with their English type; the page's CSS draws them in Chinese instead
         tabs.nth(1).click()
         page.get_by_role("button", name="导入", exact=True).click()  # no file chosen: a warning

@@ -159,7 +159,7 @@ def refresh_choices(services: Services):
     return refresh
 
 
-def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
+def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks) -> None:
     names = list(ui.settings)
     widgets = list(ui.settings.values())
 
@@ -189,10 +189,11 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui) -> None:
         api_visibility="private",
     )
     # .change also fires when a run's settings are cloned into the form: visibility only, values kept.
-    for trigger in (ui.task, ui.method, ui.settings["optimizer"]):
-        trigger.change(
-            show, [ui.task, ui.method, ui.settings["optimizer"]], [ui.method_group, *widgets], api_visibility="private"
-        )
+    shown_by = [ui.task, ui.method, ui.settings["optimizer"]]
+    for trigger in shown_by:
+        trigger.change(show, shown_by, [ui.method_group, *widgets], api_visibility="private")
+    # and once when the page opens: the learning-rate hint (it names a number) in the page's language
+    app.load(show, shown_by, [ui.method_group, *widgets], api_visibility="private", show_progress="hidden")
 
     def start(task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
         try:
