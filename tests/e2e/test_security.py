@@ -283,7 +283,10 @@ def test_user_model_folders_that_would_run_code_are_refused(tmp_path):
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 NOT_TRANSLATED = {"English", "Tuneboard"}  # the language switch's own name and the product name
-UI_TEXT = "label:visible, button:visible, [data-testid='block-info']:visible, .info-text:visible, th:visible, .tab-container button"
+UI_TEXT = (
+    "label:visible, button:visible, [data-testid='block-info']:visible, .info-text:visible, th:visible, "
+    ".tab-container button"
+)
 
 
 def _english_leftovers(page) -> list[str]:
