@@ -88,7 +88,9 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
     try:
         out = actions.compare_runs(services, ids)
     except ValueError as e:
-        return refuse(str(e), 5)
+        listed = {run_id for _, run_id in _choices(services)}
+        gone = [f"#{i}" for i in ids if i not in listed]
+        return refuse(t("runs.compare_gone", runs=", ".join(gone)) if gone else str(e), 5)
     names = sorted(out["curves"], key=lambda n: (n != "loss", n))
     chosen = metric if metric in names else (names[0] if names else None)
     label = {str(r["id"]): f"#{r['id']} {r['name']}" for r in out["runs"]}
