@@ -215,3 +215,18 @@ def test_cli_queue_priority_show_compare_and_delete(tmp_path, tiny_model, monkey
     cli_json(ws, "runs", "cancel", str(first))
     assert cli_json(ws, "runs", "delete", str(first))["deleted"]
     assert [r["id"] for r in cli_json(ws, "runs", "list")] == [second]
+
+
+def test_playground_and_export_lists_select_a_run_that_completed_since_they_were_shown(services, submit):
+    from webui.tabs.runs import completed_runs
+
+    first = submit()
+    finish(services, first)
+    shown, newest = completed_runs(services, None)
+    assert shown.value == first and newest == first
+    second = submit()
+    finish(services, second)
+    shown, newest = completed_runs(services, first, None, newest)  # the page still shows the first
+    assert shown.value == second and newest == second
+    chat_only, _ = completed_runs(services, None, "text-classification")
+    assert chat_only.value is None and chat_only.choices == []

@@ -63,9 +63,10 @@ def build_app(services: Services) -> gr.Blocks:
         train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
         for tab, dropdown, task in ((playground_tab, playground_ui.run, "sft"), (export_tab, export_ui.run, None)):
-            listed = lambda v, task=task: runs.completed_runs(services, v, task)  # noqa: E731 - one per tab
-            app.load(listed, [dropdown], [dropdown], **private)
-            tab.select(listed, [dropdown], [dropdown], **private)
+            newest = gr.State(None)  # the newest completed run this page has listed
+            listed = lambda v, seen, task=task: runs.completed_runs(services, v, task, seen)  # noqa: E731 - per tab
+            app.load(listed, [dropdown, newest], [dropdown, newest], **private)
+            tab.select(listed, [dropdown, newest], [dropdown, newest], **private)
     return app
 
 

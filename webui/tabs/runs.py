@@ -156,13 +156,18 @@ def run_choices(services: Services) -> list[tuple[str, int]]:
     return [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, limit=100)]
 
 
-def completed_runs(services: Services, current: int | None = None, task: str | None = None) -> gr.Dropdown:
-    """The run dropdown of Playground (chat runs) and Export (all): completed runs, newest first, keeping the choice."""
+def completed_runs(
+    services: Services, current: int | None = None, task: str | None = None, newest_seen: int | None = None
+) -> tuple[gr.Dropdown, int | None]:
+    """The run dropdown of Playground (chat runs) and Export (all): completed runs, newest first, and the
+    newest id. The newest is selected when a run completed since the list was last shown (the one a person
+    comes for); otherwise the choice is kept, as the person may have picked another."""
     choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed", task=task)]
     ids = [run_id for _, run_id in choices]
-    if current in ids:  # leave the value alone: the user may have picked another meanwhile
-        return gr.Dropdown(choices=choices)
-    return gr.Dropdown(choices=choices, value=ids[0] if ids else None)
+    newest = ids[0] if ids else None
+    if current in ids and newest == newest_seen:
+        return gr.Dropdown(choices=choices), newest
+    return gr.Dropdown(choices=choices, value=newest), newest
 
 
 def page_of_runs(services: Services, status, task, model, dataset, search, sort, page, size):
