@@ -106,6 +106,8 @@ def test_first_time_user_flow(app_url, page, shot):
     upload = page.get_by_role("button", name="Click to upload or drop files")
     upload.locator("input[type=file]").set_input_files(str(EXAMPLES / "identity.json"))
     expect(page.get_by_text("identity.json").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Detected: identity.json → alpaca"))).to_be_visible(timeout=10_000)
+    expect(page.get_by_label("Label column")).to_be_hidden()  # chat data has no columns to map
     page.get_by_label("Name (optional)").fill("identity-upload")
     page.get_by_role("button", name="Import", exact=True).click()
     status = page.get_by_text(re.compile(r"^Imported identity-upload"))

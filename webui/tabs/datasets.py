@@ -32,6 +32,7 @@ from webui.i18n import L, t
 PAGE_ROWS = 10
 UPLOAD_TYPES = [".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt", ".zip"]
 AUTO = "auto"
+COLUMN_FORMATS = ("classification", "text", "")  # "": not recognised, so the person maps the columns
 
 
 @dataclass
@@ -308,16 +309,26 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         except (DataError, OSError) as e:
             return refuse(str(e), 5)
         cols = found["columns"]
+        shown = found["format"] in COLUMN_FORMATS  # chat data and image zips have no columns to map
         return (
             t("datasets.detected", note=found["note"]) if found["format"] else found["note"],
             gr.Dropdown(value=found["format"] or AUTO),
-            gr.Dropdown(choices=cols, value=found["text_column"] or None),
-            gr.Dropdown(choices=cols, value=found["label_column"] or None),
-            gr.Dropdown(choices=["", *cols], value=found["text_pair_column"] or None),
+            gr.Dropdown(choices=cols, value=found["text_column"] or None, visible=shown),
+            gr.Dropdown(choices=cols, value=found["label_column"] or None, visible=shown),
+            gr.Dropdown(choices=["", *cols], value=found["text_pair_column"] or None, visible=shown),
         )
 
     mapping = [ui.detected, ui.fmt, ui.text_col, ui.label_col, ui.pair_col]
     ui.upload.change(inspect, [ui.upload], mapping, api_visibility="private")
+
+    def format_chosen(fmt: str):
+        """A format picked by hand shows the column pickers when it has columns (auto: as detected)."""
+        if fmt == AUTO:
+            return gr.skip(), gr.skip(), gr.skip()
+        shown = fmt in COLUMN_FORMATS
+        return gr.Dropdown(visible=shown), gr.Dropdown(visible=shown), gr.Dropdown(visible=shown)
+
+    ui.fmt.input(format_chosen, [ui.fmt], [ui.text_col, ui.label_col, ui.pair_col], api_visibility="private")
 
     def inspect_source(source: str | None):
         """The same look at a typed path (inside the data roots); a hub id is read at import."""
