@@ -58,6 +58,7 @@ class TrainUI:
     gpus: gr.CheckboxGroup
     start: gr.Button
     status: gr.Markdown
+    quick_start: gr.Markdown  # about the chat example: shown for the chat task only
 
     def config_widgets(self) -> dict[str, gr.components.Component]:
         """Every widget named after a RunConfig field (for filling the form from a run's config)."""
@@ -79,7 +80,7 @@ def visible(name: str, task: str, method: str, optimizer: str) -> bool:
 
 
 def build(services: Services) -> TrainUI:
-    gr.Markdown(L("train.quick_start"))
+    quick_start = gr.Markdown(L("train.quick_start"))
     with gr.Row():
         task = gr.Dropdown(
             [(L(label), value) for label, value in TASKS],
@@ -119,7 +120,7 @@ def build(services: Services) -> TrainUI:
     start = gr.Button(L("train.start"), variant="primary", size="lg")
     status = gr.Markdown()
     ordered = {n: settings[n] for n in SETTINGS}
-    return TrainUI(task, model, dataset, method, ordered, method_group, gpus, start, status)
+    return TrainUI(task, model, dataset, method, ordered, method_group, gpus, start, status, quick_start)
 
 
 def _has_method_settings(method: str) -> bool:
@@ -180,12 +181,20 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         models = models_for(task)
         default_model = DEFAULT_MODELS.get(task, models[0] if models else None)
         datasets = refresh_choices(services)(None, task)
-        return [gr.Dropdown(choices=models, value=default_model), datasets, gr.Radio(value=new_method), group, *merged]
+        quick = gr.Markdown(visible=task == "sft")
+        return [
+            gr.Dropdown(choices=models, value=default_model),
+            datasets,
+            gr.Radio(value=new_method),
+            quick,
+            group,
+            *merged,
+        ]
 
     ui.task.input(
         switch_task,
         [ui.task, ui.method, ui.settings["optimizer"]],
-        [ui.model, ui.dataset, ui.method, ui.method_group, *widgets],
+        [ui.model, ui.dataset, ui.method, ui.quick_start, ui.method_group, *widgets],
         api_visibility="private",
     )
     # .change also fires when a run's settings are cloned into the form: visibility only, values kept.
