@@ -64,7 +64,9 @@ def _seed(services: Services) -> dict[str, int]:
         classifier = {**base, "task": "text-classification", "model": "all-MiniLM-L6-v2", "method": "full"}
         classifier["dataset"] = "tickets"  # not among Train's chat datasets: a clone must switch the list
         cm = {"labels": ["negative", "neutral", "positive"], "matrix": [[41, 6, 3], [5, 30, 9], [2, 7, 47]]}
-        add("sentiment", RunStatus.completed, classifier, {**_final(0.52), "accuracy": 0.8, "confusion_matrix": cm})
+        scores = {name: {"precision": 0.8367, "recall": 0.82, "f1": 0.83, "support": 50} for name in cm["labels"]}
+        results = {**_final(0.52), "eval_accuracy": 0.8, "confusion_matrix": cm, "per_class": scores}
+        add("sentiment", RunStatus.completed, classifier, results)
         add("oom", RunStatus.failed, base, {}, reason="Out of memory: lower the batch size ...\nMemoryError")
         for i in range(EXTRA_RUNS):
             add(f"sweep-{i:02d}", RunStatus.completed, {**base, "seed": i}, _final(0.9 + i / 100))
@@ -135,6 +137,9 @@ def test_runs_tab_list_detail_compare_clone_delete(seeded_app, page):  # noqa: F
     page.get_by_role("tab", name="Results").click()
     expect(page.get_by_text("Confusion matrix")).to_be_visible()
     expect(page.get_by_role("cell", name="47", exact=True)).to_be_visible()
+    scores = page.get_by_role("table").filter(has_text="eval_accuracy").first
+    expect(scores.locator("tbody tr").first).to_contain_text("eval_accuracy")  # the score that judges it, first
+    expect(page.get_by_role("cell", name="0.8367")).to_have_count(3)  # per-class scores, one row per class
     _shot(page, "detail-results")
     page.get_by_role("tab", name="Curves").click()
     _shot(page, "detail-curves")

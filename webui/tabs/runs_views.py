@@ -15,6 +15,10 @@ import pandas as pd
 from webui.i18n import t
 
 LIVE_KEYS = {"eta_seconds", "sec_per_step"}  # progress figures, not results
+HEADLINE = (  # the scores that judge a run, shown first: classifiers', then chat models', then training's
+    "eval_accuracy", "eval_f1_macro", "eval_precision_macro", "eval_recall_macro",
+    "eval_loss", "eval_perplexity", "eval_bleu4", "eval_rouge_l", "final_loss", "train_loss",
+)  # fmt: skip
 # One series per plot: Gradio 6's line plot fixes its colour domain at the first data it draws, so a
 # series that appears later (eval_loss after the first epoch) would be drawn without a colour.
 LOSS_CURVE = "loss"
@@ -122,16 +126,28 @@ def progress_bar(progress: float) -> str:
 
 
 def final_metrics(metrics: dict[str, Any]) -> str:
-    """Markdown table of the run's results (numbers and words; not the live ETA figures)."""
-    rows = [
-        (k, v)
-        for k, v in sorted(metrics.items())
+    """Markdown tables of the run's results: the scores that judge it first and in bold, then the rest
+    (timings, sizes, settings), then a classifier's per-class scores. Not the live ETA figures."""
+    rows = {
+        k: v
+        for k, v in metrics.items()
         if k not in LIVE_KEYS and isinstance(v, int | float | str) and not isinstance(v, bool)
-    ]
+    }
     if not rows:
         return t("runs.no_metrics")
+    first = [k for k in HEADLINE if k in rows]
     lines = [f"| {t('runs.metric')} | {t('runs.value')} |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    lines += [f"| **{k}** | **{_fmt(rows[k])}** |" for k in first]
+    lines += [f"| {k} | {_fmt(rows[k])} |" for k in sorted(rows) if k not in first]
+    per_class = metrics.get("per_class")
+    if isinstance(per_class, dict) and per_class:
+        columns = ("precision", "recall", "f1", "support")
+        lines += ["", f"| {t('runs.class')} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [
+            f"| {html.escape(str(name))} | " + " | ".join(_fmt(scores.get(c)) for c in columns) + " |"
+            for name, scores in per_class.items()
+            if isinstance(scores, dict)
+        ]
     return "\n".join(lines)
 
 
