@@ -183,8 +183,9 @@ def test_runs_tab_list_detail_compare_clone_delete(seeded_app, page):  # noqa: F
     _open_tab(page, "Runs")
     search.fill("lora-r32")
     search.press("Enter")
+    expect(page.get_by_text("Page 1 of 1 · 1 runs")).to_be_visible()  # the list has settled on the one run
     table.get_by_role("row").filter(has_text="lora-r32").get_by_text("lora-r32").click()
-    expect(page.get_by_role("heading", name=re.compile(rf"^Run {ids['lora-r32']}:"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(rf"^Run {ids['lora-r32']}:"))).to_be_visible(timeout=20_000)
     page.get_by_role("button", name="Clone to Train").click()
     expect(page.get_by_role("tab", name="Train", exact=True)).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("spinbutton", name="LoRA rank")).to_have_value("32")

@@ -63,7 +63,8 @@ def build(services: Services) -> CompareUI:
         label=L("runs.compare_plot"),
     )
     legend = gr.HTML()
-    metrics = gr.Dataframe(interactive=False, label=L("runs.compare_metrics"), wrap=True)
+    # hidden until a comparison fills it (an empty Dataframe shows placeholder columns "1 2 3")
+    metrics = gr.Dataframe(interactive=False, label=L("runs.compare_metrics"), wrap=True, visible=False)
     diff = gr.HTML()
     return CompareUI(runs, metric, go, plot, legend, diff, metrics)
 
@@ -106,7 +107,7 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
         curve_plot(frame, chosen),
         f"<div>{swatches}</div>",
         views.config_diff_html(out),
-        views.metrics_side_by_side(out),
+        gr.Dataframe(views.metrics_side_by_side(out), visible=True),
     )
 
 
