@@ -231,7 +231,8 @@ def config_diff_html(compared: dict[str, Any]) -> str:
 def metrics_side_by_side(compared: dict[str, Any]) -> pd.DataFrame:
     runs = compared["runs"]
     cols = [t("runs.metric")] + [f"#{r['id']} {r['name']}" for r in runs]
-    rows = [[k, *(_fmt(v) for v in vals)] for k, vals in compared["metrics"].items() if k not in LIVE_KEYS]
+    order = sorted(compared["metrics"], key=lambda k: (HEADLINE.index(k) if k in HEADLINE else len(HEADLINE), k))
+    rows = [[k, *(_fmt(v) for v in compared["metrics"][k])] for k in order if k not in LIVE_KEYS]
     rows.insert(0, [t("runs.col_status"), *(t(f"runs.status_{r['status']}") for r in runs)])
     return pd.DataFrame(rows, columns=cols)
 
