@@ -89,3 +89,10 @@ def test_messages_format_in_both_languages():
     )
     assert "运行 3" in t("export.done", "zh", fmt="merged", run_id=3, size_mb=1.25, where="x")
     assert t("playground.send") == "Send"  # outside a request: English
+
+
+def test_train_errors_name_the_setting_as_the_form_labels_it():
+    from webui.tabs.train import with_labels
+
+    assert with_labels("setting 'max_steps' must be 0 or more") == "setting 'max_steps' (Max steps) must be 0 or more"
+    assert with_labels("setting 'no_such' is odd; dataset 'x'") == "setting 'no_such' is odd; dataset 'x'"

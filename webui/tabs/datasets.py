@@ -232,7 +232,13 @@ def show(services: Services, name: str | None):
         _splits(ds),
         gr.Dropdown(choices=list(ds.splits), value="train"),
         *_page(services, name, "train", 1),
-        gr.BarPlot(value=_labels_plot(ds), visible=ds.task != "sft"),
+        gr.BarPlot(
+            value=_labels_plot(ds),
+            visible=ds.task != "sft",
+            x_title=t("datasets.axis_label"),  # axis titles are not translated by Gradio: set in the page's language
+            y_title=t("datasets.col_rows"),
+            color_title=t("datasets.col_split"),
+        ),
     )
 
 
@@ -252,7 +258,8 @@ def measure(services: Services, name: str | None, model: str | None, cutoff: flo
     )  # fmt: skip
     note += f"  \n*{tok['note']}*" if tok["note"] else ""
     hist = pd.DataFrame(tok["histogram"], columns=["tokens", "start", "rows"])
-    return note, gr.BarPlot(value=hist, sort=list(hist["tokens"]), visible=True)
+    titles = {"x_title": t("datasets.axis_tokens"), "y_title": t("datasets.col_rows")}
+    return note, gr.BarPlot(value=hist, sort=list(hist["tokens"]), visible=True, **titles)
 
 
 def _models(services: Services, name: str | None):

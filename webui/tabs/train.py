@@ -7,6 +7,7 @@ settings that apply to the chosen task, method and optimizer are shown (`RunConf
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
 
 import gradio as gr
@@ -18,7 +19,7 @@ from backend.runs import create_run
 from backend.services import IDENTITY_EXAMPLE, Services
 from backend.slots import gpu_count
 from webui.feedback import inform, refuse, warn
-from webui.i18n import L, t
+from webui.i18n import DEFAULT, L, messages, t
 from webui.tabs.runs import run_choices
 
 DEFAULTS = RunConfig()
@@ -123,6 +124,16 @@ def build(services: Services) -> TrainUI:
     return TrainUI(task, model, dataset, method, ordered, method_group, gpus, start, status, quick_start)
 
 
+def with_labels(message: str) -> str:
+    """A backend message names settings as the CLI does ('max_steps'); add the label this form shows."""
+
+    def label(match: re.Match) -> str:
+        key = f"train.field.{match.group(1)}"
+        return f"{match.group(0)} ({t(key)})" if key in messages(DEFAULT) else match.group(0)
+
+    return re.sub(r"setting '(\w+)'", label, message)
+
+
 def _has_method_settings(method: str) -> bool:
     return any(RunConfig.applies(n, method=method) and RunConfig.where(n) for n in METHOD_SETTINGS)
 
@@ -214,7 +225,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
             )
             run = create_run(services.database, services.workspace, cfg)
         except ValueError as e:
-            return refuse(str(e), 3)
+            return refuse(with_labels(str(e)), 3)
         inform(t("train.queued", run_id=run.id))
         if cfg.trust_remote_code:
             warn(t("train.remote_code_on", run_id=run.id))
