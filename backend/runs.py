@@ -12,7 +12,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from backend.config import RunConfig
@@ -65,7 +65,7 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
         raise ValueError(disk)
     with database.session() as s:
         run = Run(
-            name=name or f"{cfg.method}-{ds.name}",
+            name=name or _default_name(s, f"{cfg.method}-{ds.name}"),
             status=RunStatus.queued,
             task=cfg.task,
             model=cfg.model,
@@ -80,6 +80,14 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
         s.add(run)
     notify()  # an app's supervisor thread starts it now rather than on its next tick
     return run
+
+
+def _default_name(s: Session, base: str) -> str:
+    """METHOD-DATASET, numbered from the second run on (lora-identity-2), so runs tell apart in every list."""
+    taken = s.scalar(
+        select(func.count(Run.id)).where(or_(Run.name == base, Run.name.startswith(f"{base}-", autoescape=True)))
+    )
+    return f"{base}-{taken + 1}" if taken else base
 
 
 STOPPING_METRICS = {"sft": ("loss",)}  # what each task's evaluation reports during training

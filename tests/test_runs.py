@@ -230,3 +230,9 @@ def test_playground_and_export_lists_select_a_run_that_completed_since_they_were
     assert shown.value == second and newest == second
     chat_only, _ = completed_runs(services, None, "text-classification")
     assert chat_only.value is None and chat_only.choices == []
+
+
+def test_runs_without_a_name_are_numbered_so_lists_tell_them_apart(services, submit):
+    names = [get_run(services.database, submit()).name for _ in range(3)]
+    assert names == ["lora-sums", "lora-sums-2", "lora-sums-3"]
+    assert get_run(services.database, submit(name="mine")).name == "mine"
