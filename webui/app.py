@@ -18,6 +18,8 @@ CSS = """
 .tb-progress > div { background: var(--color-accent); height: 100%; transition: width .5s; }
 .tb-quick { border-left: 4px solid var(--color-accent); padding-left: 12px; }
 #tb-language { flex-grow: 0; align-self: center; }
+/* a button beside a labelled field: field height, level with the field's input, not stretched to the row */
+.tb-inline-button { align-self: flex-end; max-height: 44px; margin-bottom: 10px; }
 /* Gradio 6 titles a toast with its English type ("Warning"), whatever title= says: a Chinese page
    draws the title from here instead (the count after it, "(2)", keeps its size). */
 html:lang(zh) .toast-title { font-size: 0 !important; }

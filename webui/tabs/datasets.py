@@ -102,22 +102,23 @@ def build(services: Services) -> DatasetsUI:
     table = gr.Dataframe(label=L("datasets.table"), interactive=False, max_height=240)
     with gr.Row(equal_height=True):
         chosen = gr.Dropdown([], label=L("datasets.chosen"), scale=4)
-        delete = gr.Button(L("datasets.delete"), variant="secondary", scale=1)
-        confirm = gr.Button(L("datasets.confirm_delete"), variant="stop", visible=False, scale=1)
+        inline = {"scale": 1, "elem_classes": "tb-inline-button"}
+        delete = gr.Button(L("datasets.delete"), variant="secondary", **inline)
+        confirm = gr.Button(L("datasets.confirm_delete"), variant="stop", visible=False, **inline)
     info = gr.Markdown()
     splits = gr.Dataframe(label=L("datasets.splits"), interactive=False, max_height=160)
     with gr.Row(equal_height=True):
         split = gr.Dropdown(["train"], value="train", label=L("datasets.split"), scale=2)
         page_no = gr.Number(1, precision=0, minimum=1, label=L("datasets.page"), scale=1)
-        prev = gr.Button(L("datasets.prev"), scale=1)
-        nxt = gr.Button(L("datasets.next"), scale=1)
+        prev = gr.Button(L("datasets.prev"), **inline)
+        nxt = gr.Button(L("datasets.next"), **inline)
     chat = gr.HTML()
     preview = gr.Dataframe(label=L("datasets.rows"), interactive=False, wrap=True, visible=False)
     gallery = gr.Gallery(label=L("datasets.images"), columns=6, height=440, visible=False)
     with gr.Row(equal_height=True) as token_row:
         model = gr.Dropdown(models_for("sft"), label=L("datasets.model"), allow_custom_value=True, scale=3)
         cutoff = gr.Number(RunConfig().cutoff_len, precision=0, label=L("datasets.cutoff"), scale=1)
-        measure = gr.Button(L("datasets.measure"), scale=1)
+        measure = gr.Button(L("datasets.measure"), **inline)
     tokens_note = gr.Markdown()
     with gr.Row():
         tokens_plot = gr.BarPlot(

@@ -91,7 +91,9 @@ def build(services: Services) -> RunsUI:
                     allow_custom_value=True,
                 )
                 priority = gr.Number(0, precision=0, label=L("runs.priority"), info=L("runs.priority_info"), scale=1)
-                set_priority = gr.Button(L("runs.set_priority"), scale=1, size="sm", interactive=False)
+                set_priority = gr.Button(
+                    L("runs.set_priority"), scale=1, interactive=False, elem_classes="tb-inline-button"
+                )
             header = gr.Markdown(L("runs.pick"))
             progress = gr.HTML()
             with gr.Row():
