@@ -164,7 +164,12 @@ def test_first_time_user_flow(app_url, page, shot):
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_test_id("user").last).to_contain_text("Who are you?", timeout=CHAT_TIMEOUT * 1000)
     box = page.get_by_placeholder("Type a message and press Enter")
-    box.fill("And what can you do?")  # the next question, typed while the model loads and answers
+    box.fill("And what can you do?")  # the next question, typed and sent while the model loads and answers
+    page.get_by_role("button", name="Send", exact=True).click()
+    # Sent after the first reply (not dropped, and not wiped from the box by the streamed updates meanwhile).
+    expect(page.get_by_test_id("user")).to_have_count(2, timeout=CHAT_TIMEOUT * 1000)
+    expect(page.get_by_test_id("user").last).to_contain_text("And what can you do?")
+    expect(page.get_by_test_id("bot")).to_have_count(2, timeout=CHAT_TIMEOUT * 1000)
     answer = page.get_by_test_id("bot").last
     expect(answer).to_have_text(re.compile(r"\w"), timeout=CHAT_TIMEOUT * 1000)
     # Let the stream finish: the answer stops growing.
@@ -176,7 +181,6 @@ def test_first_time_user_flow(app_url, page, shot):
             previous, stable_since = text, time.monotonic()
         page.wait_for_timeout(500)
     assert previous.strip(), "the assistant answered with empty text"
-    expect(box).to_have_value("And what can you do?")  # the streamed reply did not wipe it
     shot(page, "playground-answer")
 
     # 5. Export: the merged model, verified and offered as a zip.

@@ -92,8 +92,9 @@ def wire(services: Services, ui: PlaygroundUI, demo_run: int | None = None) -> N
             yield history or [], message
 
     inputs = [ui.run, ui.message, ui.chat, ui.temperature, ui.top_p, ui.max_new_tokens]
-    ui.send.click(respond, inputs, [ui.chat, ui.message], api_visibility="private")
-    ui.message.submit(respond, inputs, [ui.chat, ui.message], api_visibility="private")
+    queued = {"api_visibility": "private", "trigger_mode": "always_last"}  # a Send during a reply runs after it
+    ui.send.click(respond, inputs, [ui.chat, ui.message], **queued)
+    ui.message.submit(respond, inputs, [ui.chat, ui.message], **queued)
     ui.clear.click(lambda: [], None, ui.chat, api_visibility="private")
 
 
