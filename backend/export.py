@@ -57,8 +57,11 @@ def export_run(
             verification = _verify_adapter(base, adapter, target, trusted)
         else:
             verification = _write_merged(base, adapter, target, trusted)
-    except Exception:
-        shutil.rmtree(target, ignore_errors=True)  # no half-written export to trip over (or to refuse next time)
+    except Exception:  # no half-written export to trip over (or to refuse next time), nor a record of the old one
+        shutil.rmtree(target, ignore_errors=True)
+        Path(f"{target}.zip").unlink(missing_ok=True)
+        with database.session() as s:
+            s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(target)))
         raise
     (target / MARKER).write_text(f"{fmt} export of run {run_id}\n")
     archive = Path(shutil.make_archive(str(target), "zip", root_dir=target))
@@ -121,16 +124,20 @@ def _verify_adapter(base: Path, adapter: Path, target: Path, code: bool) -> dict
 
 def _write_text_classifier(base: Path, adapter: Path | None, target: Path, code: bool, fmt: str) -> dict[str, Any]:
     """A sequence classifier: the adapter (with its head), or one folder with the adapter merged in."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    from backend.tasks.text_classification import load_tokenizer
+
+    tokenizer = load_tokenizer(adapter or base, code)  # with the pad token training gave it
 
     def load(adapter_dir: Path | None) -> Any:
         if adapter_dir is None:
             return AutoModelForSequenceClassification.from_pretrained(base, trust_remote_code=code)
         from peft import PeftModel
 
-        if not (adapter / CLASSES_FILE).is_file():
-            raise ValueError(f"{adapter} has no {CLASSES_FILE} (it predates class lists); train the run again")
-        classes = json.loads((adapter / CLASSES_FILE).read_text())  # the base folder's head has other classes
+        if not (adapter_dir / CLASSES_FILE).is_file():
+            raise ValueError(f"{adapter_dir} has no {CLASSES_FILE} (it predates class lists); train the run again")
+        classes = json.loads((adapter_dir / CLASSES_FILE).read_text())  # the base folder's head has other classes
         model = AutoModelForSequenceClassification.from_pretrained(
             base,
             num_labels=len(classes),
@@ -139,9 +146,10 @@ def _write_text_classifier(base: Path, adapter: Path | None, target: Path, code:
             ignore_mismatched_sizes=True,
             trust_remote_code=code,
         )
+        if model.config.pad_token_id is None:  # as training set it: batches of several rows need it
+            model.config.pad_token_id = tokenizer.pad_token_id
         return PeftModel.from_pretrained(model, adapter_dir)
 
-    tokenizer = AutoTokenizer.from_pretrained(adapter or base, trust_remote_code=code)
     source = load(adapter)
     if fmt == "adapter":
         shutil.copytree(adapter, target, dirs_exist_ok=True)

@@ -40,7 +40,8 @@ def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple
     raise ValueError(f"run {run_id} has no saved model in {run_dir}")
 
 
-def _require_chat_run(database: Database, run_id: int) -> None:
+def require_chat_run(database: Database, run_id: int) -> None:
+    """Refuses (ValueError, with the reason) a run the chat playground cannot talk to: a classifier."""
     from backend.runs import get_run
 
     task = (get_run(database, run_id).config or {}).get("task", "sft")
@@ -63,7 +64,7 @@ def load(database: Database, workspace: Workspace, source: str | int) -> tuple[A
         if key in _loaded:
             return _loaded[key]
         if isinstance(source, int):
-            _require_chat_run(database, source)
+            require_chat_run(database, source)
             base, adapter, code = model_folder(database, workspace, source)
         else:  # a base model by name or folder: never its own code (resolve_model refuses such folders)
             base, adapter, code = resolve_model(source, workspace.models_dir), None, False

@@ -36,16 +36,19 @@ def optimizer(cfg: RunConfig, device: str) -> tuple[type[torch.optim.Optimizer],
     raise ValueError(f"setting 'optimizer': {cfg.optimizer!r} is not one of adamw, adam, sgd, rmsprop")
 
 
+NEEDS_VALIDATION = (
+    "setting 'early_stopping_patience' needs a validation set: set val_ratio (e.g. 0.1) "
+    "or import a dataset with a validation split"
+)
+
+
 def training_arguments(
     cfg: RunConfig, output_dir: Path, *, has_eval: bool, device: str, precision: str, group_by_length: bool = True
 ) -> TrainingArguments:
     """TrainingArguments for `cfg`. Early stopping evaluates (and saves) on the same schedule, as
     `load_best_model_at_end` requires, and keeps the best checkpoint."""
     if cfg.early_stopping_patience and not has_eval:
-        raise ValueError(
-            "setting 'early_stopping_patience' needs a validation set: set val_ratio (e.g. 0.1) "
-            "or import a dataset with a validation split"
-        )
+        raise ValueError(NEEDS_VALIDATION)
     save = "steps" if cfg.save_steps else "epoch"
     stopping = bool(cfg.early_stopping_patience)
     metric = cfg.early_stopping_metric.removeprefix("eval_")

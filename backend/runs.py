@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,11 +84,16 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
 
 
 def _default_name(s: Session, base: str) -> str:
-    """METHOD-DATASET, numbered from the second run on (lora-identity-2), so runs tell apart in every list."""
-    taken = s.scalar(
-        select(func.count(Run.id)).where(or_(Run.name == base, Run.name.startswith(f"{base}-", autoescape=True)))
-    )
-    return f"{base}-{taken + 1}" if taken else base
+    """METHOD-DATASET, numbered from the second run on (lora-identity-2) past the highest number in use, so
+    runs tell apart in every list, also after a delete. (Inside create_run's write transaction.)"""
+    names = s.scalars(select(Run.name).where(or_(Run.name == base, Run.name.startswith(f"{base}-", autoescape=True))))
+    numbers = [
+        1 if n == base else int(m.group(1)) for n in names if n == base or (m := NUMBERED.fullmatch(n[len(base) :]))
+    ]
+    return f"{base}-{max(numbers) + 1}" if numbers else base
+
+
+NUMBERED = re.compile(r"-(\d+)")
 
 
 STOPPING_METRICS = {"sft": ("loss",)}  # what each task's evaluation reports during training
@@ -100,10 +106,9 @@ def _check_early_stopping(cfg: RunConfig, splits: dict[str, int]) -> None:
         return
     held_out = splits.get("validation") or (cfg.val_ratio > 0 and splits.get("train", 0) >= 10)
     if not held_out:
-        raise ValueError(
-            "setting 'early_stopping_patience' needs a validation set: set val_ratio (e.g. 0.1) "
-            "or import a dataset with a validation split"
-        )
+        from backend.optim import NEEDS_VALIDATION
+
+        raise ValueError(NEEDS_VALIDATION)
     known = STOPPING_METRICS.get(cfg.task, CLASSIFIER_METRICS)
     if cfg.early_stopping_metric.removeprefix("eval_") not in known:
         raise ValueError(

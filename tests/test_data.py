@@ -8,7 +8,17 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from backend.data import DataError, ImportOptions, delete_dataset, import_file, import_path, load_rows, page, preview
+from backend.data import (
+    DataError,
+    ImportLimits,
+    ImportOptions,
+    delete_dataset,
+    import_file,
+    import_path,
+    load_rows,
+    page,
+    preview,
+)
 from backend.data.stats import token_lengths
 from db import Dataset, Run
 from db.models import RunStatus
@@ -99,7 +109,25 @@ def test_rows_with_problems_stop_the_import_or_are_left_out_and_listed(services,
     assert [p.split(":")[0] for p in problems] == ["dump.jsonl row 3", "dump.jsonl line 4", "dump.jsonl row 8"]
     assert "invalid JSON" in problems[1] and "expected an object" in problems[2]
 
-    labels = tmp_path / "labels.csv"  # classification: a row without a label, one with a label of another kind
+    cut = tmp_path / "cut.jsonl"  # a dump whose first line was cut off
+    cut.write_text('{"instruction": "q0", "outp\n' + "\n".join(good[:3]) + "\n")
+    ds = import_file(services.database, services.workspace, cut, options=ImportOptions(skip_invalid=True))
+    assert ds.num_rows == 3 and ds.stats["invalid_examples"][0].startswith("cut.jsonl line 1: invalid JSON")
+    text = tmp_path / "long.txt"
+    text.write_text("short line\n" + "x" * 50 + "\nanother line\n")
+    limits = ImportOptions(skip_invalid=True, limits=ImportLimits(max_row_chars=40))
+    ds = import_file(services.database, services.workspace, text, options=limits)
+    assert ds.num_rows == 2 and "long.txt line 2" in ds.stats["invalid_examples"][0]
+
+    kinds = tmp_path / "kinds.jsonl"  # integer labels, then a text one: that row is left out, the kind kept
+    kinds.write_text("".join(json.dumps({"text": f"t{i}", "label": i % 2}) + "\n" for i in range(10)))
+    kinds.write_text(kinds.read_text() + json.dumps({"text": "odd", "label": "spam"}) + "\n")
+    opts = ImportOptions(skip_invalid=True, val_ratio=0, test_ratio=0)
+    ds = import_file(services.database, services.workspace, kinds, options=opts)
+    assert ds.num_rows == 10 and ds.stats["labels"] == ["0", "1"]
+    assert "field 'label' is text but earlier rows have integer labels" in ds.stats["invalid_examples"][0]
+
+    labels = tmp_path / "labels.csv"  # classification: a row without a label
     labels.write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(10)) + "no label,\n")
     ds = import_file(
         services.database,
@@ -115,7 +143,7 @@ def test_rows_with_problems_stop_the_import_or_are_left_out_and_listed(services,
         import_file(services.database, services.workspace, broken, options=ImportOptions(skip_invalid=True))
 
 
-def test_an_unrecognised_table_offers_its_columns_for_mapping(tmp_path):
+def test_an_unrecognised_table_offers_its_columns_for_mapping(services, tmp_path):
     from backend.data.inspect import inspect_upload
 
     two = tmp_path / "two.csv"
@@ -126,6 +154,12 @@ def test_an_unrecognised_table_offers_its_columns_for_mapping(tmp_path):
     three = tmp_path / "three.csv"  # which of two other columns is the label is the person's choice
     three.write_text("review,stars,shop\ngreat,5,a\nbad,1,b\n")
     assert (inspect_upload(three)["text_column"], inspect_upload(three)["label_column"]) == ("review", "")
+    with pytest.raises(DataError, match="only a text column \\('review'\\) is given; name the label column"):
+        import_file(services.database, services.workspace, three, options=ImportOptions(text_column="review"))
+    text = import_file(
+        services.database, services.workspace, three, options=ImportOptions(format="text", text_column="review")
+    )
+    assert text.task == "sft" and text.num_rows == 2  # plain text, when asked for
 
 
 def test_classification_split_is_stratified_and_seeded(services, tmp_path):

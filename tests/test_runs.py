@@ -222,17 +222,30 @@ def test_playground_and_export_lists_select_a_run_that_completed_since_they_were
 
     first = submit()
     finish(services, first)
-    shown, newest = completed_runs(services, None)
-    assert shown.value == first and newest == first
-    second = submit()
-    finish(services, second)
-    shown, newest = completed_runs(services, first, None, newest)  # the page still shows the first
-    assert shown.value == second and newest == second
-    chat_only, _ = completed_runs(services, None, "text-classification")
-    assert chat_only.value is None and chat_only.choices == []
+    dropdown, shown = completed_runs(services, None)
+    assert dropdown.value == first and shown == [first]
+    later, earlier = submit(), submit()
+    finish(services, earlier)
+    dropdown, shown = completed_runs(services, first, None, shown)
+    assert dropdown.value == earlier  # completed since the list was shown
+    finish(services, later)
+    dropdown, shown = completed_runs(services, earlier, None, shown)
+    assert dropdown.value == later  # finished after a run with a higher id, still the one selected
+    with services.database.session() as s:  # a finished classifier: exported, never offered for chat
+        classifier = Run(
+            name="cls", status=RunStatus.completed, task="text-classification", model="m", method="full", config={}
+        )
+        s.add(classifier)
+        s.flush()
+        classifier = classifier.id
+    assert classifier in completed_runs(services, None)[1]
+    assert classifier not in completed_runs(services, None, "sft")[1]
 
 
 def test_runs_without_a_name_are_numbered_so_lists_tell_them_apart(services, submit):
-    names = [get_run(services.database, submit()).name for _ in range(3)]
-    assert names == ["lora-sums", "lora-sums-2", "lora-sums-3"]
-    assert get_run(services.database, submit(name="mine")).name == "mine"
+    ids = [submit() for _ in range(3)]
+    assert [get_run(services.database, i).name for i in ids] == ["lora-sums", "lora-sums-2", "lora-sums-3"]
+    finish(services, ids[1])
+    delete_run(services.database, services.workspace, ids[1])  # a gap: the next is still a new number
+    assert get_run(services.database, submit(name="lora-sums-best")).name == "lora-sums-best"
+    assert get_run(services.database, submit()).name == "lora-sums-4"

@@ -65,10 +65,10 @@ def build_app(services: Services) -> gr.Blocks:
         train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
         for tab, dropdown, task in ((playground_tab, playground_ui.run, "sft"), (export_tab, export_ui.run, None)):
-            newest = gr.State(None)  # the newest completed run this page has listed
+            shown = gr.State(None)  # the completed runs this page has listed
             listed = lambda v, seen, task=task: runs.completed_runs(services, v, task, seen)  # noqa: E731 - per tab
-            app.load(listed, [dropdown, newest], [dropdown, newest], **private)
-            tab.select(listed, [dropdown, newest], [dropdown, newest], **private)
+            app.load(listed, [dropdown, shown], [dropdown, shown], **private)
+            tab.select(listed, [dropdown, shown], [dropdown, shown], **private)
     return app
 
 
@@ -77,10 +77,11 @@ def build_demo(services: Services, run_id: int) -> gr.Blocks:
 
     Raises ValueError (naming the run) when the run cannot serve: missing, not completed, no model.
     """
-    from backend.inference import model_folder
+    from backend.inference import model_folder, require_chat_run
     from backend.runs import get_run
 
-    model_folder(services.database, services.workspace, run_id)  # refuses before anything is served
+    require_chat_run(services.database, run_id)  # refuses before anything is served
+    model_folder(services.database, services.workspace, run_id)
     run = get_run(services.database, run_id)
     with gr.Blocks(title=f"Tuneboard demo: {run.name}", delete_cache=DELETE_CACHE) as app:
         with gr.Row(equal_height=True):

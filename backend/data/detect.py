@@ -38,8 +38,13 @@ def detect_format(record: Any, file_name: str, task: str = "", text_column: str 
             return name
     if task != "sft" and classification.looks_like(columns):
         return "classification"
-    if text_column or text.looks_like(record):
+    if text.looks_like(record) or (text_column and columns == [text_column]):
         return "text"
+    if text_column:  # a table with more columns: plain text would silently drop them (a label, say)
+        raise DataError(
+            f"{file_name}: the format was not recognised and only a text column ('{text_column}') is given; "
+            "name the label column for text classification, or choose format 'text' to train on the text alone"
+        )
     shown = ", ".join(f"'{c}'" for c in columns[:12]) or "none"
     raise DataError(f"{file_name}: could not detect the format from the fields {shown}; expected {EXAMPLES}")
 

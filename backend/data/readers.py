@@ -133,8 +133,8 @@ def _json_lines(path: Path, max_row_chars: int, progress: Progress | None, inval
             check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            if lineno == 1 or not seen:
-                yield from _whole_object(path, lineno, e)
+            if (lineno == 1 or not seen) and (invalid is None or _whole_file_parses(path)):
+                yield from _whole_object(path, lineno, e)  # a pretty-printed JSON file, not JSON Lines
                 return
             problem = (
                 f"{path.name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
@@ -156,6 +156,15 @@ def _json_lines(path: Path, max_row_chars: int, progress: Progress | None, inval
         yield lineno, record
 
 
+def _whole_file_parses(path: Path) -> bool:
+    """Whether the file is one JSON document (with skip_invalid, a bad first line may be just a bad line)."""
+    try:
+        json.loads(decode(path))
+    except (json.JSONDecodeError, RecursionError, DataError):
+        return False
+    return True
+
+
 def _whole_object(path: Path, lineno: int, error: json.JSONDecodeError) -> Records:
     """The first line is not a whole object: a pretty-printed object (or an error on that line)."""
     if path.stat().st_size > 512 * 1024**2:
@@ -163,13 +172,20 @@ def _whole_object(path: Path, lineno: int, error: json.JSONDecodeError) -> Recor
     yield from _whole(path)
 
 
-def read_text_lines(path: Path, max_row_chars: int) -> Records:
-    """A .txt file for continued pre-training: one row per non-empty line (as LLaMA-Factory reads it)."""
+def read_text_lines(path: Path, max_row_chars: int, invalid: list[str] | None = None) -> Records:
+    """A .txt file for continued pre-training: one row per non-empty line (as LLaMA-Factory reads it).
+    With `invalid` (skip_invalid), a line over the size limit is left out and listed there."""
     seen = False
     for lineno, line, _ in iter_lines(path):
         if not line.strip():
             continue
-        check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
+        try:
+            check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
+        except DataError as e:
+            if invalid is None:
+                raise DataError(f"{e}; {SKIP_HINT}") from None
+            invalid.append(str(e))
+            continue
         seen = True
         yield lineno, {"text": line}
     if not seen:

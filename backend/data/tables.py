@@ -45,7 +45,7 @@ def read_records(
     if ext == ".parquet":
         return read_parquet(path)
     if ext in TEXT_EXT:
-        return read_text_lines(path, max_row_chars)
+        return read_text_lines(path, max_row_chars, invalid)
     raise DataError(
         f"{path.name}: '{ext or 'no extension'}' is not a dataset file type; use .json, .jsonl, .csv, .tsv, "
         ".parquet, .txt, or a .zip of them (or of images)"

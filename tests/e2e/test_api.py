@@ -59,7 +59,7 @@ def test_api_mirrors_the_cli(app_url, tiny_model, tmp_path):
     status, *_ = client.predict(
         handle_file(str(table)), "", "", "auto", "auto", "review", None, api_name="/add_dataset"
     )
-    assert status.startswith("⚠️ The format was not recognised") and "pick the label column" in status
+    assert status.startswith("⚠️ scores.csv: the format was not recognised") and "name the label column" in status
     status, *_ = client.predict(
         handle_file(str(table)), "", "", "auto", "auto", "review", "stars", api_name="/add_dataset"
     )

@@ -310,8 +310,9 @@ def _share(text: str | None, setting: str) -> float | None:
 
 def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
     def inspect(path: str | None):
-        if not path:
-            return "", gr.Dropdown(), gr.Dropdown(), gr.Dropdown(), gr.Dropdown()
+        if not path:  # nothing to look at (cleared, or a hub id read at import): the pickers are offered
+            shown = gr.Dropdown(visible=True)
+            return "", gr.Dropdown(), shown, shown, shown
         try:
             found = inspect_upload(path)
         except (DataError, OSError) as e:
@@ -330,10 +331,8 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
     ui.upload.change(inspect, [ui.upload], mapping, api_visibility="private")
 
     def format_chosen(fmt: str):
-        """A format picked by hand shows the column pickers when it has columns (auto: as detected)."""
-        if fmt == AUTO:
-            return gr.skip(), gr.skip(), gr.skip()
-        shown = fmt in COLUMN_FORMATS
+        """A format picked by hand shows the column pickers when it has columns (auto: shown, to map if needed)."""
+        shown = fmt == AUTO or fmt in COLUMN_FORMATS
         return gr.Dropdown(visible=shown), gr.Dropdown(visible=shown), gr.Dropdown(visible=shown)
 
     ui.fmt.input(format_chosen, [ui.fmt], [ui.text_col, ui.label_col, ui.pair_col], api_visibility="private")
@@ -371,13 +370,6 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
                 check_server_path(target, services.workspace.root)
             except DataError as e:
                 return failed(str(e))
-        if path and (fmt or AUTO) == AUTO and task in (None, AUTO) and text and not label:
-            try:
-                undetected = Path(path).suffix.lower() != ".zip" and not inspect_upload(path)["format"]
-            except (DataError, OSError):
-                undetected = False  # the import says what is wrong with the file
-            if undetected:  # a text column alone would silently make plain text of a table
-                return failed(t("datasets.pick_label", text=text))
         options = {
             "format": fmt or AUTO, "task": "" if task in (None, AUTO) else task, "text_column": text or "",
             "label_column": label or "", "text_pair_column": pair or "", "val_ratio": None, "test_ratio": None,

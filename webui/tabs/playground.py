@@ -92,9 +92,15 @@ def wire(services: Services, ui: PlaygroundUI, demo_run: int | None = None) -> N
             yield history or [], message
 
     inputs = [ui.run, ui.message, ui.chat, ui.temperature, ui.top_p, ui.max_new_tokens]
-    queued = {"api_visibility": "private", "trigger_mode": "always_last"}  # a Send during a reply runs after it
-    ui.send.click(respond, inputs, [ui.chat, ui.message], **queued)
-    ui.message.submit(respond, inputs, [ui.chat, ui.message], **queued)
+    # One listener for Send and Enter, so a question sent during a reply (either way) runs after it, never beside it.
+    gr.on(
+        [ui.send.click, ui.message.submit],
+        respond,
+        inputs,
+        [ui.chat, ui.message],
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
     ui.clear.click(lambda: [], None, ui.chat, api_visibility="private")
 
 

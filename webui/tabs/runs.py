@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from backend import actions
+from backend.config import RunConfig
 from backend.runquery import SORTS, RunQuery, curve_names, curves, distinct_values, list_page, summary
 from backend.runs import get_run, list_runs
 from backend.services import Services
@@ -159,17 +160,17 @@ def run_choices(services: Services) -> list[tuple[str, int]]:
 
 
 def completed_runs(
-    services: Services, current: int | None = None, task: str | None = None, newest_seen: int | None = None
-) -> tuple[gr.Dropdown, int | None]:
-    """The run dropdown of Playground (chat runs) and Export (all): completed runs, newest first, and the
-    newest id. The newest is selected when a run completed since the list was last shown (the one a person
-    comes for); otherwise the choice is kept, as the person may have picked another."""
+    services: Services, current: int | None = None, task: str | None = None, shown: list[int] | None = None
+) -> tuple[gr.Dropdown, list[int]]:
+    """The run dropdown of Playground (chat runs) and Export (all): completed runs, newest first, and their ids
+    (what the page now shows). A run that completed since the list was last `shown` is selected (the one a
+    person comes for, whatever order runs finish in); otherwise the choice is kept, as it may be the person's."""
     choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed", task=task)]
     ids = [run_id for _, run_id in choices]
-    newest = ids[0] if ids else None
-    if current in ids and newest == newest_seen:
-        return gr.Dropdown(choices=choices), newest
-    return gr.Dropdown(choices=choices, value=newest), newest
+    new = [run_id for run_id in ids if shown is not None and run_id not in shown]
+    if current in ids and not new:
+        return gr.Dropdown(choices=choices), ids
+    return gr.Dropdown(choices=choices, value=(new or ids or [None])[0]), ids
 
 
 def page_of_runs(services: Services, status, task, model, dataset, search, sort, page, size):
@@ -357,6 +358,11 @@ def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> 
                 choices=datasets, value=config.get("dataset") if config.get("dataset") in datasets else None
             ),
         }
+        # A run records the rate it trained with; its method's default goes back as 0 (auto), so switching the
+        # method after cloning brings that method's default instead of carrying this one over.
+        default_lr = RunConfig.from_dict({"task": task, "method": config.get("method", "lora")}).lr
+        if config.get("learning_rate") == default_lr:
+            lists["learning_rate"] = 0.0
         inform(t("runs.cloned_toast", run_id=run_id))
         values = (lists.get(name, config[name]) if name in config else gr.skip() for name in names)
         return *values, gr.Tabs(selected="train")

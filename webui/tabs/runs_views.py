@@ -116,7 +116,7 @@ def header(s: dict[str, Any]) -> str:
         if s.get("task", "sft") == "sft":
             text += "\n\n" + t("runs.completed_hint", loss=m.get("final_loss"), tps=m.get("tokens_per_second"))
         else:  # a classifier: its scores, and Export for the model (the playground chats)
-            text += "\n\n" + t("runs.completed_hint_classifier", accuracy=m.get("eval_accuracy", "–"))
+            text += "\n\n" + t("runs.completed_hint_classifier", accuracy=_fmt(m.get("eval_accuracy")))
     return text
 
 

@@ -176,23 +176,23 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
     widgets = list(ui.settings.values())
 
     def show(task: str, method: str, optimizer: str):
-        """Only the settings that apply; the learning-rate hint names the automatic value."""
+        """Only the settings that apply (and the chat quick start for chat); the learning-rate hint names the
+        automatic value."""
         lr = RunConfig.from_dict({"task": task, "method": method}).lr
         updates = [gr.update(visible=visible(n, task, method, optimizer)) for n in names]
         updates[names.index("learning_rate")] = gr.update(visible=True, info=t("train.lr_auto", lr=lr))
-        return [gr.Group(visible=_has_method_settings(method)), *updates]
+        return [gr.Markdown(visible=task == "sft"), gr.Group(visible=_has_method_settings(method)), *updates]
 
     def switch_task(task: str, method: str, optimizer: str):
         """A new task brings its own models and defaults (e.g. full fine-tuning of a small classifier)."""
         task_defaults = TASK_DEFAULTS.get(task, {})
         new_method = task_defaults.get("method", DEFAULTS.method)
         values = [gr.update(value=task_defaults.get(n, getattr(DEFAULTS, n))) for n in names]
-        group, *shown = show(task, new_method, optimizer)
+        quick, group, *shown = show(task, new_method, optimizer)
         merged = [{**v, **s} for v, s in zip(values, shown, strict=True)]
         models = models_for(task)
         default_model = DEFAULT_MODELS.get(task, models[0] if models else None)
         datasets = refresh_choices(services)(None, task)
-        quick = gr.Markdown(visible=task == "sft")
         return [
             gr.Dropdown(choices=models, value=default_model),
             datasets,
@@ -211,9 +211,10 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
     # .change also fires when a run's settings are cloned into the form: visibility only, values kept.
     shown_by = [ui.task, ui.method, ui.settings["optimizer"]]
     for trigger in shown_by:
-        trigger.change(show, shown_by, [ui.method_group, *widgets], api_visibility="private")
+        trigger.change(show, shown_by, [ui.quick_start, ui.method_group, *widgets], api_visibility="private")
     # and once when the page opens: the learning-rate hint (it names a number) in the page's language
-    app.load(show, shown_by, [ui.method_group, *widgets], api_visibility="private", show_progress="hidden")
+    shown = [ui.quick_start, ui.method_group, *widgets]
+    app.load(show, shown_by, shown, api_visibility="private", show_progress="hidden")
 
     def start(task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
         try:
