@@ -245,6 +245,14 @@ def _wait_seconds(run: Run) -> float | None:
     return round(max(0.0, (as_utc(run.started_at) - as_utc(run.created_at)).total_seconds()), 1)
 
 
+class RunsNotFound(ValueError):
+    """Runs asked for by id that do not exist (deleted, or never made); `missing` holds their ids."""
+
+    def __init__(self, missing: list[int]):
+        super().__init__(f"run(s) {', '.join(map(str, missing))} not found; `runs list` shows the runs")
+        self.missing = missing
+
+
 def compare(database: Database, run_ids: list[int]) -> dict[str, Any]:
     """2-5 runs side by side: summaries, the settings that differ, final metrics and all curves."""
     ids = list(dict.fromkeys(int(i) for i in run_ids))
@@ -254,7 +262,7 @@ def compare(database: Database, run_ids: list[int]) -> dict[str, Any]:
         found = {r.id: r for r in s.scalars(select(Run).options(selectinload(Run.dataset)).where(Run.id.in_(ids)))}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise ValueError(f"run(s) {', '.join(map(str, missing))} not found; `runs list` shows the runs")
+        raise RunsNotFound(missing)
     runs = [found[i] for i in ids]
     keys = sorted({k for r in runs for k in (r.config or {})})
     config = {k: [(r.config or {}).get(k) for r in runs] for k in keys}

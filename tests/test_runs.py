@@ -14,7 +14,7 @@ from alembic.migration import MigrationContext
 
 from backend.config import DEFAULT_LR, RunConfig
 from backend.data import import_file
-from backend.runquery import RunQuery, checkpoints, compare, list_page, queue_position
+from backend.runquery import RunQuery, RunsNotFound, checkpoints, compare, list_page, queue_position
 from backend.runs import cancel_run, create_run, delete_run, get_run, resume_run, set_priority
 from backend.services import Services
 from db import MetricPoint, Run, RunStatus
@@ -100,8 +100,9 @@ def test_compare_shows_the_settings_that_differ_and_the_curves(services, submit)
     ]
     with pytest.raises(ValueError, match="2 to 5"):
         compare(services.database, [a])
-    with pytest.raises(ValueError, match="999 not found"):
+    with pytest.raises(RunsNotFound, match="999 not found") as missing:
         compare(services.database, [a, 999])
+    assert missing.value.missing == [999]  # what the Compare page names as deleted
 
 
 def test_resume_as_new_starts_from_the_parents_checkpoint_with_its_curve(services, submit):

@@ -10,7 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from backend import actions
-from backend.runquery import MAX_COMPARE
+from backend.runquery import MAX_COMPARE, RunsNotFound
 from backend.services import Services
 from webui.feedback import refuse
 from webui.i18n import L, t
@@ -88,10 +88,10 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
         return refuse(t("runs.compare_pick"), 5)
     try:
         out = actions.compare_runs(services, ids)
+    except RunsNotFound as e:  # picked, then deleted (another browser, the CLI)
+        return refuse(t("runs.compare_gone", runs=", ".join(f"#{i}" for i in e.missing)), 5)
     except ValueError as e:
-        listed = {run_id for _, run_id in _choices(services)}
-        gone = [f"#{i}" for i in ids if i not in listed]
-        return refuse(t("runs.compare_gone", runs=", ".join(gone)) if gone else str(e), 5)
+        return refuse(str(e), 5)
     names = sorted(out["curves"], key=lambda n: (n != "loss", n))
     chosen = metric if metric in names else (names[0] if names else None)
     label = {str(r["id"]): f"#{r['id']} {r['name']}" for r in out["runs"]}
