@@ -194,12 +194,13 @@ def _serve_supervisor(services, args) -> int:
     )
     if not supervisor.acquire():
         raise ValueError("another supervisor (an app or `supervise`) already runs for this workspace")
-    print(f"supervising {services.workspace.root}; Ctrl-C to stop (workers keep running)", file=sys.stderr)
     # Ctrl-C and SIGTERM (docker stop, systemd) end the loop, also when started in the background,
-    # where a shell leaves SIGINT ignored and Python would inherit that.
+    # where a shell leaves SIGINT ignored and Python would inherit that. The handlers go in before
+    # the "supervising" line, so a signal sent as soon as it appears is never lost.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     try:
+        print(f"supervising {services.workspace.root}; Ctrl-C to stop (workers keep running)", file=sys.stderr)
         supervisor.loop()
     except KeyboardInterrupt:
         return 0
