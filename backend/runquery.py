@@ -169,11 +169,16 @@ def curves(database: Database, run_ids: list[int], names: list[str] | None = Non
     return out
 
 
+EARLIER_SECONDS = "earlier_seconds"  # a resumed run's time before its latest start (a key of Run.metrics)
+
+
 def duration_seconds(run: Run) -> float | None:
+    """Time the run has trained, over all its starts: a resumed run counts the time before too."""
+    earlier = float((run.metrics or {}).get(EARLIER_SECONDS) or 0.0)
     if run.started_at is None:
-        return None
+        return round(earlier, 1) if earlier else None
     end = as_utc(run.finished_at) or datetime.now(UTC)
-    return round((end - as_utc(run.started_at)).total_seconds(), 1)
+    return round(earlier + (end - as_utc(run.started_at)).total_seconds(), 1)
 
 
 def summary(

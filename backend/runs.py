@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from backend.config import RunConfig
 from backend.data.store import find_dataset
 from backend.runfiles import checkpoint_steps
-from backend.runquery import RunQuery, curve, duration_seconds, list_page, summary
+from backend.runquery import EARLIER_SECONDS, RunQuery, curve, duration_seconds, list_page, summary
 from backend.workspace import Workspace
 from db import Database, MetricPoint, Run, RunStatus
 
@@ -185,10 +185,13 @@ def resume_run(database: Database, run_id: int, *, as_new: bool = False, workspa
         return _resume_as_new(database, workspace, run_id)
     with database.session() as s:
         run = _require(s, run_id)
+        # The time already spent counts on: the run's duration is the sum of its segments.
+        metrics = {**(run.metrics or {}), EARLIER_SECONDS: round(duration_seconds(run) or 0.0, 1)}
         again = s.execute(
             update(Run)
             .where(Run.id == run_id, Run.status.in_(RESUMABLE))
             .values(status=RunStatus.queued, pid=None, pid_started_at=None, cancel_requested_at=None, reason=None)
+            .values(metrics=metrics)
             .values(finished_at=None, started_at=None, heartbeat_at=None, devices=_requested_devices(run.config))
         ).rowcount
         if not again:

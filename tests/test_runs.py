@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,12 +15,13 @@ from alembic.migration import MigrationContext
 
 from backend.config import DEFAULT_LR, RunConfig
 from backend.data import import_file
-from backend.runquery import RunQuery, RunsNotFound, checkpoints, compare, list_page, queue_position
+from backend.runquery import RunQuery, RunsNotFound, checkpoints, compare, list_page, queue_position, summary
 from backend.runs import cancel_run, create_run, delete_run, get_run, resume_run, set_priority
 from backend.services import Services
 from db import MetricPoint, Run, RunStatus
 from db.models import Base, utcnow
 from tests.conftest import ROOT, write_alpaca
+from webui.tabs.runs_views import final_metrics
 
 
 @pytest.fixture
@@ -126,6 +128,19 @@ def test_resume_as_new_starts_from_the_parents_checkpoint_with_its_curve(service
     finish(services, bare, RunStatus.failed)
     with pytest.raises(ValueError, match="no checkpoint"):
         resume_run(services.database, bare, as_new=True, workspace=services.workspace)
+
+
+def test_a_resumed_run_counts_the_time_it_trained_before(services, submit):
+    run_id = submit()
+    start = utcnow() - timedelta(minutes=10)
+    finish(services, run_id, RunStatus.interrupted, started_at=start, finished_at=start + timedelta(minutes=4))
+    resume_run(services.database, run_id)
+    queued = summary(get_run(services.database, run_id))
+    assert queued["status"] == "queued" and queued["duration_seconds"] == 240.0
+    restart = utcnow() - timedelta(minutes=3)
+    finish(services, run_id, RunStatus.completed, started_at=restart, finished_at=restart + timedelta(minutes=2))
+    assert summary(get_run(services.database, run_id))["duration_seconds"] == 360.0  # 4 + 2 minutes
+    assert "earlier_seconds" not in final_metrics(get_run(services.database, run_id).metrics)  # not a result
 
 
 def test_delete_removes_a_finished_run_with_its_files_and_refuses_an_active_one(services, submit):

@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from webui.i18n import t
+from backend.runquery import EARLIER_SECONDS
+from webui.i18n import DEFAULT, messages, t
 
-LIVE_KEYS = {"eta_seconds", "sec_per_step"}  # progress figures, not results
+LIVE_KEYS = {"eta_seconds", "sec_per_step", EARLIER_SECONDS}  # progress and bookkeeping figures, not results
 HEADLINE = (  # the scores that judge a run, shown first: classifiers', then chat models', then training's
     "eval_accuracy", "eval_f1_macro", "eval_precision_macro", "eval_recall_macro",
     "eval_loss", "eval_perplexity", "eval_bleu4", "eval_rouge_l", "final_loss", "train_loss",
@@ -213,9 +214,9 @@ def config_diff_html(compared: dict[str, Any]) -> str:
     differ = []
     for key, values in compared["config_diff"].items():
         cells = "".join(f"<td><b>{html.escape(_fmt(v))}</b></td>" for v in values)
-        differ.append(f'<tr style="background:rgba(250,204,21,.28)"><td><b>{html.escape(key)}</b></td>{cells}</tr>')
+        differ.append(f'<tr style="background:rgba(250,204,21,.28)"><td><b>{setting_label(key)}</b></td>{cells}</tr>')
     shared = [
-        f"<tr><td>{html.escape(key)}</td><td>{html.escape(_fmt(value))}</td></tr>"
+        f"<tr><td>{setting_label(key)}</td><td>{html.escape(_fmt(value))}</td></tr>"
         for key, value in compared["config_same"].items()
     ]
     table = '<table class="tb-diff" style="width:100%;border-collapse:collapse">'
@@ -226,6 +227,14 @@ def config_diff_html(compared: dict[str, Any]) -> str:
         f"<details style='margin-top:8px'><summary>{html.escape(folded)}</summary>"
         f"{table}{''.join(shared)}</table></details>"
     )
+
+
+def setting_label(key: str) -> str:
+    """A RunConfig field as HTML: the Train tab's label for it, with the CLI's name beside it in grey."""
+    name = f"train.field.{key}"
+    if name not in messages(DEFAULT):
+        return html.escape(key)
+    return f"{html.escape(t(name))} <small style='opacity:.6'>{html.escape(key)}</small>"
 
 
 def metrics_side_by_side(compared: dict[str, Any]) -> pd.DataFrame:
