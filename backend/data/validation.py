@@ -9,6 +9,12 @@ from typing import Any
 from backend.data.errors import DataError
 
 SKIP_HINT = "to import the other rows, tick 'Leave out rows with problems' (CLI: --skip-invalid)"
+# When the very first row fails, the cause is usually the whole file (the wrong format or columns),
+# and leaving rows out would leave them all out.
+FIRST_ROW_HINT = (
+    "if every row looks like this one, choose the format or the columns by hand; if only some do, "
+    "tick 'Leave out rows with problems' (CLI: --skip-invalid)"
+)
 
 
 def where(file_name: str, row: int) -> str:
@@ -23,13 +29,13 @@ def each_row(
 ) -> Iterator[dict[str, Any]]:
     """`convert_row(record, "FILE row N")` for every record. A row it refuses stops the import, or, when
     `invalid` is a list (the skip_invalid option), is left out and its message appended there."""
-    for row, record in records:
+    for seen, (row, record) in enumerate(records):
         at = where(file_name, row)
         try:
             out = convert_row(record, at)
         except DataError as e:
             if invalid is None:
-                raise DataError(f"{e}; {SKIP_HINT}") from None
+                raise DataError(f"{e}; {FIRST_ROW_HINT if seen == 0 else SKIP_HINT}") from None
             invalid.append(str(e))
             continue
         yield out
