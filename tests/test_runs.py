@@ -265,3 +265,17 @@ def test_runs_without_a_name_are_numbered_so_lists_tell_them_apart(services, sub
     delete_run(services.database, services.workspace, ids[1])  # a gap: the next is still a new number
     assert get_run(services.database, submit(name="lora-sums-best")).name == "lora-sums-best"
     assert get_run(services.database, submit()).name == "lora-sums-4"
+
+
+def test_the_compare_picker_follows_the_run_lists_filters_and_keeps_what_is_chosen(services, submit):
+    from webui.tabs.runs_compare import _choices
+
+    lr_runs = [submit(name=f"lr-sweep-{i}") for i in range(3)]
+    other = submit(name="baseline")
+    finish(services, lr_runs[0])
+    everything = [run_id for _, run_id in _choices(services)]
+    assert set(everything) == {*lr_runs, other}
+    narrowed = [run_id for _, run_id in _choices(services, [other], {"search": "sweep", "status": None})]
+    assert narrowed[:3] == lr_runs[::-1] and narrowed[3:] == [other]  # newest first; the chosen one stays
+    done = [run_id for _, run_id in _choices(services, [], {"status": "completed"})]
+    assert done == [lr_runs[0]]

@@ -335,7 +335,7 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
     ui.delete.click(lambda: gr.Button(visible=True), None, [ui.confirm_delete], **private)
     ui.run.change(lambda: gr.Button(visible=False), None, [ui.confirm_delete], **private)
     ui.confirm_delete.click(delete, inputs, acted, **private)
-    runs_compare.wire(services, ui.compare)
+    runs_compare.wire(services, ui.compare, [ui.status, ui.task, ui.model, ui.dataset, ui.search])
 
 
 def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> None:

@@ -78,8 +78,19 @@ def slotted(frame: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
     return pd.concat([blanks, frame], ignore_index=True).astype({"step": "int64", "value": "float64"})
 
 
-def _choices(services: Services) -> list[tuple[str, int]]:
-    return [(f"#{r['id']} {r['name']} ({r['status']})", r["id"]) for r in actions.list_runs(services, limit=200)]
+PICKER_SIZE = 200  # runs offered at once; the Runs list's filters and search pick which
+
+
+def _choices(
+    services: Services, chosen: list[int] | None = None, filters: dict[str, str | None] | None = None
+) -> list[tuple[str, int]]:
+    """The newest runs that match the Runs list's filters and search, plus any already chosen, so with
+    thousands of runs a user narrows the list above and then picks from it."""
+    rows = actions.list_runs(services, **(filters or {}), limit=PICKER_SIZE)
+    out = [(f"#{r['id']} {r['name']} ({r['status']})", r["id"]) for r in rows]
+    shown = {r["id"] for r in rows}
+    out += [(f"#{i}", i) for i in (int(x) for x in chosen or []) if i not in shown]
+    return out
 
 
 def compare(services: Services, run_ids: list[int] | None, metric: str | None) -> tuple[Any, ...]:
@@ -111,9 +122,15 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
     )
 
 
-def wire(services: Services, ui: CompareUI) -> None:
+def wire(services: Services, ui: CompareUI, filters: list[gr.components.Component]) -> None:
+    """`filters`: the Runs list's status, task, model, dataset and search boxes, which the picker follows."""
     private = {"api_visibility": "private"}
     outputs = [ui.metric, ui.plot, ui.legend, ui.diff, ui.metrics]
     ui.go.click(lambda ids, m: compare(services, ids, m), [ui.runs, ui.metric], outputs, **private)
     ui.metric.input(lambda ids, m: compare(services, ids, m), [ui.runs, ui.metric], outputs, **private)
-    ui.runs.focus(lambda: gr.Dropdown(choices=_choices(services)), None, [ui.runs], **private)
+
+    def offer(chosen, status, task, model, dataset, search):
+        narrowed = dict(status=status, task=task, model=model, dataset=dataset, search=search or "")
+        return gr.Dropdown(choices=_choices(services, chosen, narrowed))
+
+    ui.runs.focus(offer, [ui.runs, *filters], [ui.runs], **private)
