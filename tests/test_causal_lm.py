@@ -57,6 +57,47 @@ def test_labelled_positions_loss_equals_the_full_loss(tiny_model, packing):
     assert torch.allclose(fast, plain, atol=1e-5), (fast, plain)
 
 
+def test_lora_under_bf16_autocast_skips_the_input_casts_and_gets_the_same_loss_and_gradients(tiny_model):
+    from types import SimpleNamespace
+
+    import peft.tuners.tuners_utils as tuners
+
+    rows = [{"messages": CONVERSATION[:3]}, {"messages": CONVERSATION}] * 2
+    cfg = RunConfig(dataset="d", model=str(tiny_model), lora_rank=4)
+    built = get_task("sft").build(cfg, tiny_model, rows, [], torch.bfloat16)
+    batch = built.collator([built.train[i] for i in range(len(built.train))])
+    trainer = built.trainer_cls.__new__(built.trainer_cls)
+    trainer.label_smoother = trainer.compute_loss_func = None
+    trainer.model_accepts_loss_kwargs = True
+    casts = []
+    real_cast = tuners.BaseTunerLayer._cast_input_dtype
+
+    def counted(layer, x, dtype):
+        casts.append(layer.cast_input_dtype_enabled and x.dtype != dtype)
+        return real_cast(layer, x, dtype)
+
+    def loss_and_grads(mixed: bool):
+        trainer.args = SimpleNamespace(bf16=mixed, fp16=False)
+        casts.clear()
+        built.model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = trainer.compute_loss(built.model, dict(batch))
+        loss.backward()
+        grads = [p.grad.clone() for p in built.model.parameters() if p.requires_grad]
+        return loss.detach(), grads, sum(casts)
+
+    tuners.BaseTunerLayer._cast_input_dtype = counted
+    try:
+        casting = loss_and_grads(mixed=False)  # peft's default: bf16 input cast up to the fp32 adapter
+        skipping = loss_and_grads(mixed=True)  # the Trainer in bf16: autocast runs the adapter in bf16
+    finally:
+        tuners.BaseTunerLayer._cast_input_dtype = real_cast
+    assert casting[2] > 0 and skipping[2] == 0
+    assert torch.equal(casting[0], skipping[0])
+    assert all(torch.equal(a, b) for a, b in zip(casting[1], skipping[1], strict=True))
+    assert all(layer.cast_input_dtype_enabled for layer in built.model.modules() if hasattr(layer, "lora_A"))
+
+
 def test_lora_on_missing_modules_is_refused(tiny_model):
     cfg = RunConfig(dataset="d", model=str(tiny_model), lora_targets="q_proj,attention_dense")
     with pytest.raises(ValueError, match="no module named attention_dense"):

@@ -282,13 +282,26 @@ def sft_trainer() -> type:
             targets = labels[:, 1:]  # position i predicts token i + 1
             keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
             rest = {k: v for k, v in inputs.items() if k != "labels"}
-            logits = model(**rest, logits_to_keep=keep).logits
+            with _adapters_cast_free(model, getattr(self, "args", None)):
+                logits = model(**rest, logits_to_keep=keep).logits
             loss = F.cross_entropy(
                 logits.flatten(0, 1).float(), targets[:, keep].flatten(), ignore_index=IGNORE, reduction="sum"
             )
             # num_items_in_batch counts labelled tokens over all accumulated micro-batches.
             count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum().clamp(min=1)
             return loss / count
+
+    def _adapters_cast_free(model, args):
+        """Under bf16/fp16 autocast, peft's cast of each LoRA input to the fp32 adapter's dtype is undone
+        by autocast at once (the adapter's matmul runs in bf16 anyway): skip it. ~7% of a CPU step."""
+        from contextlib import nullcontext
+
+        from peft.helpers import disable_input_dtype_casting
+
+        peft_config = getattr(model, "peft_config", {}).get("default")
+        plain_lora = peft_config is not None and not getattr(peft_config, "use_dora", False)
+        mixed = args is not None and (args.bf16 or args.fp16)
+        return disable_input_dtype_casting(model) if plain_lora and mixed else nullcontext()
 
     def _takes_logits_to_keep(model) -> bool:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
