@@ -118,6 +118,9 @@ def test_first_time_user_flow(app_url, page, shot):
     expect(page.get_by_role("grid", name="Splits").get_by_role("row").filter(has_text="train")).to_contain_text("120")
     expect(datasets_table.get_by_role("row").filter(has_text="identity-upload")).to_have_count(1)
     shot(page, "dataset-imported")
+    # Token lengths under the bundled model's tokenizer (its first load says what it is doing).
+    page.get_by_role("button", name="Measure token lengths").click()
+    expect(page.get_by_text(re.compile(r"^120 rows measured: mean \d+"))).to_be_visible(timeout=180_000)
 
     # 3. Train: the new dataset, 3 steps; the UI moves to Runs and follows the run to the end.
     _open_tab(page, "Train")

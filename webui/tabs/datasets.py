@@ -243,9 +243,13 @@ def show(services: Services, name: str | None):
     )
 
 
-def measure(services: Services, name: str | None, model: str | None, cutoff: float | None, split: str):
+def measure(
+    services: Services, name: str | None, model: str | None, cutoff: float | None, split: str, progress: Any = None
+):
     if not name or not model:
         return refuse(t("datasets.pick_model"), 2)
+    if progress is not None:  # the first measure loads the tokenizer: several seconds with nothing else to see
+        progress(0, desc=t("datasets.measuring", model=model))
     try:
         out = actions.show_dataset(
             services, name, rows=0, split=split or "train", model=model, cutoff_len=int(cutoff or 0)
@@ -412,7 +416,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
     ui.next.click(lambda n, s, p: turn(n, s, p, 1), [ui.chosen, ui.split, ui.page_no], view, **private)
     ui.page_no.submit(lambda n, s, p: turn(n, s, p, 0), [ui.chosen, ui.split, ui.page_no], view, **private)
     ui.measure.click(
-        lambda n, m, c, s: measure(services, n, m, c, s),
+        lambda n, m, c, s, progress=gr.Progress(): measure(services, n, m, c, s, progress),
         [ui.chosen, ui.model, ui.cutoff, ui.split], [ui.tokens_note, ui.tokens_plot], **private,
     )  # fmt: skip
 
