@@ -244,8 +244,8 @@ def checkpoints(workspace: Workspace, run_id: int) -> list[dict[str, Any]]:
 
 
 def _wait_seconds(run: Run) -> float | None:
-    """Time the run spent queued before it started."""
-    if run.started_at is None or run.created_at is None:
+    """Time the run spent queued before it first started (unknown once it was resumed: its start is the latest)."""
+    if run.started_at is None or run.created_at is None or (run.metrics or {}).get(EARLIER_SECONDS):
         return None
     return round(max(0.0, (as_utc(run.started_at) - as_utc(run.created_at)).total_seconds()), 1)
 

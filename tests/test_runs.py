@@ -21,7 +21,7 @@ from backend.services import Services
 from db import MetricPoint, Run, RunStatus
 from db.models import Base, utcnow
 from tests.conftest import ROOT, write_alpaca
-from webui.tabs.runs_views import final_metrics
+from webui.tabs.runs_views import final_metrics, when
 
 
 @pytest.fixture
@@ -139,7 +139,10 @@ def test_a_resumed_run_counts_the_time_it_trained_before(services, submit):
     assert queued["status"] == "queued" and queued["duration_seconds"] == 240.0
     restart = utcnow() - timedelta(minutes=3)
     finish(services, run_id, RunStatus.completed, started_at=restart, finished_at=restart + timedelta(minutes=2))
-    assert summary(get_run(services.database, run_id))["duration_seconds"] == 360.0  # 4 + 2 minutes
+    shown = summary(get_run(services.database, run_id), detail=True)
+    assert shown["duration_seconds"] == 360.0  # 4 + 2 minutes
+    assert shown["wait_seconds"] is None  # its latest start is not when it first left the queue
+    assert when(shown["started_at"]) == f"{restart:%Y-%m-%d %H:%M:%S} UTC"
     assert "earlier_seconds" not in final_metrics(get_run(services.database, run_id).metrics)  # not a result
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -32,6 +33,17 @@ def duration(seconds: float | None) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def when(iso: str | None) -> str:
+    """An ISO time from the backend as a person reads it: '2026-11-28 16:25:59 UTC'."""
+    if not iso:
+        return ""
+    try:
+        moment = datetime.fromisoformat(iso).astimezone(UTC)
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def table_columns() -> list[str]:
@@ -185,13 +197,13 @@ def hardware(s: dict[str, Any]) -> str:
         (t("runs.hw_params"), _params(m)),
         (t("runs.hw_tokens_per_second"), m.get("tokens_per_second")),
         (t("runs.hw_sec_per_step"), m.get("sec_per_step")),
-        (t("runs.hw_created"), s.get("created_at")),
-        (t("runs.hw_started"), s.get("started_at")),
-        (t("runs.hw_finished"), s.get("finished_at")),
+        (t("runs.hw_created"), when(s.get("created_at"))),
+        (t("runs.hw_started"), when(s.get("started_at"))),
+        (t("runs.hw_finished"), when(s.get("finished_at"))),
         (t("runs.hw_waited"), duration(s.get("wait_seconds"))),
         (t("runs.hw_duration"), duration(s.get("duration_seconds"))),
         (t("runs.hw_train_seconds"), duration(m.get("train_seconds"))),
-        (t("runs.hw_heartbeat"), s.get("heartbeat_at")),
+        (t("runs.hw_heartbeat"), when(s.get("heartbeat_at"))),
     ]
     return "\n".join(f"- **{k}**: {_fmt(v)}" for k, v in items if v not in (None, ""))
 
