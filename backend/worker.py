@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete
+
 from backend.config import ADAPTERS, RunConfig
 from backend.runfiles import LOG_FILE, checkpoint_steps, dir_size, log_tail
 from backend.workspace import Workspace
@@ -163,12 +165,16 @@ def train(
         trainer.model.save_pretrained(out)
     if lead and hasattr(built.tokenizer, "save_pretrained"):
         built.tokenizer.save_pretrained(out)
-    epochs_done = float(trainer.state.epoch or 0)
+    # A run resumed in place trained before: its time adds up, and its speed is this segment's own.
+    earlier_seconds = _earlier_train_seconds(database, run_id) if resume else 0.0
+    first_step = int(Path(resume).name.split("-")[-1]) if resume else 0
+    steps = trainer.state.global_step
+    segment_epochs = float(trainer.state.epoch or 0) * ((steps - first_step) / steps if steps else 0.0)
     metrics = {
         "train_loss": _train_loss(database, run_id, float(result.training_loss), resumed=bool(resume)),
         "final_loss": _last_loss(trainer.state.log_history),
-        "train_seconds": round(seconds, 1),
-        "tokens_per_second": round(built.train_tokens * epochs_done / seconds, 1) if seconds else None,
+        "train_seconds": round(earlier_seconds + seconds, 1),
+        "tokens_per_second": round(built.train_tokens * segment_epochs / seconds, 1) if seconds else None,
         "trainable_params": trainable,
         "total_params": total,
         "precision": precision,
@@ -189,6 +195,12 @@ def train(
         metrics.update(built.final_metrics(trainer))
     status = RunStatus.cancelled if callback.cancelled else RunStatus.completed
     return status, metrics, [(out.name, out)]
+
+
+def _earlier_train_seconds(database: Database, run_id: int) -> float:
+    """The training time a run resumed in place recorded before (0 for a run resumed as a new one)."""
+    with database.session() as s:
+        return float((s.get(Run, run_id).metrics or {}).get("train_seconds") or 0.0)
 
 
 def _peak_memory_mb(device: str) -> float:
@@ -255,7 +267,8 @@ def _finish(
         run.reason = reason
         if metrics:
             run.metrics = {**(run.metrics or {}), **metrics}
-        for kind, path in artifacts:
+        for kind, path in artifacts:  # a resumed run saves to the same folder: one row for it, not two
+            s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(path)))
             s.add(Artifact(run_id=run_id, kind=kind, path=str(path), size_bytes=dir_size(path)))
 
 

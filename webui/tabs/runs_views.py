@@ -211,7 +211,12 @@ def hardware(s: dict[str, Any]) -> str:
 def artifacts_frame(s: dict[str, Any]) -> pd.DataFrame:
     cols = [t("runs.art_kind"), t("runs.art_path"), t("runs.art_size"), t("runs.art_check")]
     rows = [
-        [a["kind"], a["path"], _mb(a["size_bytes"]), json.dumps(a.get("verification") or {}, ensure_ascii=False)]
+        [
+            a["kind"],
+            a["path"],
+            _mb(a["size_bytes"]),
+            json.dumps(a["verification"], ensure_ascii=False) if a.get("verification") else "",
+        ]
         for a in s.get("artifacts", [])
     ]
     rows += [[f"checkpoint {c['step']}", c["path"], _mb(c["size_bytes"]), ""] for c in s.get("checkpoints", [])]
