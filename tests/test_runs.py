@@ -280,5 +280,6 @@ def test_the_compare_picker_follows_the_run_lists_filters_and_keeps_what_is_chos
     assert set(everything) == {*lr_runs, other}
     narrowed = [run_id for _, run_id in _choices(services, [other], {"search": "sweep", "status": None})]
     assert narrowed[:3] == lr_runs[::-1] and narrowed[3:] == [other]  # newest first; the chosen one stays
+    assert _choices(services, [other], {"search": "sweep"})[3][0] == f"#{other} baseline (queued)"  # named
     done = [run_id for _, run_id in _choices(services, [], {"status": "completed"})]
     assert done == [lr_runs[0]]

@@ -254,12 +254,16 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
     outputs_list = [ui.table, ui.page_info, ui.page, ui.run]
     private = {"api_visibility": "private"}
 
-    def refresh_list(*values):
+    def listed(*values):
         *args, current = values
         frame, label, page, rows = page_of_runs(services, *args)
         choices = [(f"#{r['id']} {r['name']}", r["id"]) for r in rows]
         if current is not None and current not in [c[1] for c in choices]:
             choices.append((f"#{current}", current))
+        return frame, label, page, choices
+
+    def refresh_list(*values):
+        frame, label, page, choices = listed(*values)
         return frame, label, page, gr.Dropdown(choices=choices)
 
     def refresh_all(*values):
@@ -300,8 +304,21 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
     drawn = gr.State(None)  # finished_key of the detail the timer drew last
     all_outputs = [ui.table, ui.page_info, ui.run, *outputs_detail, drawn]
     ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric, drawn], all_outputs, show_progress="hidden", **private)
+
+    def opened(*values):
+        """The page (re)opens: the list at once, and the run that is training open in the detail, so a
+        reload mid-run finds it where it was."""
+        active = None
+        if values[-1] is None:
+            found = list_runs(services.database, "running", limit=1) or list_runs(services.database, "queued", limit=1)
+            active = found[0].id if found else None
+        frame, label, page, choices = listed(*values[:-1], values[-1] if active is None else active)
+        if active is None:
+            return frame, label, page, gr.Dropdown(choices=choices)
+        return frame, label, page, gr.Dropdown(choices=choices, value=active)
+
     # At once when the page opens (in its language), not at the first tick.
-    app.load(refresh_list, [*filters, ui.run], outputs_list, show_progress="hidden", **private)
+    app.load(opened, [*filters, ui.run], outputs_list, show_progress="hidden", **private)
     for f in (ui.status, ui.task, ui.model, ui.dataset, ui.sort, ui.page_size):
         f.change(first_page, [*filters, ui.run], outputs_list, **private)
     ui.search.submit(first_page, [*filters, ui.run], outputs_list, **private)

@@ -87,10 +87,19 @@ def _choices(
     """The newest runs that match the Runs list's filters and search, plus any already chosen, so with
     thousands of runs a user narrows the list above and then picks from it."""
     rows = actions.list_runs(services, **(filters or {}), limit=PICKER_SIZE)
-    out = [(f"#{r['id']} {r['name']} ({r['status']})", r["id"]) for r in rows]
     shown = {r["id"] for r in rows}
-    out += [(f"#{i}", i) for i in (int(x) for x in chosen or []) if i not in shown]
-    return out
+    for run_id in (int(x) for x in chosen or []):
+        if run_id not in shown:
+            try:
+                rows.append(actions.show_run(services, run_id))
+            except ValueError:  # deleted meanwhile: Compare names it when asked
+                rows.append({"id": run_id, "name": "", "status": None})
+    return [(_label(r), r["id"]) for r in rows]
+
+
+def _label(run: dict[str, Any]) -> str:
+    text = f"#{run['id']} {run['name']}".rstrip()
+    return f"{text} ({t('runs.status_' + run['status'])})" if run["status"] else text
 
 
 def compare(services: Services, run_ids: list[int] | None, metric: str | None) -> tuple[Any, ...]:
