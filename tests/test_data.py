@@ -100,7 +100,7 @@ def test_rows_with_problems_stop_the_import_or_are_left_out_and_listed(services,
         import_file(services.database, services.workspace, path)
     assert "format or the columns" not in str(refused.value)  # rows 1-2 were fine: not the whole file's fault
     first_bad = tmp_path / "first.jsonl"
-    first_bad.write_text("\n".join([json.dumps({"question": "q", "answer": "a"})] * 3) + "\n")
+    first_bad.write_text("\n".join([json.dumps({"q": "q", "a": "a"})] * 3) + "\n")
     with pytest.raises(DataError, match=r"first.jsonl row 1: .*choose the format or the columns by hand"):
         import_file(services.database, services.workspace, first_bad, options=ImportOptions(format="alpaca"))
     assert list((services.workspace.root / "datasets").iterdir()) == []

@@ -101,6 +101,31 @@ def test_canonical_rows_of_each_sft_format(services):
     ]
 
 
+@pytest.mark.parametrize(
+    ("prompt", "answer", "suffix"),
+    [("question", "answer", ".jsonl"), ("prompt", "completion", ".jsonl"), ("input", "output", ".csv")],
+)
+def test_prompt_answer_tables_are_chat_data_not_classes(services, tmp_path, prompt, answer, suffix):
+    """Q&A dumps name their columns in many ways; each answer is unique, so as 'labels' they would make
+    a classifier with one row per class. They are read as instruction/output pairs instead."""
+    from backend.data.inspect import inspect_upload
+
+    pairs = [(f"What is {i} + {i}?", f"{2 * i}") for i in range(6)]
+    path = tmp_path / f"qa{suffix}"
+    if suffix == ".csv":
+        path.write_text(f"{prompt},{answer}\n" + "".join(f'"{q}",{a}\n' for q, a in pairs), encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps({prompt: q, answer: a}) + "\n" for q, a in pairs), encoding="utf-8")
+    shown = inspect_upload(path)
+    assert shown["task"] == "sft" and f"{prompt} → instruction, {answer} → output" in shown["note"]
+    ds = import_file(services.database, services.workspace, path)
+    assert ds.task == "sft"
+    assert load_rows(services.workspace, ds.id)[1]["messages"] == [
+        {"role": "user", "content": "What is 1 + 1?"},
+        {"role": "assistant", "content": "2"},
+    ]
+
+
 def test_classification_rows_labels_and_pairs(services):
     nli = import_file(services.database, services.workspace, GOOD / "nli.parquet")
     row = load_rows(services.workspace, nli.id)[0]

@@ -2,7 +2,9 @@
 
 Alpaca fields: instruction (required), input (optional, appended to the instruction), output
 (required), system (optional), history (optional list of [user, assistant] pairs), tools (optional).
-LLaMA-Factory's `columns` can rename any of them (prompt/query/response/system/history/tools).
+LLaMA-Factory's `columns` can rename any of them (prompt/query/response/system/history/tools), and
+tables of prompt/answer pairs under other common names (question/answer, prompt/completion, ...)
+are read the same way.
 """
 
 from __future__ import annotations
@@ -18,8 +20,29 @@ COLUMNS = {"instruction": "instruction", "input": "input", "output": "output", "
 COLUMNS |= {"history": "history", "tools": "tools"}
 
 
+# Prompt/answer column pairs that other tools and hub datasets use, read as instruction/output.
+PAIRS = (
+    ("question", "answer"), ("prompt", "response"), ("prompt", "completion"), ("query", "response"),
+    ("instruction", "response"), ("question", "response"), ("prompt", "answer"), ("input", "output"),
+)  # fmt: skip
+
+
 def looks_like(record: Any) -> bool:
-    return isinstance(record, dict) and "instruction" in record and "output" in record
+    return columns_of(record) is not None
+
+
+def columns_of(record: Any) -> dict[str, str] | None:
+    """The column mapping for a record: {} for Alpaca's own names, {"instruction": "question", "output":
+    "answer"} for a prompt/answer pair like PAIRS, None if neither."""
+    if not isinstance(record, dict):
+        return None
+    if "instruction" in record and "output" in record:
+        return {}
+    for prompt, answer in PAIRS:
+        if prompt in record and answer in record:
+            # a renamed 'input' is the prompt itself, not the text added to it
+            return {"instruction": prompt, "output": answer} | ({"input": ""} if prompt == "input" else {})
+    return None
 
 
 def convert(

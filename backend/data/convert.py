@@ -148,7 +148,8 @@ def _convert_records(
         mapping = mapping or {"text": opts.text_column or "text"}
         rows = text.convert(records, file_name, limit, mapping["text"], invalid)
     elif fmt == "alpaca":
-        rows = alpaca.convert(records, file_name, limit, invalid=invalid)
+        mapping = mapping or alpaca.columns_of(first) or {}
+        rows = alpaca.convert(records, file_name, limit, mapping, invalid)
     elif fmt == "sharegpt":
         rows = sharegpt.convert(records, file_name, limit, invalid=invalid)
     elif fmt == "messages":

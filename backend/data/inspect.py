@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from backend.data import alpaca
 from backend.data.classification import LABEL_NAMES, PAIR_NAMES, TEXT_NAMES, guess_column
 from backend.data.detect import TASK_OF, detect_format
 from backend.data.errors import DataError
@@ -39,7 +40,9 @@ def inspect_upload(path: str | Path, limits: ImportLimits | None = None) -> dict
             f"{path.name}: format not recognised from the fields {shown}; pick the text and "
             "label columns below for text classification, or choose the format",
         )
-    return _result(fmt, columns, f"{path.name} → {fmt} ({TASK_OF[fmt]})")
+    renamed = alpaca.columns_of(first) if fmt == "alpaca" else None
+    read_as = "".join(f", {theirs} → {ours}" for ours, theirs in (renamed or {}).items() if theirs)
+    return _result(fmt, columns, f"{path.name} → {fmt} ({TASK_OF[fmt]}){read_as}")
 
 
 def _result(fmt: str, columns: list[str], note: str) -> dict[str, Any]:
