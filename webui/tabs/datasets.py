@@ -91,7 +91,7 @@ def build(services: Services) -> DatasetsUI:
             pair_col = gr.Dropdown([], label=L("datasets.pair_column"), allow_custom_value=True)
         detected = gr.Markdown()
         with gr.Row():
-            share = {"placeholder": "default", "info": L("datasets.ratio_info")}
+            share = {"placeholder": L("datasets.ratio_default"), "info": L("datasets.ratio_info")}
             val_ratio = gr.Textbox(label=L("datasets.val_ratio"), **share)
             test_ratio = gr.Textbox(label=L("datasets.test_ratio"), **share)
             seed = gr.Number(42, precision=0, label=L("datasets.seed"))
@@ -177,7 +177,8 @@ def _chat_html(rows: list[dict[str, Any]], offset: int) -> str:
         if "messages" in row:
             turns = "".join(
                 f'<div style="background:{colors[m["role"]]};border-radius:8px;padding:6px 10px;margin:4px 0;'
-                f'white-space:pre-wrap"><b>{m["role"]}</b><br>{html.escape(m["content"][:4000])}</div>'
+                f'white-space:pre-wrap"><b>{html.escape(t("datasets.role_" + m["role"]))}</b><br>'
+                f"{html.escape(m['content'][:4000])}</div>"
                 for m in row["messages"]
             )
         else:
@@ -333,6 +334,8 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
 
     mapping = [ui.detected, ui.fmt, ui.text_col, ui.label_col, ui.pair_col]
     ui.upload.change(inspect, [ui.upload], mapping, api_visibility="private")
+    # A new file: the last import's line (a warning to choose a file, say) no longer applies.
+    ui.upload.upload(lambda: "", None, [ui.status], api_visibility="private")
 
     def format_chosen(fmt: str):
         """A format picked by hand shows the column pickers when it has columns (auto: shown, to map if needed)."""
