@@ -31,8 +31,8 @@ def duration(seconds: float | None) -> str:
         return ""
     seconds = int(seconds)
     if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+        return t("runs.dur_h", h=seconds // 3600, m=seconds % 3600 // 60)
+    return t("runs.dur_m", m=seconds // 60, s=seconds % 60) if seconds >= 60 else t("runs.dur_s", s=seconds)
 
 
 def when(iso: str | None) -> str:
