@@ -7,6 +7,7 @@ import json
 import pytest
 
 from backend.data import ImportOptions, import_file, import_path, load_rows
+from backend.data.errors import DataError
 from tests.conftest import ROOT
 
 GOOD = ROOT / "tests" / "assets" / "good"
@@ -117,13 +118,34 @@ def test_prompt_answer_tables_are_chat_data_not_classes(services, tmp_path, prom
     else:
         path.write_text("".join(json.dumps({prompt: q, answer: a}) + "\n" for q, a in pairs), encoding="utf-8")
     shown = inspect_upload(path)
-    assert shown["task"] == "sft" and f"{prompt} → instruction, {answer} → output" in shown["note"]
+    assert shown["task"] == "sft" and f"{prompt} → instruction" in shown["note"]
     ds = import_file(services.database, services.workspace, path)
     assert ds.task == "sft"
     assert load_rows(services.workspace, ds.id)[1]["messages"] == [
         {"role": "user", "content": "What is 1 + 1?"},
         {"role": "assistant", "content": "2"},
     ]
+
+
+def test_prompt_answer_tables_keep_their_context_and_graded_ones_are_not_taken_for_chat(services, tmp_path):
+    from backend.data.inspect import inspect_upload
+
+    dolly = tmp_path / "dolly.jsonl"  # databricks-dolly's columns: the passage is in 'context'
+    rows = [
+        {"Instruction": f"Who wrote book {i}?", "context": f"Book {i} was written by Ann.", "Response": "Ann"}
+        for i in range(3)
+    ]
+    dolly.write_text("".join(json.dumps({**r, "category": "closed_qa"}) + "\n" for r in rows), encoding="utf-8")
+    assert "Instruction → instruction, Response → output, context → input" in inspect_upload(dolly)["note"]
+    ds = import_file(services.database, services.workspace, dolly)
+    assert load_rows(services.workspace, ds.id)[0]["messages"][0]["content"] == (
+        "Who wrote book 0?\n\nBook 0 was written by Ann."
+    )
+    graded = tmp_path / "graded.csv"  # a safe/unsafe flag: not every answer is one to learn
+    graded.write_text("prompt,response,label\n" + "".join(f"q{i},a{i},{i % 2}\n" for i in range(10)))
+    assert inspect_upload(graded)["task"] != "sft"
+    with pytest.raises(DataError, match="could not detect the format"):  # refused, not trained on as answers
+        import_file(services.database, services.workspace, graded)
 
 
 def test_classification_rows_labels_and_pairs(services):

@@ -27,21 +27,33 @@ PAIRS = (
 )  # fmt: skip
 
 
+# Columns that grade a row's answer: such files are preference or safety data, not answers to learn.
+GRADES = ("label", "labels", "score", "rating", "reward", "is_safe", "safe", "unsafe", "is_harmful", "harmful")
+GRADES += ("toxic", "is_toxic", "preferred", "accepted", "rejected", "chosen")
+INPUTS = ("input", "context", "query")  # text added to the prompt (Dolly's context, LLaMA-Factory's query)
+
+
 def looks_like(record: Any) -> bool:
     return columns_of(record) is not None
 
 
 def columns_of(record: Any) -> dict[str, str] | None:
-    """The column mapping for a record: {} for Alpaca's own names, {"instruction": "question", "output":
-    "answer"} for a prompt/answer pair like PAIRS, None if neither."""
+    """The column mapping for a record: {} for Alpaca's own names; for a prompt/answer pair like PAIRS
+    (names matched in any case) {"instruction": "Question", "output": "Answer", "input": ...}; None if
+    neither, or if a column like GRADES says the answers are graded (safe/unsafe, a score), which is not
+    instruction data: training on every answer would teach the bad ones too. (Dolly's `category`, the kind
+    of task, is not a grade.)"""
     if not isinstance(record, dict):
         return None
     if "instruction" in record and "output" in record:
         return {}
+    lower = {c.lower(): c for c in record if isinstance(c, str)}
     for prompt, answer in PAIRS:
-        if prompt in record and answer in record:
-            # a renamed 'input' is the prompt itself, not the text added to it
-            return {"instruction": prompt, "output": answer} | ({"input": ""} if prompt == "input" else {})
+        if prompt in lower and answer in lower:
+            if any(g in lower for g in GRADES):
+                return None
+            extra = next((lower[c] for c in INPUTS if c in lower and c != prompt), "")
+            return {"instruction": lower[prompt], "output": lower[answer], "input": extra}
     return None
 
 

@@ -41,7 +41,7 @@ def inspect_upload(path: str | Path, limits: ImportLimits | None = None) -> dict
             "label columns below for text classification, or choose the format",
         )
     renamed = alpaca.columns_of(first) if fmt == "alpaca" else None
-    read_as = "".join(f", {theirs} → {ours}" for ours, theirs in (renamed or {}).items() if theirs)
+    read_as = "".join(f", {theirs} → {ours}" for ours, theirs in (renamed or {}).items() if theirs and theirs != ours)
     return _result(fmt, columns, f"{path.name} → {fmt} ({TASK_OF[fmt]}){read_as}")
 
 
