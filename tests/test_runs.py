@@ -270,16 +270,19 @@ def test_runs_without_a_name_are_numbered_so_lists_tell_them_apart(services, sub
     assert get_run(services.database, submit()).name == "lora-sums-4"
 
 
-def test_the_compare_picker_follows_the_run_lists_filters_and_keeps_what_is_chosen(services, submit):
-    from webui.tabs.runs_compare import _choices
+def test_the_compare_picker_offers_the_run_lists_matches_first_then_the_newest(services, submit, monkeypatch):
+    from webui.tabs import runs_compare
 
-    lr_runs = [submit(name=f"lr-sweep-{i}") for i in range(3)]
+    monkeypatch.setattr(runs_compare, "PICKER_SIZE", 2)  # as if there were thousands of runs
+
+    def offered(chosen=None, filters=None) -> list[int]:
+        return [run_id for _, run_id in runs_compare._choices(services, chosen, filters)]
+
+    lr0, lr1, lr2 = (submit(name=f"lr-sweep-{i}") for i in range(3))
     other = submit(name="baseline")
-    finish(services, lr_runs[0])
-    everything = [run_id for _, run_id in _choices(services)]
-    assert set(everything) == {*lr_runs, other}
-    narrowed = [run_id for _, run_id in _choices(services, [other], {"search": "sweep", "status": None})]
-    assert narrowed[:3] == lr_runs[::-1] and narrowed[3:] == [other]  # newest first; the chosen one stays
-    assert _choices(services, [other], {"search": "sweep"})[3][0] == f"#{other} baseline (queued)"  # named
-    done = [run_id for _, run_id in _choices(services, [], {"status": "completed"})]
-    assert done == [lr_runs[0]]
+    finish(services, lr0)
+    assert offered() == [other, lr2]  # the newest
+    assert offered([], {"search": "sweep", "status": None}) == [lr2, lr1, other]  # matches first, each once
+    assert offered([lr0], {"search": "", "status": "completed"}) == [lr0, other, lr2]
+    assert offered([lr0]) == [other, lr2, lr0]  # a chosen run stays offered, with its name
+    assert runs_compare._choices(services, [lr0])[-1][0] == f"#{lr0} lr-sweep-0 (completed)"

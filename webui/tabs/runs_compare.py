@@ -78,23 +78,33 @@ def slotted(frame: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
     return pd.concat([blanks, frame], ignore_index=True).astype({"step": "int64", "value": "float64"})
 
 
-PICKER_SIZE = 200  # runs offered at once; the Runs list's filters and search pick which
+PICKER_SIZE = 200  # newest runs offered; the run list's filters and search add theirs first
 
 
 def _choices(
     services: Services, chosen: list[int] | None = None, filters: dict[str, str | None] | None = None
 ) -> list[tuple[str, int]]:
-    """The newest runs that match the Runs list's filters and search, plus any already chosen, so with
-    thousands of runs a user narrows the list above and then picks from it."""
-    rows = actions.list_runs(services, **(filters or {}), limit=PICKER_SIZE)
-    shown = {r["id"] for r in rows}
+    """The runs that match the run list's filters and search first (so with thousands of runs a user narrows
+    the list and then picks from it), then the newest runs, then any already chosen; each run once."""
+    narrowed = any(filters.values()) if filters else False
+    rows = actions.list_runs(services, **filters, limit=PICKER_SIZE) if narrowed else []
+    rows += actions.list_runs(services, limit=PICKER_SIZE)
     for run_id in (int(x) for x in chosen or []):
-        if run_id not in shown:
-            try:
-                rows.append(actions.show_run(services, run_id))
-            except ValueError:  # deleted meanwhile: Compare names it when asked
-                rows.append({"id": run_id, "name": "", "status": None})
-    return [(_label(r), r["id"]) for r in rows]
+        rows.append(_light(services, run_id))
+    seen: set[int] = set()
+    unique = [r for r in rows if not (r["id"] in seen or seen.add(r["id"]))]
+    return [(_label(r), r["id"]) for r in unique]
+
+
+def _light(services: Services, run_id: int) -> dict[str, Any]:
+    """A chosen run's id, name and status, without reading its files (deleted: Compare names it when asked)."""
+    from backend.runs import get_run
+
+    try:
+        run = get_run(services.database, run_id)
+    except ValueError:
+        return {"id": run_id, "name": "", "status": None}
+    return {"id": run.id, "name": run.name, "status": run.status.value}
 
 
 def _label(run: dict[str, Any]) -> str:
