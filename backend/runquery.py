@@ -10,7 +10,7 @@ Every list is one server-side query with LIMIT/OFFSET over indexed columns, so t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import and_, func, or_, select
@@ -172,13 +172,20 @@ def curves(database: Database, run_ids: list[int], names: list[str] | None = Non
 EARLIER_SECONDS = "earlier_seconds"  # a resumed run's time before its latest start (a key of Run.metrics)
 
 
+# A worker found dead is marked when the supervisor notices, which may be hours later (the app was down):
+# its time ends at its last heartbeat, plus one beat's slack.
+HEARTBEAT_SLACK = timedelta(seconds=10)
+
+
 def duration_seconds(run: Run) -> float | None:
     """Time the run has trained, over all its starts: a resumed run counts the time before too."""
     earlier = float((run.metrics or {}).get(EARLIER_SECONDS) or 0.0)
     if run.started_at is None:
         return round(earlier, 1) if earlier else None
     end = as_utc(run.finished_at) or datetime.now(UTC)
-    return round(earlier + (end - as_utc(run.started_at)).total_seconds(), 1)
+    if run.status in (RunStatus.interrupted, RunStatus.failed) and run.heartbeat_at is not None:
+        end = min(end, as_utc(run.heartbeat_at) + HEARTBEAT_SLACK)
+    return round(earlier + max(0.0, (end - as_utc(run.started_at)).total_seconds()), 1)
 
 
 def summary(

@@ -174,7 +174,9 @@ def train(
         "train_loss": _train_loss(database, run_id, float(result.training_loss), resumed=bool(resume)),
         "final_loss": _last_loss(trainer.state.log_history),
         "train_seconds": round(earlier_seconds + seconds, 1),
-        "tokens_per_second": round(built.train_tokens * segment_epochs / seconds, 1) if seconds else None,
+        "tokens_per_second": round(built.train_tokens * segment_epochs / seconds, 1)
+        if seconds and segment_epochs
+        else None,
         "trainable_params": trainable,
         "total_params": total,
         "precision": precision,
@@ -198,7 +200,9 @@ def train(
 
 
 def _earlier_train_seconds(database: Database, run_id: int) -> float:
-    """The training time a run resumed in place recorded before (0 for a run resumed as a new one)."""
+    """The training time a run resumed in place recorded before (0 for a run resumed as a new one). Only a
+    segment whose worker ended by itself (completed, or cancelled at a step) recorded one: a killed worker's
+    segment counts in the run's duration but not here."""
     with database.session() as s:
         return float((s.get(Run, run_id).metrics or {}).get("train_seconds") or 0.0)
 

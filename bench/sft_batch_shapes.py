@@ -16,6 +16,8 @@ Variants:
   packed       examples packed into rows of 256 (first-fit), 4 rows a step, attention kept inside each
                example (position_ids restart; transformers builds the block-diagonal mask)
   packed-open  the same rows with plain causal attention across examples (LLaMA-Factory's packing)
+  with-casts   grouped under autocast, but with peft's cast of each adapter input up to fp32 kept
+               (Tuneboard skips it; this variant measures what that saves)
   no-autocast  grouped, with the fp32 adapters fed by peft's casts instead of bf16 autocast
 """
 
@@ -41,7 +43,7 @@ from backend.config import RunConfig  # noqa: E402
 from backend.tasks.causal_lm import IGNORE, build  # noqa: E402
 
 BATCH, WIDTH = 4, 256
-VARIANTS = ("fixed", "grouped", "grouped64", "packed", "packed-open", "no-autocast")
+VARIANTS = ("fixed", "grouped", "grouped64", "packed", "packed-open", "with-casts", "no-autocast")
 
 
 def rows_from(path: Path) -> list[dict]:
@@ -107,13 +109,13 @@ def main() -> None:
     ]
     examples = [{**e, "attention_mask": [1] * len(e["input_ids"])} for e in examples]
 
-    def step(batch: dict, autocast: bool) -> None:
+    def step(batch: dict, autocast: bool, skip_casts: bool = True) -> None:
         targets = batch["labels"][:, 1:]
         keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "tokens")}
         # As Tuneboard's SFT trainer: under autocast, no cast of the adapters' inputs up to fp32.
         mixed = (torch.autocast("cpu", dtype=torch.bfloat16), disable_input_dtype_casting(model))
-        with mixed[0] if autocast else nullcontext(), mixed[1] if autocast else nullcontext():
+        with mixed[0] if autocast else nullcontext(), mixed[1] if autocast and skip_casts else nullcontext():
             logits = model(**inputs, logits_to_keep=keep).logits
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets[:, keep].flatten(), ignore_index=IGNORE)
         loss.backward()
@@ -135,17 +137,17 @@ def main() -> None:
             collator.pad_to_multiple_of = 64
             batches = grouped(examples, collator)
             collator.pad_to_multiple_of = 8
-        elif name in ("grouped", "no-autocast"):
+        elif name in ("grouped", "with-casts", "no-autocast"):
             batches = grouped(examples, collator)
         else:
             batches = packed(examples, isolate=name == "packed")
         for b in batches:
             b.setdefault("tokens", int(b["attention_mask"].sum()) if "attention_mask" in b else b["input_ids"].numel())
-        autocast = name != "no-autocast"
-        step(batches[0], autocast)  # warm-up
+        autocast, skip_casts = name != "no-autocast", name != "with-casts"
+        step(batches[0], autocast, skip_casts)  # warm-up
         t0 = time.perf_counter()
         for b in batches[1:]:
-            step(b, autocast)
+            step(b, autocast, skip_casts)
         seconds = time.perf_counter() - t0
         print(f"| {name} | {len(batches) - 1} | {sum(b['tokens'] for b in batches[1:]) / seconds:.1f} |", flush=True)
 

@@ -144,6 +144,11 @@ def test_a_resumed_run_counts_the_time_it_trained_before(services, submit):
     assert shown["wait_seconds"] is None  # its latest start is not when it first left the queue
     assert when(shown["started_at"]) == f"{restart:%Y-%m-%d %H:%M:%S} UTC"
     assert "earlier_seconds" not in final_metrics(get_run(services.database, run_id).metrics)  # not a result
+    # A worker found dead hours after its last heartbeat (the app was down) trained until that heartbeat.
+    dead = submit()
+    begun = utcnow() - timedelta(hours=5)
+    finish(services, dead, RunStatus.interrupted, started_at=begun, heartbeat_at=begun + timedelta(minutes=3))
+    assert summary(get_run(services.database, dead))["duration_seconds"] == 190.0  # 3 min + 10 s slack, not 5 h
 
 
 def test_delete_removes_a_finished_run_with_its_files_and_refuses_an_active_one(services, submit):

@@ -292,16 +292,19 @@ def sft_trainer() -> type:
             return loss / count
 
     def _adapters_cast_free(model, args):
-        """Under bf16/fp16 autocast, peft's cast of each LoRA input to the fp32 adapter's dtype is undone
-        by autocast at once (the adapter's matmul runs in bf16 anyway): skip it. ~7% of a CPU step."""
+        """Under bf16/fp16 autocast, peft's cast of each LoRA input up to the fp32 adapter's dtype is undone
+        by autocast at once (the adapter's matmul runs in bf16 anyway): skip it, 2-4% of a CPU step
+        (docs/benchmarks.md). Plain LoRA only, and not with gradient checkpointing, whose recomputed forward
+        (casts on again) must save the same dtypes as this one."""
         from contextlib import nullcontext
 
         from peft.helpers import disable_input_dtype_casting
 
-        peft_config = getattr(model, "peft_config", {}).get("default")
+        inner = getattr(model, "module", model)  # under torchrun: the DDP wrapper's model
+        peft_config = getattr(inner, "peft_config", {}).get("default")
         plain_lora = peft_config is not None and not getattr(peft_config, "use_dora", False)
-        mixed = args is not None and (args.bf16 or args.fp16)
-        return disable_input_dtype_casting(model) if plain_lora and mixed else nullcontext()
+        mixed = args is not None and (args.bf16 or args.fp16) and not args.gradient_checkpointing
+        return disable_input_dtype_casting(inner) if plain_lora and mixed else nullcontext()
 
     def _takes_logits_to_keep(model) -> bool:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model

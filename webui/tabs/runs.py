@@ -306,8 +306,8 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
     ui.timer.tick(refresh_all, [*filters, ui.run, ui.metric, drawn], all_outputs, show_progress="hidden", **private)
 
     def opened(*values):
-        """The page (re)opens: the list at once, and the run that is training open in the detail, so a
-        reload mid-run finds it where it was."""
+        """The page (re)opens: the list at once, and the run that is training (else the next queued one) open
+        in the detail, so a reload mid-run finds it where it was."""
         active = None
         if values[-1] is None:
             found = list_runs(services.database, "running", limit=1) or list_runs(services.database, "queued", limit=1)
