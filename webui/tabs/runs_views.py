@@ -150,8 +150,8 @@ def final_metrics(metrics: dict[str, Any]) -> str:
         return t("runs.no_metrics")
     first = [k for k in HEADLINE if k in rows]
     lines = [f"| {t('runs.metric')} | {t('runs.value')} |", "|---|---|"]
-    lines += [f"| **{k}** | **{_fmt(rows[k])}** |" for k in first]
-    lines += [f"| {k} | {_fmt(rows[k])} |" for k in sorted(rows) if k not in first]
+    lines += [f"| **{metric_label(k)}** | **{_fmt(rows[k])}** |" for k in first]
+    lines += [f"| {metric_label(k)} | {_fmt(rows[k])} |" for k in sorted(rows) if k not in first]
     per_class = metrics.get("per_class")
     if isinstance(per_class, dict) and per_class:
         columns = ("precision", "recall", "f1", "support")
@@ -246,6 +246,16 @@ def config_diff_html(compared: dict[str, Any]) -> str:
     )
 
 
+def metric_label(key: str, html_key: bool = True) -> str:
+    """A metric's name in the page's language with its recorded key beside it (grey in HTML), or the key."""
+    name = f"runs.metric_{key}"
+    if name not in messages(DEFAULT):
+        return html.escape(key) if html_key else key
+    if not html_key:
+        return f"{t(name)} ({key})"
+    return f"{html.escape(t(name))} <small style='opacity:.6'>{html.escape(key)}</small>"
+
+
 def setting_label(key: str) -> str:
     """A RunConfig field as HTML: the Train tab's label for it, with the CLI's name beside it in grey."""
     name = f"train.field.{key}"
@@ -258,7 +268,11 @@ def metrics_side_by_side(compared: dict[str, Any]) -> pd.DataFrame:
     runs = compared["runs"]
     cols = [t("runs.metric")] + [f"#{r['id']} {r['name']}" for r in runs]
     order = sorted(compared["metrics"], key=lambda k: (HEADLINE.index(k) if k in HEADLINE else len(HEADLINE), k))
-    rows = [[k, *(_fmt(v) for v in compared["metrics"][k])] for k in order if k not in LIVE_KEYS]
+    rows = [
+        [metric_label(k, html_key=False), *(_fmt(v) for v in compared["metrics"][k])]
+        for k in order
+        if k not in LIVE_KEYS
+    ]
     rows.insert(0, [t("runs.col_status"), *(t(f"runs.status_{r['status']}") for r in runs)])
     return pd.DataFrame(rows, columns=cols)
 
@@ -277,6 +291,8 @@ def _mb(size: int | None) -> str:
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"  # 139,399,488 parameters
     if value is None:
         return "—"
     return str(value)
