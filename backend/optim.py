@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from transformers import EarlyStoppingCallback, TrainerCallback, TrainingArguments
 
-from backend.config import RunConfig
+from backend.config import NEEDS_VALIDATION, RunConfig
 
 
 def optimizer(cfg: RunConfig, device: str) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
@@ -34,12 +34,6 @@ def optimizer(cfg: RunConfig, device: str) -> tuple[type[torch.optim.Optimizer],
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop, {"lr": cfg.lr, "momentum": cfg.momentum}
     raise ValueError(f"setting 'optimizer': {cfg.optimizer!r} is not one of adamw, adam, sgd, rmsprop")
-
-
-NEEDS_VALIDATION = (
-    "setting 'early_stopping_patience' needs a validation set: set val_ratio (e.g. 0.1) "
-    "or import a dataset with a validation split"
-)
 
 
 def training_arguments(

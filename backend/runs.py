@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from backend.config import RunConfig
+from backend.config import NEEDS_VALIDATION, RunConfig
 from backend.data.store import find_dataset
 from backend.runfiles import checkpoint_steps
 from backend.runquery import EARLIER_SECONDS, RunQuery, curve, duration_seconds, list_page, summary
@@ -106,8 +106,6 @@ def _check_early_stopping(cfg: RunConfig, splits: dict[str, int]) -> None:
         return
     held_out = splits.get("validation") or (cfg.val_ratio > 0 and splits.get("train", 0) >= 10)
     if not held_out:
-        from backend.optim import NEEDS_VALIDATION
-
         raise ValueError(NEEDS_VALIDATION)
     known = STOPPING_METRICS.get(cfg.task, CLASSIFIER_METRICS)
     if cfg.early_stopping_metric.removeprefix("eval_") not in known:

@@ -149,10 +149,11 @@ def train(
 
     # 2. train (resuming from the newest checkpoint when the run folder has one)
     resume = _last_complete_checkpoint(Path(args.output_dir))
+    first_step = int(Path(resume).name.split("-")[-1]) if resume else 0  # the step the checkpoint holds
     if resume:
         log.info("resuming from %s", resume)
         if lead:
-            _forget_points_after(database, run_id, int(Path(resume).name.split("-")[-1]))
+            _forget_points_after(database, run_id, first_step)
     t0 = time.monotonic()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.monotonic() - t0
@@ -167,7 +168,6 @@ def train(
         built.tokenizer.save_pretrained(out)
     # A run resumed in place trained before: its time adds up, and its speed is this segment's own.
     earlier_seconds = _earlier_train_seconds(database, run_id) if resume else 0.0
-    first_step = int(Path(resume).name.split("-")[-1]) if resume else 0
     steps = trainer.state.global_step
     segment_epochs = float(trainer.state.epoch or 0) * ((steps - first_step) / steps if steps else 0.0)
     metrics = {

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.data.errors import DataError
-from backend.data.validation import SKIP_HINT, check_row_size
+from backend.data.validation import check_row_size, leave_out
 
 Progress = Callable[[float, str], None]
 Records = Iterator[tuple[int, Any]]
@@ -139,14 +139,10 @@ def _json_lines(path: Path, max_row_chars: int, progress: Progress | None, inval
             problem = (
                 f"{path.name} line {lineno}: invalid JSON ({e.msg}); each line of a .jsonl file must be one JSON object"
             )
-            if invalid is None:
-                raise DataError(f"{problem}; {SKIP_HINT}") from None
-            invalid.append(problem)
+            leave_out(problem, invalid)
             continue
         except DataError as e:  # a line over the row size limit
-            if invalid is None:
-                raise DataError(f"{e}; {SKIP_HINT}") from None
-            invalid.append(str(e))
+            leave_out(str(e), invalid)
             continue
         except RecursionError:
             raise DataError(f"{path.name} line {lineno}: the JSON is nested too deeply to be a dataset") from None
@@ -182,9 +178,7 @@ def read_text_lines(path: Path, max_row_chars: int, invalid: list[str] | None = 
         try:
             check_row_size(len(line), f"{path.name} line {lineno}", max_row_chars)
         except DataError as e:
-            if invalid is None:
-                raise DataError(f"{e}; {SKIP_HINT}") from None
-            invalid.append(str(e))
+            leave_out(str(e), invalid)
             continue
         seen = True
         yield lineno, {"text": line}

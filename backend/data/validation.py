@@ -17,6 +17,14 @@ FIRST_ROW_HINT = (
 )
 
 
+def leave_out(problem: str, invalid: list[str] | None, hint: str = SKIP_HINT) -> None:
+    """A row (or line) with a problem: stop the import with the problem and `hint`, or, with the skip_invalid
+    option (`invalid` is a list), record it there and go on."""
+    if invalid is None:
+        raise DataError(f"{problem}; {hint}") from None
+    invalid.append(problem)
+
+
 def where(file_name: str, row: int) -> str:
     return f"{file_name} row {row}"
 
@@ -34,9 +42,7 @@ def each_row(
         try:
             out = convert_row(record, at)
         except DataError as e:
-            if invalid is None:
-                raise DataError(f"{e}; {FIRST_ROW_HINT if seen == 0 else SKIP_HINT}") from None
-            invalid.append(str(e))
+            leave_out(str(e), invalid, FIRST_ROW_HINT if seen == 0 else SKIP_HINT)
             continue
         yield out
 

@@ -97,14 +97,13 @@ def _choices(
 
 
 def _light(services: Services, run_id: int) -> dict[str, Any]:
-    """A chosen run's id, name and status, without reading its files (deleted: Compare names it when asked)."""
-    from backend.runs import get_run
+    """A chosen run's summary, without reading its files (deleted: Compare names it when asked)."""
+    from backend.runs import get_run, summary
 
     try:
-        run = get_run(services.database, run_id)
+        return summary(get_run(services.database, run_id))
     except ValueError:
         return {"id": run_id, "name": "", "status": None}
-    return {"id": run.id, "name": run.name, "status": run.status.value}
 
 
 def _label(run: dict[str, Any]) -> str:
