@@ -313,9 +313,8 @@ def wire(services: Services, ui: RunsUI, app: gr.Blocks) -> None:
             found = list_runs(services.database, "running", limit=1) or list_runs(services.database, "queued", limit=1)
             active = found[0].id if found else None
         frame, label, page, choices = listed(*values[:-1], values[-1] if active is None else active)
-        if active is None:
-            return frame, label, page, gr.Dropdown(choices=choices)
-        return frame, label, page, gr.Dropdown(choices=choices, value=active)
+        opened_run = {} if active is None else {"value": active}
+        return frame, label, page, gr.Dropdown(choices=choices, **opened_run)
 
     # At once when the page opens (in its language), not at the first tick.
     app.load(opened, [*filters, ui.run], outputs_list, show_progress="hidden", **private)

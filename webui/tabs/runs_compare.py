@@ -88,12 +88,13 @@ def _choices(
     the list and then picks from it), then the newest runs, then any already chosen; each run once."""
     narrowed = any(filters.values()) if filters else False
     rows = actions.list_runs(services, **filters, limit=PICKER_SIZE) if narrowed else []
-    rows += actions.list_runs(services, limit=PICKER_SIZE)
+    by_id: dict[int, dict[str, Any]] = {}
+    for r in rows + actions.list_runs(services, limit=PICKER_SIZE):
+        by_id.setdefault(r["id"], r)
     for run_id in (int(x) for x in chosen or []):
-        rows.append(_light(services, run_id))
-    seen: set[int] = set()
-    unique = [r for r in rows if not (r["id"] in seen or seen.add(r["id"]))]
-    return [(_label(r), r["id"]) for r in unique]
+        if run_id not in by_id:
+            by_id[run_id] = _light(services, run_id)
+    return [(_label(r), run_id) for run_id, r in by_id.items()]
 
 
 def _light(services: Services, run_id: int) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def compare(services: Services, run_ids: list[int] | None, metric: str | None) -
 
 
 def wire(services: Services, ui: CompareUI, filters: list[gr.components.Component]) -> None:
-    """`filters`: the Runs list's status, task, model, dataset and search boxes, which the picker follows."""
+    """`filters`: the run list's status, task, model, dataset and search; the picker offers their matches first."""
     private = {"api_visibility": "private"}
     outputs = [ui.metric, ui.plot, ui.legend, ui.diff, ui.metrics]
     ui.go.click(lambda ids, m: compare(services, ids, m), [ui.runs, ui.metric], outputs, **private)
