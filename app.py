@@ -182,8 +182,8 @@ def _launch_options(services, args, authenticator) -> dict:
         "mcp_server": False,
         "ssr_mode": False,
         "show_error": False,
-        # Downloads come from exports only; the database, datasets, runs and models never do.
-        "allowed_paths": [str(ws / "exports")],
+        # Downloads come from exports and prediction CSVs only; the database, datasets, runs and models never do.
+        "allowed_paths": [str(ws / "exports"), str(ws / "predictions")],
         "blocked_paths": [str(ws / name) for name in ("datasets", "runs", "models", "tuneboard.db")]
         + [str(services.workspace.models_dir)],
         "run_history": False,

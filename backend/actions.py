@@ -203,6 +203,39 @@ def export(services: Services, run_id: int, fmt: str = "merged", out: str | None
     return export_run(services.database, services.workspace, run_id, fmt, out=out)
 
 
+def predict(
+    services: Services,
+    run_id: int,
+    prompt: str = "",
+    image: str | Path | bytes | None = None,
+    dataset: str = "",
+    split: str = "",
+    out: str | None = None,
+    max_new_tokens: int = GREEDY.max_new_tokens,
+) -> dict[str, Any]:
+    """A completed run's prediction: a chat reply or class probabilities for one prompt, top classes for an
+    image, or a whole dataset split scored with the engine's metrics and written as CSV (`out` or
+    workspace/predictions/). The input must suit the run's task; nothing is written on a refusal."""
+    from backend.predict import batch_predict, classify, run_task
+
+    given = [name for name, v in (("--prompt", prompt), ("--image", image), ("--dataset", dataset)) if v]
+    if len(given) != 1:
+        why = "nothing" if not given else " and ".join(given)
+        raise ValueError(f"give one of --prompt TEXT, --image FILE or --dataset D --split S (got {why})")
+    task = run_task(services.database, run_id)
+    if dataset:
+        if not split:
+            raise ValueError("--dataset needs --split (train, validation or test) naming the rows to predict")
+        return batch_predict(services.database, services.workspace, run_id, dataset, split, out=out)
+    if out:
+        raise ValueError("--out names the CSV of a --dataset prediction; leave it out for one prompt or image")
+    if task == "sft":
+        if image:
+            raise ValueError(f"run {run_id} is a chat (sft) run; give --prompt TEXT, not an image")
+        return {"task": task, **chat(services, run_id, prompt, max_new_tokens)}
+    return classify(services.database, services.workspace, run_id, text=prompt or None, image=image or None)
+
+
 def chat(services: Services, run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
     """One greedy reply from a completed run's model (repeatable)."""
     from backend.inference import load, reply

@@ -166,6 +166,12 @@ def _export(services, args) -> dict[str, Any]:
     return actions.export(services, args.run_id, args.format, out=args.out)
 
 
+def _predict(services, args) -> dict[str, Any]:
+    return actions.predict(
+        services, args.run_id, args.prompt or "", args.image, args.dataset or "", args.split or "", out=args.out
+    )
+
+
 def _chat(services, args) -> dict[str, Any]:
     return actions.chat(services, args.run_id, args.prompt, max_new_tokens=args.max_new_tokens)
 
@@ -312,6 +318,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("run_id", type=int)
     c.add_argument("--prompt", required=True)
     c.add_argument("--max-new-tokens", type=int, default=GREEDY.max_new_tokens)
+
+    c = cmd(sub, "predict", _predict, "a completed run's answer, class probabilities, or a scored dataset split as CSV")
+    c.add_argument("run_id", type=int)
+    c.add_argument("--prompt", help="text: a question for a chat run, or the text a text classifier labels")
+    c.add_argument("--image", help="an image file (PNG/JPEG) for an image-classification run")
+    c.add_argument("--dataset", help="predict every row of this dataset (name or id); needs --split")
+    c.add_argument("--split", help="with --dataset: train, validation or test")
+    c.add_argument("--out", help="with --dataset: the CSV to write (default workspace/predictions/)")
 
     c = cmd(sub, "supervise", _serve_supervisor, "run the job supervisor without the web UI")
     c.add_argument("--cpu-runs", type=int, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)")

@@ -305,11 +305,19 @@ class GenerationConfig:
     max_new_tokens: int = field(default=256, metadata={"help": "Longest answer, in tokens."})
     temperature: float = field(default=0.7, metadata={"help": "0 = always the likeliest token."})
     top_p: float = field(default=0.9, metadata={"help": "Sample from this share of probability."})
+    top_k: int = field(default=50, metadata={"help": "Sample from this many likeliest tokens (0 = all)."})
+    repetition_penalty: float = field(default=1.0, metadata={"help": "Above 1 discourages repeating tokens."})
+    seed: int = field(default=-1, metadata={"help": "Makes sampled answers repeatable (-1 = random)."})
+    stop: tuple[str, ...] = field(default=(), metadata={"help": "The answer ends before any of these texts."})
 
     def __post_init__(self) -> None:
         _check(1 <= self.max_new_tokens <= 4096, "max_new_tokens", "must be between 1 and 4096")
         _check(0 <= self.temperature <= 2, "temperature", "must be between 0 and 2")
         _check(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        _check(0 <= self.top_k <= 1000, "top_k", "must be between 0 (off) and 1000")
+        _check(0.5 <= self.repetition_penalty <= 2, "repetition_penalty", "must be between 0.5 and 2 (1 = off)")
+        _check(-1 <= self.seed < 2**32, "seed", "must be -1 (random) or a number from 0 to 2**32 - 1")
+        self.stop = tuple(s for s in self.stop if s)  # empty entries would stop every answer at once
 
 
 _DEVICES = re.compile(r"auto|cpu|mps|cuda|cuda:\d+(,\d+)*")
@@ -338,3 +346,6 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
 
 CHAT = GenerationConfig()  # the playground's starting point
 GREEDY = GenerationConfig(max_new_tokens=128, temperature=0.0)  # repeatable answers: CLI, API, checks
+# Playground models stay loaded up to this many MB in all (least recently used unloaded first);
+# $TUNEBOARD_MODEL_CACHE_MB overrides it. 2 GB holds SmolLM2-135M (0.5 GB in fp32) with two fine-tunes.
+MODEL_CACHE_MB = 2048

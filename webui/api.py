@@ -103,8 +103,18 @@ def register(services: Services) -> None:
         """One greedy reply from a completed run's model."""
         return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
 
+    def predict(run_id: int, prompt: str = "", image: str = "", dataset: str = "", split: str = "") -> dict[str, Any]:
+        """A completed run's prediction, as `python -m backend.cli predict`: a reply or class probabilities for
+        `prompt`, top classes for `image` (a path under the app's data roots), or a dataset split scored and
+        written as CSV (its path under "csv")."""
+        from backend.data.options import check_server_path
+
+        if image:
+            check_server_path(image, services.workspace.root)
+        return actions.predict(services, int(run_id), prompt, image or None, dataset, split)
+
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
-    endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import)
+    endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import, predict)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
 

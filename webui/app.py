@@ -64,7 +64,12 @@ def build_app(services: Services) -> gr.Blocks:
         app.load(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
-        for tab, dropdown, task in ((playground_tab, playground_ui.run, "sft"), (export_tab, export_ui.run, None)):
+        # Playground: chat runs, runs to compare, classifiers, every run for batch prediction, and the memory in use.
+        shown = gr.State(None)
+        lists, (inputs, outputs) = playground.refresh(services), playground.refresh_io(playground_ui, shown)
+        app.load(lists, inputs, outputs, **private)
+        playground_tab.select(lists, inputs, outputs, **private)
+        for tab, dropdown, task in ((export_tab, export_ui.run, None),):
             shown = gr.State(None)  # the completed runs this page has listed
             listed = lambda v, seen, task=task: runs.completed_runs(services, v, task, seen)  # noqa: E731 - per tab
             app.load(listed, [dropdown, shown], [dropdown, shown], **private)

@@ -215,15 +215,31 @@ def answer_scores(
     against the reference answers with BLEU-4 and ROUGE-L (0-100; Chinese segmented into words)."""
     from backend.metrics import bleu4, rouge_l
 
-    prompts, references = [], []
+    _, predictions, references = generate_answers(model, tokenizer, rows, max_new_tokens, batch_size)
+    if not predictions:
+        return {}
+    log.info("scored %d generated answers; first: %r (reference %r)", len(predictions), predictions[0], references[0])
+    return {
+        "eval_bleu4": round(bleu4(predictions, references), 2),
+        "eval_rouge_l": round(rouge_l(predictions, references), 2),
+    }
+
+
+def generate_answers(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tokens: int = 128, batch_size: int = 8
+) -> tuple[list[str], list[str], list[str]]:
+    """(last questions, greedy answers, reference answers) for the rows that have an assistant turn;
+    also what the playground's batch prediction writes out and scores."""
+    prompts, questions, references = [], [], []
     for row in rows:
         turns = as_text_turns(row["messages"])
         last = max((i for i, m in enumerate(turns) if m["role"] == "assistant"), default=None)
         if last is not None:
             prompts.append(_render(tokenizer, turns[:last], add_generation_prompt=True))
+            questions.append(next((m["content"] for m in reversed(turns[:last]) if m["role"] == "user"), ""))
             references.append(turns[last]["content"])
     if not prompts:
-        return {}
+        return [], [], []
     model.eval()
     device = next(model.parameters()).device
     predictions = []
@@ -242,12 +258,7 @@ def answer_scores(
                 pad_token_id=tokenizer.pad_token_id,
             )
         predictions += tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-    predictions = [p.strip() for p in predictions]
-    log.info("scored %d generated answers; first: %r (reference %r)", len(prompts), predictions[0], references[0])
-    return {
-        "eval_bleu4": round(bleu4(predictions, references), 2),
-        "eval_rouge_l": round(rouge_l(predictions, references), 2),
-    }
+    return questions, [p.strip() for p in predictions], references
 
 
 def _local_rank() -> int:
