@@ -197,10 +197,13 @@ def compare_runs(services: Services, run_ids: list[int]) -> dict[str, Any]:
     return compare(services.database, run_ids)
 
 
-def export(services: Services, run_id: int, fmt: str = "merged", out: str | None = None) -> dict[str, Any]:
+def export(
+    services: Services, run_id: int, fmt: str = "merged", out: str | None = None, push_to: str | None = None
+) -> dict[str, Any]:
+    """Write one export format of a completed run, verified against its model (backend.export)."""
     from backend.export import export_run
 
-    return export_run(services.database, services.workspace, run_id, fmt, out=out)
+    return export_run(services.database, services.workspace, run_id, fmt, out=out, push_to=push_to)
 
 
 def predict(

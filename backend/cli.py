@@ -163,7 +163,7 @@ def _runs_compare(services, args) -> dict[str, Any]:
 
 
 def _export(services, args) -> dict[str, Any]:
-    return actions.export(services, args.run_id, args.format, out=args.out)
+    return actions.export(services, args.run_id, args.format, out=args.out, push_to=args.push_to)
 
 
 def _predict(services, args) -> dict[str, Any]:
@@ -311,8 +311,14 @@ def _parser() -> argparse.ArgumentParser:
 
     c = cmd(sub, "export", _export, "export a completed run")
     c.add_argument("run_id", type=int)
-    c.add_argument("--format", default="merged", choices=["adapter", "merged"])
-    c.add_argument("--out", help="folder to write to (default workspace/exports/RUN_ID)")
+    c.add_argument(
+        "--format",
+        default="merged",
+        help="adapter|merged|int8|onnx|onnx-int8|gguf-f16|gguf-q8_0|gguf-q4_0 (default merged); each is loaded "
+        "back and checked against the run's model before it is kept",
+    )
+    c.add_argument("--out", help="folder to write to (default workspace/exports/RUN_ID/FORMAT)")
+    c.add_argument("--push-to", help="also upload the export to this Hugging Face Hub repo (owner/name; needs HF_TOKEN)")
 
     c = cmd(sub, "chat", _chat, "one greedy reply from a completed run's model")
     c.add_argument("run_id", type=int)

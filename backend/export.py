@@ -1,76 +1,110 @@
-"""Export a completed run: the LoRA adapter, or the merged model as safetensors with its tokenizer.
+"""Export a completed run in one of eight formats, each checked against its fp32 source before it is offered.
 
-Chat models, text classifiers (a folder `AutoModelForSequenceClassification` loads) and image
-classifiers (safetensors + config.json, LoRA already merged in) alike: each export is loaded back and
-compared with the source on a fixed input (max abs logit difference) before it is recorded, and
-zipped for download. A failed export leaves no folder behind.
+adapter / merged (safetensors + tokenizer + chat template), int8 (torch.ao dynamic quantization),
+onnx and onnx-int8 (torch.onnx + onnxruntime), gguf-f16 / gguf-q8_0 / gguf-q4_0 (llama.cpp, Ollama
+Modelfile beside it). The export is loaded back by the runtime that will use it (transformers,
+onnxruntime, the gguf reader and transformers' GGUF loader) and compared with the source
+(backend.export_verify); outside its format's tolerance it is refused and nothing is kept. A kept
+export is zipped and recorded as an Artifact whose `verification` holds the figures.
 
-    python -m backend.cli export RUN_ID --format merged --json
+    python -m backend.cli export RUN_ID --format gguf-q8_0 --json
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
+from backend import export_verify as ev
+from backend.export_sources import load_source
 from backend.runfiles import dir_size
 from backend.workspace import Workspace
-from db import Artifact, Database
+from db import Artifact, Database, RunStatus
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("adapter", "merged")
-CHECK_PROMPT = [{"role": "user", "content": "Who are you? 你是谁？"}]
-CHECK_TEXT = "The parcel arrived late and the box was damaged. 包裹晚到了。"  # what a text classifier is checked on
-CLASSES_FILE = "classes.json"  # beside a text classifier's adapter: its class names in id order
-MAX_LOGIT_DIFF = 1e-3  # fp32 save/load is exact; anything larger means a broken export
+FORMATS = ("adapter", "merged", "int8", "onnx", "onnx-int8", "gguf-f16", "gguf-q8_0", "gguf-q4_0")
+TASK_FORMATS = {  # what each task's model can be exported as
+    "sft": FORMATS,
+    "text-classification": ("adapter", "merged", "int8", "onnx", "onnx-int8"),
+    "image-classification": ("merged", "int8", "onnx", "onnx-int8"),
+}
+BYTES_PER_WEIGHT = {  # on disk, per fp32 weight of the source: what the free-disk check expects
+    "adapter": 4.0, "merged": 4.0, "int8": 1.3, "onnx": 4.0, "onnx-int8": 5.3,  # onnx-int8 writes fp32 first
+    "gguf-f16": 2.0, "gguf-q8_0": 1.1, "gguf-q4_0": 0.7,
+}  # fmt: skip
 MARKER = ".tuneboard-export"  # only folders carrying it are replaced by a new export
 
 
+def formats_for(task: str) -> tuple[str, ...]:
+    return TASK_FORMATS.get(task, ("merged",))
+
+
 def export_run(
-    database: Database, workspace: Workspace, run_id: int, fmt: str, out: str | Path | None = None
+    database: Database,
+    workspace: Workspace,
+    run_id: int,
+    fmt: str,
+    out: str | Path | None = None,
+    push_to: str | None = None,
 ) -> dict[str, Any]:
+    """Write, check and record one export; returns its path, zip, size and verification figures."""
     from backend.inference import model_folder
+    from backend.runs import get_run
 
     if fmt not in FORMATS:
         raise ValueError(f"format '{fmt}' is not supported; choose one of {', '.join(FORMATS)}")
-    from backend.runs import get_run
+    run = get_run(database, run_id)  # "run N not found"
+    if run.status != RunStatus.completed:
+        why = f" ({run.reason.strip().splitlines()[-1][:200]})" if run.reason else ""
+        raise ValueError(f"run {run_id} is {run.status.value}{why}; only a completed run can be exported")
+    task = (run.config or {}).get("task", "sft")
+    if fmt not in formats_for(task):
+        raise ValueError(f"a {task} run exports as {', '.join(formats_for(task))}; '{fmt}' is for chat (sft) runs")
+    if push_to:
+        from backend.export_hub import check_can_push
 
-    task = (get_run(database, run_id).config or {}).get("task", "sft")
+        check_can_push(push_to)
     base, adapter, trusted = model_folder(database, workspace, run_id)
     if fmt == "adapter" and (adapter is None or task == "image-classification"):
         why = "its LoRA is merged into the saved network" if adapter else "it trained all weights"
         raise ValueError(f"run {run_id} has no separate adapter ({why}); export 'merged' instead")
     target = _target(workspace, run_id, fmt, out)
     try:
-        if task == "image-classification":
-            verification = _write_image_classifier(adapter or base, target)
-        elif task == "text-classification":
-            verification = _write_text_classifier(base, adapter, target, trusted, fmt)
-        elif fmt == "adapter":
-            shutil.copytree(adapter, target, dirs_exist_ok=True)
-            verification = _verify_adapter(base, adapter, target, trusted)
-        else:
-            verification = _write_merged(base, adapter, target, trusted)
-    except Exception:  # no half-written export to trip over (or to refuse next time), nor a record of the old one
+        _check_disk(target, _estimate_bytes(fmt, base, adapter))
+        source = load_source(task, base, adapter, trusted)
+        rows = _validation_rows(workspace, run) if task != "sft" else []
+        from backend.export_formats import write_and_check
+
+        try:
+            verification = write_and_check(source, fmt, target, base, adapter, trusted, rows, run.name)
+        except (ValueError, OSError, MemoryError):
+            raise
+        except Exception as e:  # an exporter or runtime failing on this model: one line for the user, trace in the log
+            log.exception("%s export of run %s failed", fmt, run_id)
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise ValueError(
+                f"{fmt} export of run {run_id} failed ({type(e).__name__}: {first}); nothing was kept"
+            ) from e
+    except BaseException:  # no half-written export to trip over (or to refuse next time), nor a record of the old one
         shutil.rmtree(target, ignore_errors=True)
         Path(f"{target}.zip").unlink(missing_ok=True)
         with database.session() as s:
             s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(target)))
         raise
     (target / MARKER).write_text(f"{fmt} export of run {run_id}\n")
-    archive = Path(shutil.make_archive(str(target), "zip", root_dir=target))
     size = dir_size(target)
+    verification["size_bytes"] = size
+    archive = Path(shutil.make_archive(str(target), "zip", root_dir=target))
     with database.session() as s:  # a re-export replaces the record of the folder it replaced
         s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(target)))
         art = Artifact(run_id=run_id, kind=fmt, path=str(target), size_bytes=size, verification=verification)
         s.add(art)
-    return {
+    result = {
         "id": art.id,
         "run_id": run_id,
         "format": fmt,
@@ -79,6 +113,26 @@ def export_run(
         "size_bytes": size,
         "verification": verification,
     }
+    if push_to:
+        from backend.export_hub import push
+
+        result["pushed"] = push(target, push_to)
+    return result
+
+
+def list_exports(database: Database, run_id: int) -> list[dict[str, Any]]:
+    """Every verified export of a run (Artifact rows of an export format), newest first."""
+    with database.session() as s:
+        rows = s.scalars(
+            select(Artifact)
+            .where(Artifact.run_id == run_id, Artifact.kind.in_(FORMATS))
+            .order_by(Artifact.created_at.desc(), Artifact.id.desc())
+        ).all()
+        return [
+            {"format": a.kind, "path": a.path, "size_bytes": a.size_bytes, "verification": a.verification or {}}
+            for a in rows
+            if (a.verification or {}).get("ok")
+        ]
 
 
 def _target(workspace: Workspace, run_id: int, fmt: str, out: str | Path | None) -> Path:
@@ -96,98 +150,36 @@ def _target(workspace: Workspace, run_id: int, fmt: str, out: str | Path | None)
     return target
 
 
-def _write_merged(base: Path, adapter: Path | None, target: Path, code: bool) -> dict[str, Any]:
-    """`code`: the run's trust_remote_code choice."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code)
+def _estimate_bytes(fmt: str, base: Path, adapter: Path | None) -> int:
+    """Bytes the export and its zip will take: the source's fp32 weights scaled by the format, twice (zip)."""
+    weights = sum(p.stat().st_size for p in base.glob("*.safetensors"))
     if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(adapter or base, trust_remote_code=code)
-    model.save_pretrained(target, safe_serialization=True)
-    tokenizer.save_pretrained(target)  # keeps the chat template, so the export chats like the playground
-    reloaded = AutoModelForCausalLM.from_pretrained(target, trust_remote_code=code)
-    return _compare(model, reloaded, _chat_input(tokenizer))
-
-
-def _verify_adapter(base: Path, adapter: Path, target: Path, code: bool) -> dict[str, Any]:
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(adapter, trust_remote_code=code)
-    source = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code), adapter)
-    exported = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code), target)
-    return _compare(source, exported, _chat_input(tokenizer))
-
-
-def _write_text_classifier(base: Path, adapter: Path | None, target: Path, code: bool, fmt: str) -> dict[str, Any]:
-    """A sequence classifier: the adapter (with its head), or one folder with the adapter merged in."""
-    from transformers import AutoModelForSequenceClassification
-
-    from backend.tasks.text_classification import load_tokenizer
-
-    tokenizer = load_tokenizer(adapter or base, code)  # with the pad token training gave it
-
-    def load(adapter_dir: Path | None) -> Any:
-        if adapter_dir is None:
-            return AutoModelForSequenceClassification.from_pretrained(base, trust_remote_code=code)
-        from peft import PeftModel
-
-        if not (adapter_dir / CLASSES_FILE).is_file():
-            raise ValueError(f"{adapter_dir} has no {CLASSES_FILE} (it predates class lists); train the run again")
-        classes = json.loads((adapter_dir / CLASSES_FILE).read_text())  # the base folder's head has other classes
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(classes),
-            id2label=dict(enumerate(classes)),
-            label2id={c: i for i, c in enumerate(classes)},
-            ignore_mismatched_sizes=True,
-            trust_remote_code=code,
-        )
-        if model.config.pad_token_id is None:  # as training set it: batches of several rows need it
-            model.config.pad_token_id = tokenizer.pad_token_id
-        return PeftModel.from_pretrained(model, adapter_dir)
-
-    source = load(adapter)
+        weights += sum(p.stat().st_size for p in adapter.glob("*.safetensors"))
     if fmt == "adapter":
-        shutil.copytree(adapter, target, dirs_exist_ok=True)
-        exported = load(target)
-    else:
-        source = source.merge_and_unload() if adapter is not None else source
-        source.save_pretrained(target, safe_serialization=True)
-        tokenizer.save_pretrained(target)
-        exported = AutoModelForSequenceClassification.from_pretrained(target, trust_remote_code=code)
-    return _compare(source, exported, dict(tokenizer(CHECK_TEXT, return_tensors="pt")))
+        weights = sum(p.stat().st_size for p in adapter.glob("*.safetensors")) if adapter else weights
+    return int(weights * BYTES_PER_WEIGHT[fmt] / 4.0 * 2) + 50_000_000
 
 
-def _write_image_classifier(folder: Path, target: Path) -> dict[str, Any]:
-    """The saved network (weights with any LoRA merged in, plus config.json), copied and reloaded."""
-    import torch
-
-    from backend.tasks import image_classification as ic
-
-    shutil.copytree(folder, target, dirs_exist_ok=True)
-    source, spec = ic.load_model(folder)
-    exported, _ = ic.load_model(target)
-    pixels = torch.randn(1, 3, spec["image_size"], spec["image_size"], generator=torch.Generator().manual_seed(0))
-    return _compare(source, exported, {"pixel_values": pixels})
+def _check_disk(target: Path, needed: int) -> None:
+    free = shutil.disk_usage(target).free
+    if free < needed:
+        raise ValueError(
+            f"not enough free disk for this export in {target}: it needs about {needed / 1e6:,.0f} MB "
+            f"(the export and its zip), {free / 1e6:,.0f} MB are free; free some space or choose --out on another disk"
+        )
 
 
-def _chat_input(tokenizer: Any) -> dict[str, Any]:
-    return tokenizer.apply_chat_template(
-        CHECK_PROMPT, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
+def _validation_rows(workspace: Workspace, run: Any) -> list[dict[str, Any]]:
+    """The rows the run was scored on: the dataset's validation split, or the share training held out."""
+    from backend.config import RunConfig
+    from backend.data import load_rows
+    from backend.tasks.classification import hold_out
 
-
-def _compare(source: Any, exported: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
-    with torch.no_grad():
-        a = source.eval()(**inputs).logits
-        b = exported.eval()(**inputs).logits
-    diff = float((a - b).abs().max())
-    if diff > MAX_LOGIT_DIFF:
-        raise ValueError(f"export check failed: logits differ by {diff:.2e} from the source model")
-    return {"max_abs_logit_diff": diff, "same_greedy_token": bool((a.argmax(-1) == b.argmax(-1)).all()), "ok": True}
+    if run.dataset_id is None or not workspace.dataset_dir(run.dataset_id).is_dir():
+        return []
+    cfg = run.config or {}
+    defaults = RunConfig.__dataclass_fields__
+    ratio = cfg.get("val_ratio", defaults["val_ratio"].default)
+    seed = cfg.get("seed", defaults["seed"].default)
+    train, held = load_rows(workspace, run.dataset_id, "train"), load_rows(workspace, run.dataset_id, "validation")
+    return hold_out(train, held, ratio, seed)[1][: ev.MAX_EVAL_ROWS]

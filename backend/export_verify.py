@@ -1,0 +1,159 @@
+"""Checks an export against its fp32 source before it is offered, and the tolerance each format gets.
+
+Figures (one row of the Export tab's table): size, load time, latency per sample (export and source),
+max abs logit difference on a fixed input (and relative to the source's largest logit), accuracy on
+the validation split for classifiers (source and export, engine metric), greedy text agreement on
+fixed prompts for LMs. An export outside its format's tolerance is refused with the figure that missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Logits = Callable[[dict[str, Any]], Any]  # inputs (tensors by name) -> logits tensor
+
+PROMPTS = ["Who are you?", "What is 2 plus 3?", "你是谁？"]  # greedy agreement of LMs
+NEW_TOKENS = 12
+MAX_EVAL_ROWS = 512  # accuracy is measured on the first rows of the validation split
+LATENCY_REPEATS = 5
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rel_logit_diff: float  # max abs logit difference / the source's largest |logit|
+    accuracy_drop: float  # classifiers: points (0-1) the export may lose; one row is always allowed
+    greedy_agreement: float | None  # LMs: share of greedy tokens that must match (None: reported only)
+
+
+EXACT = Tolerance(1e-5, 0.0, 1.0)
+TOLERANCES = {  # fp32 copies are exact; f16 rounds weights; 8-bit and 4-bit formats trade accuracy for size
+    "adapter": EXACT,
+    "merged": EXACT,
+    "onnx": Tolerance(1e-4, 0.0, 1.0),
+    "gguf-f16": Tolerance(0.02, 0.0, None),
+    "int8": Tolerance(0.15, 0.02, None),
+    "onnx-int8": Tolerance(0.15, 0.02, None),
+    "gguf-q8_0": Tolerance(0.05, 0.02, None),
+    "gguf-q4_0": Tolerance(0.30, 0.05, None),
+}
+
+
+def timed(load: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = load()
+    return value, time.perf_counter() - start
+
+
+def latency_ms(fn: Logits, inputs: dict[str, Any]) -> float:
+    """Median milliseconds of one forward pass on one sample (after a warm-up pass)."""
+    import statistics
+
+    import torch
+
+    with torch.no_grad():
+        fn(inputs)
+        times = []
+        for _ in range(LATENCY_REPEATS):
+            start = time.perf_counter()
+            fn(inputs)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def logit_diff(source: Logits, export: Logits, inputs: dict[str, Any]) -> dict[str, float]:
+    import torch
+
+    with torch.no_grad():
+        a, b = source(inputs).float(), export(inputs).float()
+    diff = float((a - b).abs().max())
+    return {
+        "max_abs_logit_diff": diff,
+        "rel_logit_diff": diff / max(float(a.abs().max()), 1e-12),
+        "same_greedy_token": bool((a.argmax(-1) == b.argmax(-1)).all()),
+    }
+
+
+def accuracy(fn: Logits, batches: list[tuple[dict[str, Any], list[int]]], labels: list[str]) -> float:
+    """Accuracy (backend.metrics, as training scores it) of `fn` on (inputs, class ids) batches."""
+    import torch
+
+    from backend.metrics import classification_metrics
+
+    truth, predicted = [], []
+    with torch.no_grad():
+        for inputs, ids in batches:
+            predicted += fn(inputs).argmax(-1).tolist()
+            truth += ids
+    return classification_metrics(truth, predicted, labels)["accuracy"]
+
+
+def greedy(fn: Logits, prompts: list[list[int]], stop: set[int]) -> list[list[int]]:
+    """NEW_TOKENS greedy tokens after each prompt, one full forward pass per token (no cache needed)."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for ids in prompts:
+            seq, new = list(ids), []
+            for _ in range(NEW_TOKENS):
+                x = torch.tensor([seq])
+                nxt = int(fn({"input_ids": x, "attention_mask": torch.ones_like(x)})[0, -1].argmax())
+                new.append(nxt)
+                if nxt in stop:
+                    break
+                seq.append(nxt)
+            out.append(new)
+    return out
+
+
+def agreement(a: list[list[int]], b: list[list[int]]) -> dict[str, Any]:
+    """Share of greedy positions where both agree (up to the longer answer), and answers identical."""
+    same = total = 0
+    for x, y in zip(a, b, strict=True):
+        n = max(len(x), len(y))
+        same += sum(1 for i in range(min(len(x), len(y))) if x[i] == y[i])
+        total += n
+    return {"greedy_agreement": same / max(total, 1), "same_answers": sum(x == y for x, y in zip(a, b, strict=True))}
+
+
+def check(fmt: str, figures: dict[str, Any], rows: int = 0) -> None:
+    """Raise ValueError naming the figure that missed this format's tolerance, and by how much."""
+    tol = TOLERANCES[fmt]
+    rel = figures["rel_logit_diff"]
+    if rel > tol.rel_logit_diff:
+        raise ValueError(
+            f"{fmt} export refused: its logits differ from the source by {rel:.2e} of the largest logit "
+            f"(max abs {figures['max_abs_logit_diff']:.3g}), over the {tol.rel_logit_diff:.0e} this format allows "
+            f"(by {rel - tol.rel_logit_diff:.2e}); nothing was kept"
+        )
+    if "accuracy_delta" in figures:
+        allowed = max(tol.accuracy_drop, 1 / rows if rows else 0.0)
+        drop = -figures["accuracy_delta"]
+        if drop > allowed + 1e-9:
+            raise ValueError(
+                f"{fmt} export refused: validation accuracy fell from {figures['source_accuracy']:.1%} to "
+                f"{figures['accuracy']:.1%} ({drop * 100:.1f} points), over the {allowed * 100:.1f} allowed "
+                f"(by {(drop - allowed) * 100:.1f}); nothing was kept"
+            )
+    need = tol.greedy_agreement
+    if need is not None and "greedy_agreement" in figures and figures["greedy_agreement"] < need:
+        got = figures["greedy_agreement"]
+        raise ValueError(
+            f"{fmt} export refused: greedy answers agree with the source on {got:.0%} of tokens, under the "
+            f"{need:.0%} required (by {(need - got) * 100:.0f} points); nothing was kept"
+        )
+
+
+def tolerance_of(fmt: str) -> dict[str, Any]:
+    tol = TOLERANCES[fmt]
+    return {
+        "rel_logit_diff": tol.rel_logit_diff,
+        "accuracy_drop": tol.accuracy_drop,
+        "greedy_agreement": tol.greedy_agreement,
+    }
