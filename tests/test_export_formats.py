@@ -20,7 +20,7 @@ def runs(tmp_path_factory, tiny_model, tiny_bert):
     cli_json(ws, "datasets", "add", str(EXAMPLES / "support_tickets.csv"), "--task", "text-classification")
     chat = cli_json(
         ws, "train", "--dataset", "chat", "--model", str(tiny_model), "--method", "lora", "--lora-rank", "4",
-        "--max-steps", "2", "--batch-size", "4", "--wait",
+        "--max-steps", "1", "--batch-size", "4", "--wait",
     )  # fmt: skip
     tickets = cli_json(
         ws, "train", "--task", "text-classification", "--dataset", "support_tickets", "--model", str(tiny_bert),
@@ -30,10 +30,19 @@ def runs(tmp_path_factory, tiny_model, tiny_bert):
     return ws, chat["id"], tickets["id"]
 
 
-@pytest.mark.parametrize("fmt", ["int8", "onnx", "onnx-int8"])
+def export(ws: Path, run_id: int, fmt: str, **kw) -> dict:
+    """backend.export in this process (the CLI's path is covered by the gguf-q8_0 and refusal tests)."""
+    from backend.export import export_run
+    from backend.services import Services
+
+    services = Services.open(ws)
+    return json.loads(json.dumps(export_run(services.database, services.workspace, run_id, fmt, **kw), default=str))
+
+
+@pytest.mark.parametrize("fmt", ["int8", pytest.param("onnx", marks=pytest.mark.slow), "onnx-int8"])
 def test_classifier_exports_load_back_and_report_accuracy(runs, fmt):
     ws, _, clf = runs
-    out = cli_json(ws, "export", str(clf), "--format", fmt)
+    out = export(ws, clf, fmt)
     check = out["verification"]
     assert check["ok"] and check["format"] == fmt and out["size_bytes"] > 0
     assert check["eval_rows"] >= 20  # the run's held-out validation rows
@@ -68,14 +77,21 @@ def test_classifier_exports_load_back_and_report_accuracy(runs, fmt):
     assert any(a["kind"] == fmt and a["verification"]["ok"] for a in shown["artifacts"])
 
 
-@pytest.mark.parametrize("fmt", ["gguf-f16", "gguf-q8_0", "gguf-q4_0"])
-def test_gguf_export_has_tensors_tokenizer_and_modelfile(runs, tiny_model, fmt):
+@pytest.mark.parametrize(
+    "fmt",
+    [pytest.param("gguf-f16", marks=pytest.mark.slow), "gguf-q8_0", pytest.param("gguf-q4_0", marks=pytest.mark.slow)],
+)
+def test_gguf_export_has_tensors_tokenizer_and_modelfile(runs, fmt):
     import gguf
     import torch
     from transformers import AutoModelForCausalLM
 
+    from backend.export_sources import load_source
+    from backend.inference import model_folder
+    from backend.services import Services
+
     ws, chat, _ = runs
-    out = cli_json(ws, "export", str(chat), "--format", fmt)
+    out = cli_json(ws, "export", str(chat), "--format", fmt) if fmt == "gguf-q8_0" else export(ws, chat, fmt)
     check, folder = out["verification"], Path(out["path"])
     (path,) = folder.glob("*.gguf")
     reader = gguf.GGUFReader(path)
@@ -93,9 +109,9 @@ def test_gguf_export_has_tensors_tokenizer_and_modelfile(runs, tiny_model, fmt):
     modelfile = (folder / "Modelfile").read_text()
     assert f"FROM ./{path.name}" in modelfile and "{{ .Prompt }}" in modelfile
     assert "<|im_start|>user" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
-    # transformers reads it back (dequantized) and it tracks the merged run within the format's tolerance
-    merged = cli_json(ws, "export", str(chat), "--format", "merged")
-    source = AutoModelForCausalLM.from_pretrained(merged["path"])
+    # transformers reads it back (dequantized) and it tracks the run's model within the format's tolerance
+    services = Services.open(ws)
+    source = load_source("sft", *model_folder(services.database, services.workspace, chat)).model
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=path.name)
     ids = torch.tensor([[1, 5, 9, 42, 7, 100]])
     with torch.no_grad():
@@ -104,11 +120,12 @@ def test_gguf_export_has_tensors_tokenizer_and_modelfile(runs, tiny_model, fmt):
     assert check["tokenizer_round_trip"] and 0 <= check["greedy_agreement"] <= 1 and check["prompts"] == 3
 
 
+@pytest.mark.slow
 def test_chat_int8_and_onnx_exports_agree(runs):
     ws, chat, _ = runs
-    onnx = cli_json(ws, "export", str(chat), "--format", "onnx")["verification"]
+    onnx = export(ws, chat, "onnx")["verification"]
     assert onnx["greedy_agreement"] == 1.0 and onnx["rel_logit_diff"] < 1e-4
-    int8 = cli_json(ws, "export", str(chat), "--format", "int8")["verification"]
+    int8 = export(ws, chat, "int8")["verification"]
     assert int8["ok"] and int8["rel_logit_diff"] <= int8["tolerance"]["rel_logit_diff"]
 
 
