@@ -7,6 +7,7 @@ are. User errors are ValueErrors naming the setting, row or id.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +103,29 @@ def train(
 
 def _supervise_until(services: Services, run_id: int, timeout: float | None) -> None:
     """Block until the run ends, supervising it here when no app (or `supervise`) is running."""
-    from backend.jobs import Supervisor
     from backend.runs import get_run
 
-    supervisor = Supervisor(services.database, services.workspace)
-    if supervisor.acquire():
-        try:
-            supervisor.run_until(run_id, timeout=timeout)
-        finally:
-            supervisor.stop()
-        return
+    busy = lambda: not get_run(services.database, run_id).status.finished  # noqa: E731
+    _supervise_while(services, busy, timeout, f"run {run_id}")
 
+
+def _supervise_while(services: Services, busy: Callable[[], bool], timeout: float | None, what: str) -> None:
+    """Wait while `busy()`, supervising here when no app (or `supervise`) is running."""
+    from backend.jobs import Supervisor
+
+    supervisor = Supervisor(services.database, services.workspace)
+    mine = supervisor.acquire()
     deadline = time.monotonic() + timeout if timeout else None
-    while not get_run(services.database, run_id).status.finished:
-        if deadline and time.monotonic() > deadline:
-            raise TimeoutError(f"run {run_id} did not finish in {timeout:.0f} s")
-        time.sleep(1.0)
+    try:
+        while busy():
+            if deadline and time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not finish in {timeout:.0f} s")
+            if mine:
+                supervisor.tick()
+            time.sleep(supervisor.tick_seconds if mine else 1.0)
+    finally:
+        if mine:
+            supervisor.stop()
 
 
 def list_runs(
@@ -195,6 +203,58 @@ def compare_runs(services: Services, run_ids: list[int]) -> dict[str, Any]:
     from backend.runquery import compare
 
     return compare(services.database, run_ids)
+
+
+def search(
+    services: Services,
+    settings: dict[str, Any],
+    space: dict[str, Any],
+    options: dict[str, Any] | None = None,
+    name: str = "",
+    wait: bool = False,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Start a hyperparameter search (trials are runs); with `wait`, return when it ends."""
+    from backend.studies import SearchOptions, create_study, study_report
+
+    known = set(SearchOptions.__dataclass_fields__)
+    unknown = sorted(set(options or {}) - known)
+    if unknown:
+        raise ValueError(f"unknown search option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    study = create_study(services.database, services.workspace, settings, space, SearchOptions(**given), name=name)
+    if wait:
+        _supervise_while(services, lambda: _study_live(services, study.id), timeout, f"search {study.id}")
+    return study_report(services.database, services.workspace, study.id)
+
+
+def _study_live(services: Services, study_id: int) -> bool:
+    from backend.studies import LIVE
+    from db import Study
+
+    with services.database.session() as s:
+        return s.get(Study, study_id).status in LIVE
+
+
+def show_search(services: Services, study_id: int) -> dict[str, Any]:
+    """A search with every trial (run id, params, value, state), best params and value."""
+    from backend.studies import study_report
+
+    return study_report(services.database, services.workspace, study_id)
+
+
+def stop_search(services: Services, study_id: int) -> dict[str, Any]:
+    """Stop a search: no new trials; running trials are cancelled."""
+    from backend.studies import stop_study, study_report
+
+    stop_study(services.database, services.workspace, study_id)
+    return study_report(services.database, services.workspace, study_id)
+
+
+def list_searches(services: Services) -> list[dict[str, Any]]:
+    from backend.studies import list_studies
+
+    return list_studies(services.database)
 
 
 def export(

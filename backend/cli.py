@@ -120,6 +120,37 @@ def _train(services, args) -> dict[str, Any] | int:
     return out
 
 
+def _search(services, args) -> dict[str, Any] | list[dict[str, Any]] | int:
+    if args.action == "list":
+        return actions.list_searches(services)
+    if args.action in ("show", "stop"):
+        if args.id is None:
+            raise ValueError(f"`search {args.action}` needs the search's id, e.g. search {args.action} 1")
+        return (actions.show_search if args.action == "show" else actions.stop_search)(services, args.id)
+    if not args.space:
+        raise ValueError("--space is missing: a YAML/JSON file mapping settings to ranges, e.g. space.yaml")
+    from backend.search_space import load_space
+
+    space = load_space(args.space)
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    options = {
+        "metric": args.metric,
+        "direction": args.direction,
+        "sampler": args.sampler,
+        "trials": args.trials,
+        "timeout_minutes": args.timeout_minutes,
+        "prune": args.prune,
+        "prune_startup": args.prune_startup,
+        "parallel": args.parallel,
+        "seed": args.search_seed,
+    }
+    out = actions.search(services, given, space, options, name=args.name or "", wait=args.wait, timeout=args.timeout)
+    if args.wait and out["status"] != "completed":
+        _print(out, args.json)
+        return 1
+    return out
+
+
 def _runs_list(services, args) -> list[dict[str, Any]]:
     return actions.list_runs(
         services,
@@ -267,18 +298,34 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="a name for the run")
     c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
-    for f in fields(RunConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = {bool: None, int: int, float: float}.get(type(f.default), str)
-        extra: dict[str, Any] = {"choices": CHOICES[f.name]} if f.name in CHOICES else {}
-        where = RunConfig.where(f.name)  # e.g. "method: lora, qlora": the setting matters only there
-        hint = f.metadata["help"] + (f" [{where}]" if where else "")
-        if isinstance(f.default, bool):
-            c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hint)
-        else:
-            per_task = "".join(f"; {t}: {d[f.name]}" for t, d in TASK_DEFAULTS.items() if f.name in d)
-            c.add_argument(flag, type=kind, default=None, help=f"{hint} (default: {f.default}{per_task})", **extra)
-    c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
+    _add_run_settings(c)
+
+    c = cmd(
+        sub,
+        "search",
+        _search,
+        "hyperparameter search (Optuna): trials are ordinary runs. `search --space S.yaml --dataset D ...` starts "
+        "one, `search show ID`, `search stop ID`, `search list`",
+    )
+    c.add_argument("action", nargs="?", choices=["show", "stop", "list"], help="omit to start a search")
+    c.add_argument("id", nargs="?", type=int, help="the search's id (show, stop)")
+    c.add_argument(
+        "--space",
+        help="YAML/JSON file: setting -> {type: float|int, low, high, log} or {type: categorical, choices: [...]}",
+    )
+    c.add_argument("--metric", default="eval_loss", help="objective: eval_loss, accuracy, f1_macro, train_loss...")
+    c.add_argument("--direction", default="minimize", choices=["minimize", "maximize"])
+    c.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"])
+    c.add_argument("--trials", type=int, default=0, help="trials to run (default 10; a grid: all of it)")
+    c.add_argument("--timeout-minutes", type=float, default=0.0, help="no new trial starts after this long (0: none)")
+    c.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True, help="median pruning (default on)")
+    c.add_argument("--prune-startup", type=int, default=2, help="trials that run to the end before pruning starts")
+    c.add_argument("--parallel", type=int, default=1, help="trials queued at once (each waits for a device slot)")
+    c.add_argument("--search-seed", type=int, default=42, help="the sampler's seed")
+    c.add_argument("--name", help="a name for the search")
+    c.add_argument("--wait", action="store_true", help="block until the search ends")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    _add_run_settings(c)
 
     runs_help = "list, show, cancel, resume, compare and delete runs"
     runs = sub.add_parser("runs", help=runs_help).add_subparsers(dest="action", required=True)
@@ -343,6 +390,22 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     c.set_defaults(uses_workspace=False)
     return p
+
+
+def _add_run_settings(c: argparse.ArgumentParser) -> None:
+    """Every RunConfig field as an option (--learning-rate, --lora-rank, ...), with its hint and default."""
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = {bool: None, int: int, float: float}.get(type(f.default), str)
+        extra: dict[str, Any] = {"choices": CHOICES[f.name]} if f.name in CHOICES else {}
+        where = RunConfig.where(f.name)  # e.g. "method: lora, qlora": the setting matters only there
+        hint = f.metadata["help"] + (f" [{where}]" if where else "")
+        if isinstance(f.default, bool):
+            c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hint)
+        else:
+            per_task = "".join(f"; {t}: {d[f.name]}" for t, d in TASK_DEFAULTS.items() if f.name in d)
+            c.add_argument(flag, type=kind, default=None, help=f"{hint} (default: {f.default}{per_task})", **extra)
+    c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from backend.launch import worker_command
 from backend.runfiles import checkpoint_steps, log_tail
 from backend.slots import Slots, format_devices, parse_devices, worker_env
 from backend.workspace import Workspace
-from db import Database, Run, RunStatus
+from db import Database, Run, RunStatus, Study
 from db.models import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,18 @@ class Supervisor:
 
     def tick(self) -> None:
         self.reconcile()
+        self.advance_studies()
         self.launch_queued()
+
+    def advance_studies(self) -> None:
+        """Hyperparameter searches queue their next trials and prune bad ones here (Optuna loads only
+        while a search is live)."""
+        with self.database.session() as s:
+            live = s.scalar(select(Study.id).where(Study.status.in_(("queued", "running"))).limit(1))
+        if live is not None:
+            from backend.studies import advance_studies
+
+            advance_studies(self.database, self.workspace)
 
     def reconcile(self) -> None:
         now = utcnow()

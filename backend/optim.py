@@ -65,8 +65,8 @@ def training_arguments(
         save_strategy=save,
         save_steps=cfg.save_steps or 500,
         save_total_limit=cfg.save_total_limit,
-        eval_strategy=(save if stopping else "epoch") if has_eval else "no",
-        eval_steps=cfg.save_steps or None,
+        eval_strategy=_eval_strategy(cfg, save) if has_eval else "no",
+        eval_steps=(cfg.save_steps if stopping else cfg.eval_steps) or None,
         load_best_model_at_end=stopping,
         metric_for_best_model=metric if stopping else None,
         greater_is_better=not metric.endswith("loss") if stopping else None,
@@ -84,6 +84,14 @@ def training_arguments(
         train_sampling_strategy="group_by_length" if group_by_length else "random",  # little padding per batch
         dataloader_num_workers=0,
     )
+
+
+def _eval_strategy(cfg: RunConfig, save: str) -> str:
+    """Early stopping evaluates with each checkpoint (it keeps the best one); else every `eval_steps`
+    (a search prunes trials on these points) or once per epoch."""
+    if cfg.early_stopping_patience:
+        return save
+    return "steps" if cfg.eval_steps else "epoch"
 
 
 def stopping_callbacks(cfg: RunConfig) -> list[TrainerCallback]:

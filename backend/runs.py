@@ -21,7 +21,7 @@ from backend.data.store import find_dataset
 from backend.runfiles import checkpoint_steps
 from backend.runquery import EARLIER_SECONDS, RunQuery, curve, duration_seconds, list_page, summary
 from backend.workspace import Workspace
-from db import Database, MetricPoint, Run, RunStatus
+from db import Database, Dataset, MetricPoint, Run, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,47 @@ RESUMABLE = (RunStatus.interrupted, RunStatus.failed, RunStatus.cancelled)
 ACTIVE = (RunStatus.queued, RunStatus.running)
 
 
-def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: str = "", *, priority: int = 0) -> Run:
-    """Validate everything a user can get wrong, then queue the run. Nothing is written on error."""
+def create_run(
+    database: Database,
+    workspace: Workspace,
+    cfg: RunConfig,
+    name: str = "",
+    *,
+    priority: int = 0,
+    study: tuple[int, int] | None = None,
+) -> Run:
+    """Validate everything a user can get wrong, then queue the run. Nothing is written on error.
+
+    `study` is (study id, trial number) for a hyperparameter search's trial."""
+    from backend.jobs import notify
+
+    ds, devices = check_run(database, workspace, cfg)
+    with database.session() as s:
+        run = Run(
+            name=name or _default_name(s, f"{cfg.method}-{ds.name}"),
+            status=RunStatus.queued,
+            task=cfg.task,
+            model=cfg.model,
+            method=cfg.method,
+            dataset_id=ds.id,
+            # the learning rate it trains with, not 0 for "the default": what Runs shows, compares and clones
+            config={**cfg.to_dict(), "learning_rate": cfg.lr},
+            metrics={},
+            priority=int(priority),
+            devices=devices,
+            study_id=study[0] if study else None,
+            trial_number=study[1] if study else None,
+        )
+        s.add(run)
+    notify()  # an app's supervisor thread starts it now rather than on its next tick
+    return run
+
+
+def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple[Dataset, str | None]:
+    """Everything create_run refuses, without writing: the dataset and the devices the run asks for."""
     from backend.catalog import BUNDLED, require_installed, resolve_model
     from backend.devices import device_name, resolve_precision
-    from backend.jobs import free_disk_problem, notify
+    from backend.jobs import free_disk_problem
 
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
@@ -64,23 +100,7 @@ def create_run(database: Database, workspace: Workspace, cfg: RunConfig, name: s
     disk = free_disk_problem(workspace)
     if disk:
         raise ValueError(disk)
-    with database.session() as s:
-        run = Run(
-            name=name or _default_name(s, f"{cfg.method}-{ds.name}"),
-            status=RunStatus.queued,
-            task=cfg.task,
-            model=cfg.model,
-            method=cfg.method,
-            dataset_id=ds.id,
-            # the learning rate it trains with, not 0 for "the default": what Runs shows, compares and clones
-            config={**cfg.to_dict(), "learning_rate": cfg.lr},
-            metrics={},
-            priority=int(priority),
-            devices=devices,
-        )
-        s.add(run)
-    notify()  # an app's supervisor thread starts it now rather than on its next tick
-    return run
+    return ds, devices
 
 
 def _default_name(s: Session, base: str) -> str:

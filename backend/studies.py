@@ -1,0 +1,478 @@
+"""Hyperparameter searches with Optuna: a study is a job whose trials are ordinary runs.
+
+create_study checks the base settings, the space (backend.search_space) and the options, then records a
+`studies` row and its Optuna study; nothing is written when anything is refused. The supervisor calls
+advance_studies() on every tick. For each study it:
+- reports each running trial's evaluation points to Optuna and, when the median pruner says the trial
+  is worse than the median of earlier trials at that step, cancels its run (the trial is "pruned");
+- tells Optuna the outcome of each trial whose run ended (the objective from the run's metrics);
+- queues the next trial as a run through create_run (the same checks, queue, device slots and Runs
+  tab as any run) until the trial count or the time budget is reached, then records the best trial.
+Every decision is read from and written to the databases, so a study carries on after an app restart.
+
+Optuna keeps its own tables (its own `studies`, `trials`, ... and its own Alembic version table). They
+would collide with Tuneboard's on one database, so they live in a database of their own beside it:
+workspace/search.db, or $TUNEBOARD_SEARCH_DB (any SQLAlchemy URL, e.g. a database on the same server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from backend.config import NEEDS_VALIDATION, RunConfig
+from backend.data.store import find_dataset
+from backend.runs import ACTIVE, cancel_run, check_run, create_run
+from backend.search_space import grid, parse_space
+from backend.workspace import Workspace
+from db import Database, Dataset, MetricPoint, Run, RunStatus, Study
+from db.models import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # our log says what matters; no line per trial on stderr
+
+SAMPLERS = ("tpe", "random", "grid")
+DIRECTIONS = ("minimize", "maximize")
+LIVE = ("queued", "running")  # study states the supervisor advances
+DEFAULT_TRIALS = 10
+EVALS_PER_TRIAL = 4  # a pruned search evaluates each trial this often when max_steps is set and eval_steps is not
+
+
+@dataclass
+class SearchOptions:
+    """How a study searches; the defaults are what the Search tab and CLI start from."""
+
+    metric: str = "eval_loss"
+    direction: str = "minimize"
+    sampler: str = "tpe"
+    trials: int = 0  # 0: DEFAULT_TRIALS, or the whole grid
+    timeout_minutes: float = 0.0  # 0: no budget; else no new trial starts after this long
+    prune: bool = True
+    prune_startup: int = 2  # trials that run to the end before the pruner compares
+    parallel: int = 1  # trials queued at once (each still waits for a free device slot)
+    seed: int = 42
+
+
+def objective_key(metric: str) -> str:
+    """The run metric a study optimizes: 'loss' -> 'eval_loss'; train_loss and eval_* as given."""
+    metric = metric.strip()
+    return metric if metric.startswith("eval_") or metric in ("train_loss", "final_loss") else f"eval_{metric}"
+
+
+# -- creating and stopping ---------------------------------------------------------------------------
+
+
+def create_study(
+    database: Database,
+    workspace: Workspace,
+    settings: dict[str, Any],
+    space: dict[str, Any],
+    options: SearchOptions,
+    name: str = "",
+) -> Study:
+    """Check everything, then record the study; its first trial is queued on the supervisor's next tick."""
+    from backend.jobs import notify
+
+    settings = {k: v for k, v in settings.items() if v is not None}
+    base = RunConfig.from_dict(settings)
+    distributions = parse_space(space)
+    key = objective_key(options.metric)
+    _check_options(options, key)
+    ds = find_dataset(database, base.dataset)
+    if key.startswith("eval_") and "validation" not in (ds.splits or {}) and not base.val_ratio:
+        raise ValueError(
+            f"the objective {key} is measured on a validation split and dataset '{ds.name}' has none: "
+            f"set val_ratio (e.g. 0.2), or use the metric train_loss. ({NEEDS_VALIDATION})"
+        )
+    trials = options.trials or DEFAULT_TRIALS
+    if options.sampler == "grid":
+        size = math.prod(len(v) for v in grid(distributions).values())
+        trials = options.trials or size
+        if trials > size:
+            raise ValueError(f"the grid has {size} points; set trials to {size} or fewer (0: the whole grid)")
+    if options.prune and not base.eval_steps and base.max_steps:  # pruning needs points during the run
+        settings["eval_steps"] = max(1, base.max_steps // EVALS_PER_TRIAL)
+    check_run(database, workspace, RunConfig.from_dict(settings))
+    for param, dist in distributions.items():  # each end of each range, each choice: refused now, not mid-study
+        ends = dist.choices if isinstance(dist, CategoricalDistribution) else (dist.low, dist.high)
+        for value in ends:
+            try:
+                check_run(database, workspace, RunConfig.from_dict({**settings, param: value}))
+            except ValueError as e:
+                raise ValueError(f"search space: {param} = {value!r} would be refused: {e}") from None
+    config = {**asdict(options), "metric": key, "trials": trials, "settings": settings, "space": space}
+    with database.session() as s:
+        row = Study(
+            name=name or f"{options.sampler}-{base.method}-{ds.name}",
+            status="queued",
+            task=base.task,
+            model=base.model,
+            method=base.method,
+            dataset_id=ds.id,
+            config=config,
+        )
+        s.add(row)
+    try:
+        optuna.create_study(study_name=_optuna_name(row.id), storage=_storage(workspace), direction=options.direction)
+    except Exception:
+        with database.session() as s:
+            s.delete(s.get(Study, row.id))
+        raise
+    notify()
+    return row
+
+
+def _check_options(options: SearchOptions, key: str) -> None:
+    if options.sampler not in SAMPLERS:
+        raise ValueError(f"sampler '{options.sampler}' is not one of {', '.join(SAMPLERS)}")
+    if options.direction not in DIRECTIONS:
+        raise ValueError(f"direction '{options.direction}' is not one of {', '.join(DIRECTIONS)}")
+    if options.trials < 0:
+        raise ValueError("trials must be 0 (the default count, or the whole grid) or more")
+    if options.parallel < 1:
+        raise ValueError("parallel must be at least 1")
+    if options.timeout_minutes < 0:
+        raise ValueError("the time budget must be 0 (none) or more minutes")
+    if options.prune_startup < 0:
+        raise ValueError("prune_startup must be 0 or more")
+    if options.prune and not key.startswith("eval_"):
+        raise ValueError(
+            f"pruning compares evaluation points and {key} has none: choose an eval metric or turn pruning off"
+        )
+
+
+def stop_study(database: Database, workspace: Workspace, study_id: int) -> Study:
+    """Stop a search: no new trials, the running ones cancelled (their checkpoints kept)."""
+    with database.session() as s:
+        row = _require(s, study_id)
+        if row.status not in LIVE:
+            raise ValueError(f"search {study_id} is {row.status}; only a queued or running search can be stopped")
+        row.status, row.finished_at, row.reason = "stopped", utcnow(), "stopped by the user"
+        active = list(s.scalars(select(Run.id).where(Run.study_id == study_id, Run.status.in_(ACTIVE))))
+    for run_id in active:
+        with contextlib.suppress(ValueError):  # it ended meanwhile
+            cancel_run(database, run_id)
+    study = _load(workspace, study_id)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+    with database.session() as s:
+        return s.get(Study, study_id)
+
+
+def _require(s, study_id: int) -> Study:
+    row = s.get(Study, study_id)
+    if row is None:
+        raise ValueError(f"search {study_id} does not exist; `search list` shows the searches")
+    return row
+
+
+# -- the supervisor's part ------------------------------------------------------------------------------
+
+
+def advance_studies(database: Database, workspace: Workspace) -> None:
+    """One step of every live study (called by the supervisor each tick)."""
+    with database.session() as s:
+        live = list(s.scalars(select(Study.id).where(Study.status.in_(LIVE)).order_by(Study.id)))
+    for study_id in live:
+        try:
+            _advance(database, workspace, study_id)
+        except OperationalError:  # a locked or restarting database: the next tick tries again
+            log.exception("search %d: database busy", study_id)
+        except Exception as e:  # a broken study ends with the reason; the supervisor and other studies go on
+            log.exception("search %d failed", study_id)
+            _end(database, study_id, "failed", f"the search stopped: {e}")
+
+
+def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
+    with database.session() as s:
+        row = s.get(Study, study_id)
+        cfg, created = row.config, as_utc(row.created_at)
+        runs = {r.trial_number: r for r in s.scalars(select(Run).where(Run.study_id == study_id))}
+        if row.status == "queued":
+            row.status = "running"
+    study = _load(workspace, study_id, cfg)
+    key = cfg["metric"]
+    in_flight = stopping = 0  # trials training; pruned trials whose run has yet to stop
+    for t in study.get_trials(deepcopy=False):
+        run = runs.get(t.number)
+        if t.state == TrialState.PRUNED and run is not None:
+            if not run.status.finished:
+                stopping += 1
+            elif not run.reason:  # the worker ended it as plain "cancelled": say why
+                _set_reason(database, run.id, t.user_attrs.get("pruned", "pruned by the search"))
+        if t.state != TrialState.RUNNING:
+            continue
+        if run is None:  # its run was deleted
+            study.tell(t.number, state=TrialState.FAIL)
+        elif run.status in ACTIVE:
+            in_flight += 1
+            if cfg["prune"] and run.status == RunStatus.running and _pruned(database, study, t, run, key, study_id):
+                in_flight, stopping = in_flight - 1, stopping + 1
+        elif run.status == RunStatus.completed:
+            value = (run.metrics or {}).get(key)
+            if not isinstance(value, (int, float)):
+                have = ", ".join(sorted(k for k, v in (run.metrics or {}).items() if isinstance(v, (int, float))))
+                study.tell(t.number, state=TrialState.FAIL)
+                _end(database, study_id, "failed", f"run {run.id} recorded no {key}; it has {have}")
+                return
+            study.tell(t.number, float(value))
+        else:  # failed, cancelled or interrupted: the trial failed; the search goes on
+            study.tell(t.number, state=TrialState.FAIL)
+    asked = len(study.get_trials(deepcopy=False))
+    budget = cfg["timeout_minutes"]
+    over_time = bool(budget) and utcnow() - created > timedelta(minutes=budget)
+    while in_flight < cfg["parallel"] and asked < cfg["trials"] and not over_time:
+        asking = _load(workspace, study_id, cfg, asked=asked)
+        if not _queue_trial(database, workspace, asking, cfg, study_id):
+            return
+        asked += 1
+        in_flight += 1
+    _record_best(database, study, study_id, runs)
+    if in_flight == 0 and stopping == 0 and (asked >= cfg["trials"] or over_time):
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        why = None if done else "no trial completed; see the trials' runs for why"
+        if over_time and asked < cfg["trials"]:
+            why = f"the time budget of {budget:g} min ran out after {asked} of {cfg['trials']} trials"
+        _end(database, study_id, "completed" if done else "failed", why)
+
+
+def _pruned(database: Database, study: optuna.Study, t: Any, run: Run, key: str, study_id: int) -> bool:
+    """Report the run's new evaluation points; cancel the run if the pruner says so."""
+    with database.session() as s:
+        points = s.execute(
+            select(MetricPoint.step, MetricPoint.value)
+            .where(MetricPoint.run_id == run.id, MetricPoint.name == key)
+            .order_by(MetricPoint.step)
+        ).all()
+    new = {step: value for step, value in points if step not in t.intermediate_values}  # the last point per step
+    if not new:
+        return False
+    trial = optuna.trial.Trial(study, t._trial_id)
+    for step, value in new.items():
+        trial.report(value, step)
+    step, value = max(new.items())
+    if (run.total_steps and step >= run.total_steps) or not trial.should_prune():
+        return False  # at its last step a run has nothing left to save
+    why = (
+        f"pruned by search {study_id} at step {step}: its {key} {value:.4g} was worse than the median "
+        "of the earlier trials at that step"
+    )
+    trial.set_user_attr("pruned", why)
+    study.tell(t.number, state=TrialState.PRUNED)
+    with contextlib.suppress(ValueError):  # it finished meanwhile
+        cancel_run(database, run.id)
+    log.info("search %d: trial %d (run %d) %s", study_id, t.number, run.id, why)
+    return True
+
+
+def _queue_trial(database: Database, workspace: Workspace, study: optuna.Study, cfg: dict, study_id: int) -> bool:
+    """Ask Optuna for the next settings and queue them as a run; False (the study ended) if refused."""
+    trial = study.ask(_distributions(cfg))
+    settings = {**cfg["settings"], **trial.params}
+    try:
+        run = create_run(
+            database,
+            workspace,
+            RunConfig.from_dict(settings),
+            name=f"search{study_id}-trial{trial.number}",
+            study=(study_id, trial.number),
+        )
+    except ValueError as e:  # the space was checked: this is the disk, a deleted dataset, ...
+        _load(workspace, study_id).tell(trial.number, state=TrialState.FAIL)  # (a grid sampler can't tell here)
+        _end(database, study_id, "failed", f"trial {trial.number} could not be queued: {e}")
+        return False
+    trial.set_user_attr("run_id", run.id)
+    log.info("search %d: trial %d queued as run %d with %s", study_id, trial.number, run.id, trial.params)
+    return True
+
+
+def _record_best(database: Database, study: optuna.Study, study_id: int, runs: dict[int, Run]) -> None:
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        return
+    best = study.best_trial
+    with database.session() as s:
+        row = s.get(Study, study_id)
+        row.best_value = best.value
+        row.best_run_id = best.user_attrs.get("run_id") or (runs[best.number].id if best.number in runs else None)
+
+
+def _end(database: Database, study_id: int, status: str, reason: str | None) -> None:
+    with database.session() as s:
+        row = s.get(Study, study_id)
+        if row.status in LIVE:
+            row.status, row.reason, row.finished_at = status, reason, utcnow()
+    log.info("search %d %s%s", study_id, status, f": {reason}" if reason else "")
+
+
+def _set_reason(database: Database, run_id: int, reason: str) -> None:
+    with database.session() as s:
+        s.get(Run, run_id).reason = reason
+
+
+# -- Optuna ------------------------------------------------------------------------------------------
+
+_storages: dict[str, optuna.storages.RDBStorage] = {}
+_storages_lock = threading.Lock()
+
+
+def search_url(workspace: Workspace) -> str:
+    return os.environ.get("TUNEBOARD_SEARCH_DB") or f"sqlite:///{workspace.root / 'search.db'}"
+
+
+def _storage(workspace: Workspace) -> optuna.storages.RDBStorage:
+    url = search_url(workspace)
+    with _storages_lock:
+        if url not in _storages:
+            _storages[url] = optuna.storages.RDBStorage(url)
+        return _storages[url]
+
+
+def _optuna_name(study_id: int) -> str:
+    return f"tuneboard-search-{study_id}"
+
+
+def _distributions(cfg: dict) -> dict[str, Any]:
+    space = parse_space(cfg["space"])
+    if cfg["sampler"] == "grid":  # the grid's own points, so each trial is exactly one of them
+        return {name: CategoricalDistribution(values) for name, values in grid(space).items()}
+    return space
+
+
+def _load(workspace: Workspace, study_id: int, cfg: dict | None = None, asked: int | None = None) -> optuna.Study:
+    """The Optuna study, with its config's pruner (given `cfg`) and, to ask for trial number `asked`, its
+    sampler. Each trial's sampler is seeded anew (the study's seed + `asked`), so trials differ also across
+    restarts; a grid keeps the study's seed, which fixes the order of its points."""
+    sampler = pruner = None
+    if cfg is not None:
+        pruner = (
+            optuna.pruners.MedianPruner(n_startup_trials=cfg["prune_startup"], n_warmup_steps=0)
+            if cfg["prune"]
+            else optuna.pruners.NopPruner()
+        )
+    if cfg is not None and asked is not None:
+        if cfg["sampler"] == "grid":
+            sampler = optuna.samplers.GridSampler(grid(parse_space(cfg["space"])), seed=cfg["seed"])
+        elif cfg["sampler"] == "random":
+            sampler = optuna.samplers.RandomSampler(seed=cfg["seed"] + asked)
+        else:
+            startup = max(2, min(10, cfg["trials"] // 3))  # random first, then the model of what worked
+            sampler = optuna.samplers.TPESampler(seed=cfg["seed"] + asked, n_startup_trials=startup)
+    return optuna.load_study(
+        study_name=_optuna_name(study_id), storage=_storage(workspace), sampler=sampler, pruner=pruner
+    )
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def study_report(database: Database, workspace: Workspace, study_id: int) -> dict[str, Any]:
+    """A study with its trials (run, params, value, state), best params and value: what `search show` prints."""
+    with database.session() as s:
+        row = _require(s, study_id)
+        runs = {r.trial_number: r for r in s.scalars(select(Run).where(Run.study_id == study_id))}
+        dataset = s.get(Dataset, row.dataset_id) if row.dataset_id else None
+        dataset = dataset.name if dataset else None
+    cfg = row.config
+    study = _load(workspace, study_id)
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        run = runs.get(t.number)
+        state = t.state.name.lower()
+        if t.state == TrialState.RUNNING:
+            state = run.status.value if run is not None else "failed"
+        trials.append(
+            {
+                "number": t.number,
+                "run_id": run.id if run else t.user_attrs.get("run_id"),
+                "run_name": run.name if run else None,
+                "state": state,
+                "params": t.params,
+                "value": t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
+                "evaluations": len(t.intermediate_values),
+                "note": t.user_attrs.get("pruned"),
+            }
+        )
+    done = [t for t in trials if t["state"] == "complete"]
+    best = None
+    if done:
+        pick = min if cfg["direction"] == "minimize" else max
+        best = pick(done, key=lambda t: t["value"])
+    return {
+        "id": row.id,
+        "name": row.name,
+        "status": row.status,
+        "reason": row.reason,
+        "task": row.task,
+        "model": row.model,
+        "method": row.method,
+        "dataset": dataset or cfg["settings"].get("dataset"),
+        "metric": cfg["metric"],
+        "direction": cfg["direction"],
+        "sampler": cfg["sampler"],
+        "trials_planned": cfg["trials"],
+        "timeout_minutes": cfg["timeout_minutes"],
+        "prune": cfg["prune"],
+        "space": cfg["space"],
+        "settings": cfg["settings"],
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "counts": dict(Counter(t["state"] for t in trials)),
+        "trials": trials,
+        "best_params": best["params"] if best else None,
+        "best_value": best["value"] if best else None,
+        "best_run_id": best["run_id"] if best else None,
+    }
+
+
+def list_studies(database: Database, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest searches, a line each."""
+    with database.session() as s:
+        rows = list(s.scalars(select(Study).order_by(Study.id.desc()).limit(limit)))
+        counts = Counter(s.scalars(select(Run.study_id).where(Run.study_id.in_([r.id for r in rows]))) if rows else [])
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "status": r.status,
+            "sampler": r.config.get("sampler"),
+            "metric": r.config.get("metric"),
+            "trials": counts.get(r.id, 0),
+            "trials_planned": r.config.get("trials"),
+            "best_value": r.best_value,
+            "best_run_id": r.best_run_id,
+            "created_at": r.created_at.isoformat() if r.created_at else None,
+        }
+        for r in rows
+    ]
+
+
+def study_figures(workspace: Workspace, study_id: int) -> dict[str, Any]:
+    """Plotly figures: optimization history, parameter importance, parallel coordinates (None until there is
+    enough to draw: importance needs two completed trials)."""
+    import optuna.visualization as vis
+
+    study = _load(workspace, study_id)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    figures: dict[str, Any] = {"history": None, "importance": None, "parallel": None}
+    if not done:
+        return figures
+    figures["history"] = vis.plot_optimization_history(study)
+    figures["parallel"] = vis.plot_parallel_coordinate(study)
+    varied = {k for t in done for k in t.params if len({str(u.params.get(k)) for u in done}) > 1}
+    if len(done) >= 2 and varied:
+        figures["importance"] = vis.plot_param_importances(study)
+    return figures
