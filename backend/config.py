@@ -192,6 +192,10 @@ class RunConfig:
         default=1, metadata={"help": "Training processes on CPU (DDP over gloo); GPUs: one per listed GPU."}
     )
     val_ratio: float = field(default=0.0, metadata={"help": "Share of rows held out for evaluation."})
+    eval_steps: int = field(
+        default=0,
+        metadata={"help": "Evaluate every N steps (0: each epoch; with early stopping, at each checkpoint)."},
+    )
     logging_steps: int = field(default=1, metadata={"help": "Record loss every N steps."})
     save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps (0: each epoch)."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
@@ -232,6 +236,7 @@ class RunConfig:
         _check(0 <= self.val_ratio < 0.9, "val_ratio", "must be in [0, 0.9)")
         _check(self.logging_steps >= 1, "logging_steps", "must be at least 1")
         _check(self.save_steps >= 0, "save_steps", "must be 0 or more")
+        _check(self.eval_steps >= 0, "eval_steps", "must be 0 or more")
         _check(self.save_total_limit >= 1, "save_total_limit", "must be at least 1")
         _check(bool(self.lora_targets.strip(" ,")), "lora_targets", "is empty; use all-linear or module names")
         _check(self.max_grad_norm >= 0, "max_grad_norm", "must be 0 (off) or more")
