@@ -78,19 +78,23 @@ def build(services: Services, demo_run: tuple[str, int] | None = None) -> Playgr
                 chat = _chat(demo_run)
             else:
                 with gr.Tabs():
-                    with gr.Tab(L("playground.tab_chat")):
+                    with gr.Tab(L("playground.tab_chat")) as chat_tab:
                         chat = _chat(None)
-                    with gr.Tab(L("playground.tab_compare")):
+                    with gr.Tab(L("playground.tab_compare")) as compare_tab:
                         compare = _compare()
-                    with gr.Tab(L("playground.tab_classify")):
+                    with gr.Tab(L("playground.tab_classify")) as classify_tab:
                         classify = playground_classify.build_classify()
-                    with gr.Tab(L("playground.tab_batch")):
+                    with gr.Tab(L("playground.tab_batch")) as batch_tab:
                         batch = playground_classify.build_batch()
         with gr.Column(scale=1):
-            settings = _settings()
+            with gr.Column() as generation:
+                settings = _settings()
             if demo_run is None:
                 memory = gr.Markdown(L("playground.memory_idle"))
                 unload = gr.Button(L("playground.unload"), size="sm")
+                # Generation settings mean nothing to a classifier: shown with Chat and Side by side only.
+                for tab, shown in ((chat_tab, True), (compare_tab, True), (classify_tab, False), (batch_tab, False)):
+                    tab.select(lambda v=shown: gr.Column(visible=v), None, generation, api_visibility="private")
     return PlaygroundUI(*chat, settings, compare, classify, batch, memory, unload)
 
 
@@ -224,7 +228,10 @@ def _wire_compare(services: Services, ui: PlaygroundUI, memory) -> None:
     def columns(run_ids: list[int] | None, with_base: bool) -> list:
         """Each column's heading, and which are shown: the base first (when ticked), then each chosen run."""
         names = _sources(services, run_ids or [], with_base)
-        updates = [gr.Chatbot(label=source_label(services.database, s), visible=True) for s in names]
+        labels = [source_label(services.database, s) for s in names]
+        if with_base and names:
+            labels[0] = t("playground.column_base", name=labels[0])
+        updates = [gr.Chatbot(label=label, visible=True) for label in labels]
         blank = L("playground.column_empty") if not names else None
         updates += [gr.Chatbot(visible=not names and i < 2, label=blank) for i in range(len(names), COLUMNS)]
         return updates
@@ -321,7 +328,8 @@ def _unload() -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1024**2:,.0f} MB"
+    mb = n / 1024**2
+    return f"{mb:,.0f} MB" if mb >= 10 else f"{mb:.2g} MB"  # a small model shows as 0.2 MB, not 0 MB
 
 
 def _turns(history: list[dict] | None) -> list[dict[str, str]]:

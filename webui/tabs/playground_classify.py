@@ -67,9 +67,9 @@ def build_batch() -> BatchUI:
 
 def run_lists(services: Services, clf: int | None, batch: int | None) -> tuple[gr.Dropdown, gr.Dropdown]:
     """The classifier runs (newest first) and every completed run, the choices kept where still offered."""
-    done = list_runs(services.database, status="completed")
-    classifiers = [(f"#{r.id} {r.name}", r.id) for r in done if (r.config or {}).get("task") in CLASSIFIERS]
-    every = [(f"#{r.id} {r.name}", r.id) for r in done]
+    runs = [r for task in CLASSIFIERS for r in list_runs(services.database, status="completed", task=task)]
+    classifiers = [(f"#{r.id} {r.name}", r.id) for r in sorted(runs, key=lambda r: -r.id)]
+    every = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed")]
     return _keep(classifiers, clf), _keep(every, batch)
 
 
