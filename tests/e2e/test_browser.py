@@ -185,6 +185,13 @@ def test_first_time_user_flow(app_url, page, shot):
         page.wait_for_timeout(500)
     assert previous.strip(), "the assistant answered with empty text"
     shot(page, "playground-answer")
+    # Side by side: choosing the run puts its column beside its base model's (answers: tests/test_playground.py).
+    page.get_by_role("tab", name="Side by side", exact=True).click()
+    _choose(page, "Fine-tuned runs to compare (one or two)", re.compile(r"^#1 "))
+    page.keyboard.press("Escape")
+    expect(page.get_by_text("Base model: SmolLM2-135M-Instruct", exact=True)).to_be_visible()
+    expect(page.get_by_text("#1 lora-identity-upload", exact=True).last).to_be_visible()
+    shot(page, "playground-side-by-side")
 
     # 5. Export: the merged model, verified and offered as a zip.
     _open_tab(page, "Export")
