@@ -104,7 +104,10 @@ def write_gguf(model: Any, tokenizer: Any, target: Path, fmt: str, name: str) ->
 
 def write_modelfile(target: Path, gguf_file: str, tokenizer: Any) -> Path:
     """An Ollama Modelfile beside the GGUF: FROM it, the chat template as a Go template, and the stop tokens."""
-    lines = [f"FROM ./{gguf_file}", "", f'TEMPLATE """{go_template(tokenizer)}"""', ""]
+    template, system = go_template(tokenizer)
+    lines = [f"FROM ./{gguf_file}", "", f'TEMPLATE """{template}"""', ""]
+    if system:  # the template's own default system turn (SmolLM2 has one): Ollama sends it as .System
+        lines += [f'SYSTEM """{system}"""', ""]
     lines += [f'PARAMETER stop "{token}"' for token in stop_tokens(tokenizer)]
     path = target / MODELFILE
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -118,8 +121,10 @@ def stop_tokens(tokenizer: Any) -> list[str]:
     return found if eos in found or not eos else [eos, *found]
 
 
-def go_template(tokenizer: Any) -> str:
-    """The chat template in Ollama's Go syntax, found by rendering the model's Jinja template with placeholders.
+def go_template(tokenizer: Any) -> tuple[str, str]:
+    """(the chat template in Ollama's Go syntax, the default system message the template inserts or "").
+
+    Found by rendering the model's Jinja template with placeholders.
 
     Rendering a system turn, a user turn and an answer through the model's own template shows the text
     around each role (ChatML's <|im_start|>role ... <|im_end|>, Llama 3's headers, Alpaca's ### lines),
@@ -143,10 +148,14 @@ def go_template(tokenizer: Any) -> str:
         while n < min(len(between), len(alone)) and between[-1 - n] == alone[-1 - n]:
             n += 1
         system_close, user_open = between[: len(between) - n], between[len(between) - n :]
-    return (
+    template = (
         f"{{{{ if .System }}}}{before_system}{{{{ .System }}}}{system_close}{{{{ end }}}}"
         f"{{{{ if .Prompt }}}}{user_open}{{{{ .Prompt }}}}{after_user}{{{{ end }}}}{{{{ .Response }}}}{after_answer}"
     )
+    default = alone[: len(alone) - len(user_open)] if alone.endswith(user_open) else ""
+    if default.startswith(before_system) and default.endswith(system_close) and len(default) > len(before_system):
+        return template, default[len(before_system) : len(default) - len(system_close)]
+    return template, ""
 
 
 def read_back(path: Path) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def export_onnx(model: Any, kind: str, example: dict[str, Any], target: Path) ->
             f"ONNX export: the model has {size / 1e9:.1f} GB of weights, over the 2 GB a single file holds"
         )
     names = input_names(kind)
-    args = tuple(example[n] for n in names)
+    args = tuple(torch.cat([example[n]] * 2) for n in names)  # a batch of 1 would be fixed at 1 by torch.export
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     dims = {"pixel_values": {0: batch}} if kind == "image-classifier" else {n: {0: batch, 1: seq} for n in names}
     path = target / MODEL

@@ -9,6 +9,7 @@ fixed prompts for LMs. An export outside its format's tolerance is refused with 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ TOLERANCES = {  # fp32 copies are exact; f16 rounds weights; 8-bit and 4-bit for
     "gguf-f16": Tolerance(0.02, 0.0, None),
     "int8": Tolerance(0.15, 0.02, None),
     "onnx-int8": Tolerance(0.15, 0.02, None),
-    "gguf-q8_0": Tolerance(0.05, 0.02, None),
-    "gguf-q4_0": Tolerance(0.30, 0.05, None),
+    "gguf-q8_0": Tolerance(0.10, 0.02, None),
+    # 4-bit weights move a small model's logits a lot (SmolLM2-135M: up to 65% of the largest logit, the
+    # next token still the same; docs/benchmarks.md): the bound only catches a broken file (NaN, garbage).
+    "gguf-q4_0": Tolerance(1.0, 0.05, None),
 }
 
 
@@ -126,6 +129,8 @@ def check(fmt: str, figures: dict[str, Any], rows: int = 0) -> None:
     """Raise ValueError naming the figure that missed this format's tolerance, and by how much."""
     tol = TOLERANCES[fmt]
     rel = figures["rel_logit_diff"]
+    if not math.isfinite(rel):
+        raise ValueError(f"{fmt} export refused: its logits are not finite (NaN or inf); nothing was kept")
     if rel > tol.rel_logit_diff:
         raise ValueError(
             f"{fmt} export refused: its logits differ from the source by {rel:.2e} of the largest logit "

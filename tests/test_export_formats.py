@@ -176,3 +176,27 @@ def test_disk_check_names_folder_and_need(runs, monkeypatch):
     with pytest.raises(ValueError, match=r"not enough free disk for this export in .*full-disk: it needs about"):
         export_run(services.database, services.workspace, chat, "gguf-f16", out=target)
     assert not target.exists()
+
+
+@pytest.mark.slow
+def test_image_classifier_exports(tmp_path):
+    """MobileNetV3-small on rendered digits: int8 and onnx-int8 load back and report accuracy; no GGUF."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    ws, digits = tmp_path / "ws", tmp_path / "digits.zip"
+    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(digits), "--limit", "60"]
+    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
+    cli_json(ws, "datasets", "add", str(digits), "--task", "image-classification", "--name", "digits")
+    run = cli_json(
+        ws, "train", "--task", "image-classification", "--dataset", "digits", "--model", "mobilenet_v3_small",
+        "--max-steps", "2", "--batch-size", "8", "--wait",
+    )  # fmt: skip
+    assert run["status"] == "completed", run.get("reason")
+    for fmt in ("int8", "onnx-int8"):
+        check = export(ws, run["id"], fmt)["verification"]
+        assert check["ok"] and check["eval_rows"] > 0 and "accuracy_delta" in check
+    proc = cli(ws, "export", str(run["id"]), "--format", "gguf-f16", "--json")
+    assert proc.returncode == 2 and "image-classification run exports as merged, int8, onnx, onnx-int8" in proc.stderr
