@@ -82,7 +82,10 @@ def wire(services: Services, ui: ExportUI) -> None:
         """Offer only the formats the run's task allows, and show its exports so far."""
         if run_id is None:
             return gr.Radio(choices=format_choices()), exports_table([])
-        task = (get_run(services.database, int(run_id)).config or {}).get("task", "sft")
+        try:
+            task = (get_run(services.database, int(run_id)).config or {}).get("task", "sft")
+        except ValueError as e:  # deleted since the list was shown
+            return refuse(str(e), 2)
         allowed = formats_for(task)
         value = fmt if fmt in allowed else "merged"
         rows = list_exports(services.database, int(run_id))
