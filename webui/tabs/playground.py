@@ -227,8 +227,11 @@ def _wire_compare(services: Services, ui: PlaygroundUI, memory) -> None:
 
     def columns(run_ids: list[int] | None, with_base: bool) -> list:
         """Each column's heading, and which are shown: the base first (when ticked), then each chosen run."""
-        names = _sources(services, run_ids or [], with_base)
-        labels = [source_label(services.database, s) for s in names]
+        try:
+            names = _sources(services, run_ids or [], with_base)
+            labels = [source_label(services.database, s) for s in names]
+        except ValueError as e:  # e.g. a run deleted since the list was shown
+            return refuse(str(e), COLUMNS)
         if with_base and names:
             labels[0] = t("playground.column_base", name=labels[0])
         updates = [gr.Chatbot(label=label, visible=True) for label in labels]

@@ -84,7 +84,10 @@ def wire(services: Services, c: ClassifyUI, b: BatchUI, memory: gr.Markdown, mem
 
     def inputs_for(run_id: int | None):
         """Text box for a text classifier, image upload for an image classifier."""
-        task = (get_run(db, int(run_id)).config or {}).get("task") if run_id is not None else None
+        try:
+            task = (get_run(db, int(run_id)).config or {}).get("task") if run_id is not None else None
+        except ValueError as e:  # a run deleted since the list was shown
+            return refuse(str(e), 3)
         image = task == "image-classification"
         return gr.Textbox(visible=not image), gr.Image(visible=image), gr.Label(value=None)
 
@@ -113,7 +116,10 @@ def wire(services: Services, c: ClassifyUI, b: BatchUI, memory: gr.Markdown, mem
         """Datasets of the run's task, the one it trained on first."""
         if run_id is None:
             return gr.Dropdown(choices=[], value=None)
-        run = get_run(db, int(run_id))
+        try:
+            run = get_run(db, int(run_id))
+        except ValueError as e:
+            return refuse(str(e), 1)
         task = (run.config or {}).get("task", "sft")
         names = [d.name for d in list_datasets(db) if d.task == task]
         own = run.dataset.name if run.dataset is not None and run.dataset.name in names else None
