@@ -17,6 +17,18 @@ from webui.i18n import L, t
 
 TOP_K = 5  # image runs: the classes shown; text runs show every class (they are usually few)
 SHOWN_ROWS = 20  # predictions previewed under the metrics; the CSV has them all
+CSV_COLUMNS = (
+    "row",
+    "text",
+    "file",
+    "label",
+    "predicted",
+    "probability",
+    "correct",
+    "prompt",
+    "reference",
+    "prediction",
+)
 HEADLINE = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "bleu4", "rouge_l")
 
 
@@ -170,6 +182,8 @@ def _metrics_markdown(out: dict[str, Any]) -> str:
 
 
 def _preview(path: str) -> Any:
+    """The CSV's first rows, headed in the page's language (the file keeps its stable English column names)."""
     import pandas as pd
 
-    return pd.read_csv(path, nrows=SHOWN_ROWS)
+    table = pd.read_csv(path, nrows=SHOWN_ROWS)
+    return table.rename(columns={c: t(f"playground.col_{c}") for c in table.columns if c in CSV_COLUMNS})
