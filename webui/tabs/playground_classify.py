@@ -120,9 +120,11 @@ def wire(services: Services, c: ClassifyUI, b: BatchUI, memory: gr.Markdown, mem
             return refuse(str(e), 1)
         return gr.Label(value=out["probabilities"], num_top_classes=len(out["probabilities"]))
 
-    c.run.change(inputs_for, c.run, [c.text, c.image, c.result], show_progress="hidden", **private)
     ran = gr.on([c.go.click, c.text.submit], predict_one, [c.run, c.text, c.image], c.result, **private)
     ran.then(memory_text, None, memory, show_progress="hidden", **private)
+    # Another classifier chosen: a result still on its way would belong to the previous one, so it is dropped.
+    outputs = [c.text, c.image, c.result]
+    c.run.change(inputs_for, c.run, outputs, show_progress="hidden", cancels=[ran], **private)
 
     def datasets_for(run_id: int | None, current: str | None):
         """Datasets of the run's task, the one it trained on first."""
