@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 Logits = Callable[[dict[str, Any]], Any]  # inputs (tensors by name) -> logits tensor
 
 PROMPTS = ["Who are you?", "What is 2 plus 3?", "你是谁？"]  # greedy agreement of LMs
-NEW_TOKENS = 12
+NEW_TOKENS = 8  # enough to see answers part ways; each token is one full forward pass (no cache)
 MAX_EVAL_ROWS = 512  # accuracy is measured on the first rows of the validation split
-LATENCY_REPEATS = 5
+LATENCY_REPEATS = 3
 
 
 @dataclass(frozen=True)
