@@ -80,6 +80,10 @@ def test_api_mirrors_the_cli(app_url, tiny_model, tmp_path):
 
     reply = client.predict(run["id"], "你是谁？", 8, api_name="/chat")
     assert reply["run_id"] == run["id"] and isinstance(reply["reply"], str)
+    predicted = client.predict(run["id"], "你是谁？", "", "", "", api_name="/predict")  # as `predict --prompt`
+    assert predicted["task"] == "sft" and isinstance(predicted["reply"], str)
+    with pytest.raises(Exception, match="dataset 'api-identity' has no 'dev' split"):
+        client.predict(run["id"], "", "", "api-identity", "dev", api_name="/predict")
     exported = client.predict(run["id"], "adapter", api_name="/export")
     assert exported["verification"]["ok"] and exported["size_bytes"] > 0
     compared = client.predict([r["id"] for r in runs], api_name="/runs_compare")
