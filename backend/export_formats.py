@@ -38,7 +38,7 @@ def write_and_check(
         exported, load_s, extra = _write_gguf(source, fmt, target, name)
     figures = measure(source, exported, fmt, rows)
     figures.update(format=fmt, load_seconds=round(load_s, 3), tolerance=ev.tolerance_of(fmt), **extra)
-    ev.check(fmt, figures, rows=figures.get("eval_rows", 0))
+    ev.check(fmt, figures, rows=figures.get("eval_rows", 0), kind=source.kind)
     figures["ok"] = True
     return figures
 
