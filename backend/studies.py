@@ -48,6 +48,7 @@ SAMPLERS = ("tpe", "random", "grid")
 DIRECTIONS = ("minimize", "maximize")
 LIVE = ("queued", "running")  # study states the supervisor advances
 DEFAULT_TRIALS = 10
+GENERATED = ("eval_bleu4", "eval_rouge_l")  # chat metrics scored on generated answers (eval_samples)
 EVALS_PER_TRIAL = 4  # a pruned search evaluates each trial this often when max_steps is set and eval_steps is not
 
 
@@ -103,6 +104,8 @@ def create_study(
         trials = options.trials or size
         if trials > size:
             raise ValueError(f"the grid has {size} points; set trials to {size} or fewer (0: the whole grid)")
+    if base.task == "sft" and "eval_samples" not in settings and key not in GENERATED:
+        settings["eval_samples"] = 0  # answering validation prompts takes long and the objective doesn't use it
     if options.prune and not base.eval_steps and base.max_steps:  # pruning needs points during the run
         settings["eval_steps"] = max(1, base.max_steps // EVALS_PER_TRIAL)
     check_run(database, workspace, RunConfig.from_dict(settings))
@@ -115,9 +118,9 @@ def create_study(
                 raise ValueError(f"search space: {param} = {value!r} would be refused: {e}") from None
     config = {**asdict(options), "metric": key, "trials": trials, "settings": settings, "space": space}
     with database.session() as s:
-        row = Study(
+        row = Study(  # not live until its Optuna study exists: the supervisor would find none
             name=name or f"{options.sampler}-{base.method}-{ds.name}",
-            status="queued",
+            status="preparing",
             task=base.task,
             model=base.model,
             method=base.method,
@@ -131,6 +134,9 @@ def create_study(
         with database.session() as s:
             s.delete(s.get(Study, row.id))
         raise
+    with database.session() as s:
+        row = s.get(Study, row.id)
+        row.status = "queued"
     notify()
     return row
 
@@ -148,6 +154,8 @@ def _check_options(options: SearchOptions, key: str) -> None:
         raise ValueError("the time budget must be 0 (none) or more minutes")
     if options.prune_startup < 0:
         raise ValueError("prune_startup must be 0 or more")
+    if options.prune and key in GENERATED:
+        raise ValueError(f"{key} is scored once, at the end of a trial, so it cannot prune: turn pruning off")
     if options.prune and not key.startswith("eval_"):
         raise ValueError(
             f"pruning compares evaluation points and {key} has none: choose an eval metric or turn pruning off"

@@ -113,7 +113,28 @@ def register(services: Services) -> None:
             check_server_path(image, services.workspace.root)
         return actions.predict(services, int(run_id), prompt, image or None, dataset, split)
 
+    def search(
+        settings: dict[str, Any], space: dict[str, Any], options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Start a hyperparameter search, as `cli search`: RunConfig `settings` fixed for every trial, a `space`
+        ({"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": true}, ...}) and `options`
+        (metric, direction, sampler: tpe|random|grid, trials, timeout_minutes, prune, parallel, seed)."""
+        return actions.search(services, settings, space, options or {})
+
+    def search_show(study_id: int) -> dict[str, Any]:
+        """A search with its trials (run id, params, value, state), best params and value."""
+        return actions.show_search(services, int(study_id))
+
+    def search_stop(study_id: int) -> dict[str, Any]:
+        """Stop a search: no new trials; its running trial is cancelled."""
+        return actions.stop_search(services, int(study_id))
+
+    def search_list() -> list[dict[str, Any]]:
+        """Every search, newest first."""
+        return actions.list_searches(services)
+
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
+    endpoints += (search, search_show, search_stop, search_list)
     endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import, predict)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)

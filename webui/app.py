@@ -7,7 +7,7 @@ import gradio as gr
 from backend.services import Services
 from webui import api
 from webui.i18n import L, language_selector, wire_language
-from webui.tabs import datasets, export, playground, runs, train
+from webui.tabs import datasets, export, playground, runs, search, train
 
 # Uploads land in Gradio's cache; once imported, the dataset keeps its own copy, so cached files older
 # than a day are deleted every hour instead of piling up in the temp folder.
@@ -45,6 +45,8 @@ def build_app(services: Services) -> gr.Blocks:
                 datasets_ui = datasets.build(services)
             with gr.Tab(L("tabs.runs"), id="runs"):
                 runs_ui = runs.build(services)
+            with gr.Tab(L("tabs.search"), id="search") as search_tab:
+                search_ui = search.build(services)
             with gr.Tab(L("tabs.playground"), id="playground") as playground_tab:
                 playground_ui = playground.build(services)
             with gr.Tab(L("tabs.export"), id="export") as export_tab:
@@ -54,6 +56,7 @@ def build_app(services: Services) -> gr.Blocks:
         datasets.wire(services, datasets_ui, train_ui)
         runs.wire(services, runs_ui, app)
         runs.wire_clone(services, runs_ui, train_ui, tabs)  # Runs' Clone fills the Train form
+        search.wire(services, search_ui, train_ui, tabs)  # "Use best" fills the Train form
         playground.wire(services, playground_ui)
         export.wire(services, export_ui)
         api.register(services)  # the CLI's actions, as JSON endpoints
@@ -64,6 +67,11 @@ def build_app(services: Services) -> gr.Blocks:
         app.load(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
+        searches = search.refresh_lists(services)
+        search_lists = ([search_ui.study, search_ui.task, search_ui.dataset], [search_ui.study, search_ui.dataset])
+        app.load(searches, *search_lists, **private)
+        app.load(search.localize, None, [search_ui.space], **private)
+        search_tab.select(searches, *search_lists, **private)
         # Playground: chat runs, runs to compare, classifiers, every run for batch prediction, and the memory in use.
         shown = gr.State(None)
         lists, (inputs, outputs) = playground.refresh(services), playground.refresh_io(playground_ui, shown)

@@ -314,7 +314,7 @@ def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
         tabs = page.get_by_role("tab")
         tabs.first.wait_for()
         names = tabs.all_inner_texts()
-        assert names[:5] == ["训练", "数据集", "运行记录", "对话测试", "导出"]
+        assert names[:6] == ["训练", "数据集", "运行记录", "超参数搜索", "对话测试", "导出"]
         leftovers, fallbacks = {}, {}
         for i, name in enumerate(names):
             tabs.nth(i).click()

@@ -362,25 +362,30 @@ def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> 
     def clone(run_id):
         if run_id is None:
             return refuse(t("common.pick_run"), len(names) + 1)
-        from backend.catalog import models_for
-        from webui.tabs.train import dataset_names
-
-        config = get_run(services.database, int(run_id)).config or {}
-        task = config.get("task", "sft")
-        datasets = dataset_names(services, task)  # the Train lists for the run's task, not the form's current one
-        lists = {
-            "model": gr.Dropdown(choices=models_for(task), value=config.get("model")),
-            "dataset": gr.Dropdown(
-                choices=datasets, value=config.get("dataset") if config.get("dataset") in datasets else None
-            ),
-        }
-        # A run records the rate it trained with; its method's default goes back as 0 (auto), so switching the
-        # method after cloning brings that method's default instead of carrying this one over.
-        default_lr = RunConfig.from_dict({"task": task, "method": config.get("method", "lora")}).lr
-        if config.get("learning_rate") == default_lr:
-            lists["learning_rate"] = 0.0
+        values = form_values(services, int(run_id), names)
         inform(t("runs.cloned_toast", run_id=run_id))
-        values = (lists.get(name, config[name]) if name in config else gr.skip() for name in names)
         return *values, gr.Tabs(selected="train")
 
     ui.clone.click(clone, [ui.run], [*widgets.values(), tabs], api_visibility="private")
+
+
+def form_values(services: Services, run_id: int, names: list[str]) -> list[Any]:
+    """A run's settings as values (or updates) for the Train widgets named `names` (RunConfig field names)."""
+    from backend.catalog import models_for
+    from webui.tabs.train import dataset_names
+
+    config = get_run(services.database, run_id).config or {}
+    task = config.get("task", "sft")
+    datasets = dataset_names(services, task)  # the Train lists for the run's task, not the form's current one
+    lists = {
+        "model": gr.Dropdown(choices=models_for(task), value=config.get("model")),
+        "dataset": gr.Dropdown(
+            choices=datasets, value=config.get("dataset") if config.get("dataset") in datasets else None
+        ),
+    }
+    # A run records the rate it trained with; its method's default goes back as 0 (auto), so switching the
+    # method after cloning brings that method's default instead of carrying this one over.
+    default_lr = RunConfig.from_dict({"task": task, "method": config.get("method", "lora")}).lr
+    if config.get("learning_rate") == default_lr:
+        lists["learning_rate"] = 0.0
+    return [lists.get(name, config[name]) if name in config else gr.skip() for name in names]
