@@ -29,7 +29,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 TRAIN_TIMEOUT = 240
 CHAT_TIMEOUT = 120
-EXPORT_TIMEOUT = 180
+EXPORT_TIMEOUT = 420  # a merged SmolLM2 is written, loaded back and checked (greedy answers too) on 2 cores
 
 
 @pytest.fixture(scope="module")
