@@ -218,6 +218,8 @@ def summary(
         "priority": run.priority,
         "queue_position": position,
         "parent_id": run.parent_id,
+        "study_id": run.study_id,  # a hyperparameter search's trial: its search and trial number
+        "trial_number": run.trial_number,
     }
     if detail:
         out.update(

@@ -104,6 +104,8 @@ def test_a_grid_search_runs_exactly_the_grid_as_ordinary_runs(services, sums, ti
         best["params"],
         best["run_id"],
     )
+    run = cli_json(services.workspace.root, "runs", "show", str(out["trials"][0]["run_id"]))
+    assert (run["study_id"], run["trial_number"]) == (out["id"], 0)  # `runs show` names its search
     shown = cli_json(services.workspace.root, "search", "show", str(out["id"]))
     assert shown["trials"] == out["trials"]
     assert [s["id"] for s in cli_json(services.workspace.root, "search", "list")] == [out["id"]]

@@ -118,6 +118,8 @@ def header(s: dict[str, Any]) -> str:
     )
     if s.get("parent_id"):
         text += " · " + t("runs.from_parent", parent=s["parent_id"])
+    if s.get("study_id"):
+        text += " · " + t("runs.from_search", trial=s["trial_number"], search=s["study_id"])
     if s.get("cancel_requested") and status == "running":
         text += "\n\n" + t("runs.cancelling")
     if status in ("failed", "interrupted", "cancelled") and s.get("reason"):
