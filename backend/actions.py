@@ -215,7 +215,8 @@ def search(
     timeout: float | None = None,
 ) -> dict[str, Any]:
     """Start a hyperparameter search (trials are runs); with `wait`, return when it ends."""
-    from backend.studies import SearchOptions, create_study, study_report
+    from backend.search_results import study_report
+    from backend.studies import SearchOptions, create_study
 
     known = set(SearchOptions.__dataclass_fields__)
     unknown = sorted(set(options or {}) - known)
@@ -238,21 +239,22 @@ def _study_live(services: Services, study_id: int) -> bool:
 
 def show_search(services: Services, study_id: int) -> dict[str, Any]:
     """A search with every trial (run id, params, value, state), best params and value."""
-    from backend.studies import study_report
+    from backend.search_results import study_report
 
     return study_report(services.database, services.workspace, study_id)
 
 
 def stop_search(services: Services, study_id: int) -> dict[str, Any]:
     """Stop a search: no new trials; running trials are cancelled."""
-    from backend.studies import stop_study, study_report
+    from backend.search_results import study_report
+    from backend.studies import stop_study
 
     stop_study(services.database, services.workspace, study_id)
     return study_report(services.database, services.workspace, study_id)
 
 
 def list_searches(services: Services) -> list[dict[str, Any]]:
-    from backend.studies import list_studies
+    from backend.search_results import list_studies
 
     return list_studies(services.database)
 

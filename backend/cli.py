@@ -365,7 +365,9 @@ def _parser() -> argparse.ArgumentParser:
         "back and checked against the run's model before it is kept",
     )
     c.add_argument("--out", help="folder to write to (default workspace/exports/RUN_ID/FORMAT)")
-    c.add_argument("--push-to", help="also upload the export to this Hugging Face Hub repo (owner/name; needs HF_TOKEN)")
+    c.add_argument(
+        "--push-to", help="also upload the export to this Hugging Face Hub repo (owner/name; needs HF_TOKEN)"
+    )
 
     c = cmd(sub, "chat", _chat, "one greedy reply from a completed run's model")
     c.add_argument("run_id", type=int)

@@ -89,14 +89,14 @@ def _write_plain(
 
             model, load_s = ev.timed(
                 lambda: PeftModel.from_pretrained(
-                    AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code), target
+                    AutoModelForCausalLM.from_pretrained(base, trust_remote_code=code, dtype="float32"), target
                 )
             )
         return _logits_of(model.eval()), load_s
     source.model.save_pretrained(target, safe_serialization=True)
     source.tokenizer.save_pretrained(target)  # keeps the chat template, so the export chats like the playground
     auto = AutoModelForCausalLM if source.kind == "causal-lm" else AutoModelForSequenceClassification
-    model, load_s = ev.timed(lambda: auto.from_pretrained(target, trust_remote_code=code).eval())
+    model, load_s = ev.timed(lambda: auto.from_pretrained(target, trust_remote_code=code, dtype="float32").eval())
     return _logits_of(model), load_s
 
 

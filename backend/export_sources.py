@@ -70,7 +70,7 @@ def text_classifier(base: Path, adapter: Path | None, code: bool, tokenizer: Any
     from transformers import AutoModelForSequenceClassification
 
     if adapter is None:
-        return AutoModelForSequenceClassification.from_pretrained(base, trust_remote_code=code)
+        return AutoModelForSequenceClassification.from_pretrained(base, trust_remote_code=code, dtype="float32")
     from peft import PeftModel
 
     if not (adapter / CLASSES_FILE).is_file():
@@ -83,6 +83,7 @@ def text_classifier(base: Path, adapter: Path | None, code: bool, tokenizer: Any
         label2id={c: i for i, c in enumerate(classes)},
         ignore_mismatched_sizes=True,
         trust_remote_code=code,
+        dtype="float32",  # a bf16 hub base would not match the fp32 source (transformers 5 loads dtype=auto)
     )
     if model.config.pad_token_id is None:  # as training set it: batches of several rows need it
         model.config.pad_token_id = tokenizer.pad_token_id

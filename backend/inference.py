@@ -58,11 +58,19 @@ def require_chat_run(database: Database, run_id: int) -> None:
 
 def load(database: Database, workspace: Workspace, source: str | int) -> tuple[Any, Any]:
     """(model, tokenizer) for a run id, or for a catalog model name / folder (the base model); cached."""
-    key = f"run:{source}" if isinstance(source, int) else f"model:{source}"
+    key = cache_key(database, workspace, source, "run") if isinstance(source, int) else f"model:{source}"
     if isinstance(source, int):
         require_chat_run(database, source)
         model_folder(database, workspace, source)  # refuses a run that is not completed before waiting on the lock
     return CACHE.get(key, source_label(database, source), lambda: _load_chat(database, workspace, source))
+
+
+def cache_key(database: Database, workspace: Workspace, run_id: int, kind: str) -> str:
+    """A run's model in the cache: its workspace, id and creation time, so a run deleted and its id
+    reused (SQLite hands out the highest id again), or run 1 of another workspace, is never served."""
+    from backend.runs import get_run
+
+    return f"{kind}:{workspace.root}:{run_id}:{get_run(database, run_id).created_at.isoformat()}"
 
 
 def _load_chat(database: Database, workspace: Workspace, source: str | int) -> tuple[Any, Any]:

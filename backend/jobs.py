@@ -183,8 +183,8 @@ class Supervisor:
         self.launch_queued()
 
     def advance_studies(self) -> None:
-        """Hyperparameter searches queue their next trials and prune bad ones here (Optuna loads only
-        while a search is live)."""
+        """Hyperparameter searches queue their next trials and prune bad ones here (a `supervise` process
+        imports Optuna only once a search is live)."""
         with self.database.session() as s:
             live = s.scalar(select(Study.id).where(Study.status.in_(("queued", "running"))).limit(1))
         if live is not None:

@@ -13,7 +13,6 @@ workspace/predictions/ (or `out`), in one go: a failed prediction leaves no file
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import tempfile
@@ -28,7 +27,6 @@ from db import Database
 log = logging.getLogger(__name__)
 
 CLASSIFIERS = ("text-classification", "image-classification")
-CLASSES_FILE = "classes.json"  # beside a text classifier's adapter: its class names in id order
 BATCH = 32
 
 
@@ -55,7 +53,7 @@ def run_task(database: Database, run_id: int) -> str:
 
 def load_classifier(database: Database, workspace: Workspace, run_id: int) -> Classifier:
     """A completed classification run's model, cached with the chat models under one memory bound."""
-    from backend.inference import model_folder, source_label
+    from backend.inference import cache_key, model_folder, source_label
     from backend.runs import get_run
 
     task = run_task(database, run_id)
@@ -69,7 +67,8 @@ def load_classifier(database: Database, workspace: Workspace, run_id: int) -> Cl
             return _load_image(adapter or base)
         return _load_text(base, adapter, code, cutoff)
 
-    return CACHE.get(f"classifier:{run_id}", source_label(database, run_id), loader, lambda c: _bytes(c.model))
+    key = cache_key(database, workspace, run_id, "classifier")
+    return CACHE.get(key, source_label(database, run_id), loader, lambda c: _bytes(c.model))
 
 
 def _bytes(model: Any) -> int:
@@ -80,30 +79,13 @@ def _bytes(model: Any) -> int:
 
 def _load_text(base: Path, adapter: Path | None, code: bool, cutoff: int) -> Classifier:
     """A sequence classifier; a LoRA adapter (head included) goes on a base rebuilt with the run's classes."""
-    from transformers import AutoModelForSequenceClassification
-
+    from backend.export_sources import text_classifier
     from backend.tasks.text_classification import load_tokenizer
 
     tokenizer = load_tokenizer(adapter or base, code)  # with the pad token training gave it
-    if adapter is None:
-        model = AutoModelForSequenceClassification.from_pretrained(base, trust_remote_code=code)
-    else:
-        from peft import PeftModel
-
-        if not (adapter / CLASSES_FILE).is_file():
-            raise ValueError(f"{adapter} has no {CLASSES_FILE} (it predates class lists); train the run again")
-        classes = json.loads((adapter / CLASSES_FILE).read_text())
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(classes),
-            id2label=dict(enumerate(classes)),
-            label2id={c: i for i, c in enumerate(classes)},
-            ignore_mismatched_sizes=True,
-            trust_remote_code=code,
-        )
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    model = text_classifier(base, adapter, code, tokenizer)
+    if adapter is not None:
+        model = model.merge_and_unload()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     limit = min(cutoff, getattr(model.config, "max_position_embeddings", None) or cutoff)
     return Classifier("text-classification", model.eval(), tokenizer, labels, limit)

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import threading
-from collections import Counter
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,7 +38,7 @@ from backend.data.store import find_dataset
 from backend.runs import ACTIVE, cancel_run, check_run, create_run
 from backend.search_space import grid, parse_space
 from backend.workspace import Workspace
-from db import Database, Dataset, MetricPoint, Run, RunStatus, Study
+from db import Database, MetricPoint, Run, RunStatus, Study
 from db.models import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ def create_study(
             raise ValueError(f"the grid has {size} points; set trials to {size} or fewer (0: the whole grid)")
     if base.task == "sft" and "eval_samples" not in settings and key not in GENERATED:
         settings["eval_samples"] = 0  # answering validation prompts takes long and the objective doesn't use it
-    if options.prune and not base.eval_steps and base.max_steps:  # pruning needs points during the run
-        settings["eval_steps"] = max(1, base.max_steps // EVALS_PER_TRIAL)
+    if options.prune and not base.eval_steps:  # pruning needs points during the run
+        settings["eval_steps"] = max(1, _steps(base, ds.splits or {}) // EVALS_PER_TRIAL)
     check_run(database, workspace, RunConfig.from_dict(settings))
     for param, dist in distributions.items():  # each end of each range, each choice: refused now, not mid-study
         ends = dist.choices if isinstance(dist, CategoricalDistribution) else (dist.low, dist.high)
@@ -116,7 +116,10 @@ def create_study(
                 check_run(database, workspace, RunConfig.from_dict({**settings, param: value}))
             except ValueError as e:
                 raise ValueError(f"search space: {param} = {value!r} would be refused: {e}") from None
+    # Optuna's name for it: unique, so a search.db that outlived tuneboard.db (or is shared) never clashes.
+    optuna_name = f"tuneboard-{uuid.uuid4().hex}"
     config = {**asdict(options), "metric": key, "trials": trials, "settings": settings, "space": space}
+    config["optuna_name"] = optuna_name
     with database.session() as s:
         row = Study(  # not live until its Optuna study exists: the supervisor would find none
             name=name or f"{options.sampler}-{base.method}-{ds.name}",
@@ -129,7 +132,7 @@ def create_study(
         )
         s.add(row)
     try:
-        optuna.create_study(study_name=_optuna_name(row.id), storage=_storage(workspace), direction=options.direction)
+        optuna.create_study(study_name=optuna_name, storage=_storage(workspace), direction=options.direction)
     except Exception:
         with database.session() as s:
             s.delete(s.get(Study, row.id))
@@ -139,6 +142,14 @@ def create_study(
         row.status = "queued"
     notify()
     return row
+
+
+def _steps(cfg: RunConfig, splits: dict[str, int]) -> int:
+    """A trial's optimizer steps: max_steps, else an estimate from the training rows (packing shortens it)."""
+    if cfg.max_steps:
+        return cfg.max_steps
+    rows = splits.get("train", 0) * (1 - (cfg.val_ratio if "validation" not in splits else 0))
+    return max(1, math.ceil(rows / (cfg.batch_size * cfg.grad_accum * cfg.world_size)) * math.ceil(cfg.epochs))
 
 
 def _check_options(options: SearchOptions, key: str) -> None:
@@ -165,7 +176,7 @@ def _check_options(options: SearchOptions, key: str) -> None:
 def stop_study(database: Database, workspace: Workspace, study_id: int) -> Study:
     """Stop a search: no new trials, the running ones cancelled (their checkpoints kept)."""
     with database.session() as s:
-        row = _require(s, study_id)
+        row = require_study(s, study_id)
         if row.status not in LIVE:
             raise ValueError(f"search {study_id} is {row.status}; only a queued or running search can be stopped")
         row.status, row.finished_at, row.reason = "stopped", utcnow(), "stopped by the user"
@@ -173,14 +184,14 @@ def stop_study(database: Database, workspace: Workspace, study_id: int) -> Study
     for run_id in active:
         with contextlib.suppress(ValueError):  # it ended meanwhile
             cancel_run(database, run_id)
-    study = _load(workspace, study_id)
+    study = optuna_study(workspace, row.config)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     with database.session() as s:
         return s.get(Study, study_id)
 
 
-def _require(s, study_id: int) -> Study:
+def require_study(s, study_id: int) -> Study:
     row = s.get(Study, study_id)
     if row is None:
         raise ValueError(f"search {study_id} does not exist; `search list` shows the searches")
@@ -208,10 +219,12 @@ def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
     with database.session() as s:
         row = s.get(Study, study_id)
         cfg, created = row.config, as_utc(row.created_at)
+        if row.status not in LIVE:  # stopped since the list was read
+            return
         runs = {r.trial_number: r for r in s.scalars(select(Run).where(Run.study_id == study_id))}
         if row.status == "queued":
             row.status = "running"
-    study = _load(workspace, study_id, cfg)
+    study = optuna_study(workspace, cfg, prune=True)
     key = cfg["metric"]
     in_flight = stopping = 0  # trials training; pruned trials whose run has yet to stop
     for t in study.get_trials(deepcopy=False):
@@ -243,7 +256,7 @@ def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
     budget = cfg["timeout_minutes"]
     over_time = bool(budget) and utcnow() - created > timedelta(minutes=budget)
     while in_flight < cfg["parallel"] and asked < cfg["trials"] and not over_time:
-        asking = _load(workspace, study_id, cfg, asked=asked)
+        asking = optuna_study(workspace, cfg, asked=asked)
         if not _queue_trial(database, workspace, asking, cfg, study_id):
             return
         asked += 1
@@ -290,6 +303,9 @@ def _queue_trial(database: Database, workspace: Workspace, study: optuna.Study, 
     """Ask Optuna for the next settings and queue them as a run; False (the study ended) if refused."""
     trial = study.ask(_distributions(cfg))
     settings = {**cfg["settings"], **trial.params}
+    if not _live(database, study_id):  # stopped since this tick began: no trial after a Stop
+        optuna_study(workspace, cfg).tell(trial.number, state=TrialState.FAIL)
+        return False
     try:
         run = create_run(
             database,
@@ -299,12 +315,20 @@ def _queue_trial(database: Database, workspace: Workspace, study: optuna.Study, 
             study=(study_id, trial.number),
         )
     except ValueError as e:  # the space was checked: this is the disk, a deleted dataset, ...
-        _load(workspace, study_id).tell(trial.number, state=TrialState.FAIL)  # (a grid sampler can't tell here)
+        optuna_study(workspace, cfg).tell(trial.number, state=TrialState.FAIL)  # (a grid sampler can't tell here)
         _end(database, study_id, "failed", f"trial {trial.number} could not be queued: {e}")
         return False
     trial.set_user_attr("run_id", run.id)
+    if not _live(database, study_id):  # a Stop between the check and the queueing: this run goes too
+        with contextlib.suppress(ValueError):
+            cancel_run(database, run.id)
     log.info("search %d: trial %d queued as run %d with %s", study_id, trial.number, run.id, trial.params)
     return True
+
+
+def _live(database: Database, study_id: int) -> bool:
+    with database.session() as s:
+        return s.get(Study, study_id).status in LIVE
 
 
 def _record_best(database: Database, study: optuna.Study, study_id: int, runs: dict[int, Run]) -> None:
@@ -349,10 +373,6 @@ def _storage(workspace: Workspace) -> optuna.storages.RDBStorage:
         return _storages[url]
 
 
-def _optuna_name(study_id: int) -> str:
-    return f"tuneboard-search-{study_id}"
-
-
 def _distributions(cfg: dict) -> dict[str, Any]:
     space = parse_space(cfg["space"])
     if cfg["sampler"] == "grid":  # the grid's own points, so each trial is exactly one of them
@@ -360,18 +380,18 @@ def _distributions(cfg: dict) -> dict[str, Any]:
     return space
 
 
-def _load(workspace: Workspace, study_id: int, cfg: dict | None = None, asked: int | None = None) -> optuna.Study:
-    """The Optuna study, with its config's pruner (given `cfg`) and, to ask for trial number `asked`, its
-    sampler. Each trial's sampler is seeded anew (the study's seed + `asked`), so trials differ also across
-    restarts; a grid keeps the study's seed, which fixes the order of its points."""
+def optuna_study(workspace: Workspace, cfg: dict, *, prune: bool = False, asked: int | None = None) -> optuna.Study:
+    """The Optuna study of a study's config: with its pruner (`prune`) or, to ask for trial number `asked`,
+    its sampler. Each trial's sampler is seeded anew (the study's seed + `asked`), so trials differ also
+    across restarts; a grid keeps the study's seed, which fixes the order of its points."""
     sampler = pruner = None
-    if cfg is not None:
+    if prune:
         pruner = (
             optuna.pruners.MedianPruner(n_startup_trials=cfg["prune_startup"], n_warmup_steps=0)
             if cfg["prune"]
             else optuna.pruners.NopPruner()
         )
-    if cfg is not None and asked is not None:
+    if asked is not None:
         if cfg["sampler"] == "grid":
             sampler = optuna.samplers.GridSampler(grid(parse_space(cfg["space"])), seed=cfg["seed"])
         elif cfg["sampler"] == "random":
@@ -379,108 +399,4 @@ def _load(workspace: Workspace, study_id: int, cfg: dict | None = None, asked: i
         else:
             startup = max(2, min(10, cfg["trials"] // 3))  # random first, then the model of what worked
             sampler = optuna.samplers.TPESampler(seed=cfg["seed"] + asked, n_startup_trials=startup)
-    return optuna.load_study(
-        study_name=_optuna_name(study_id), storage=_storage(workspace), sampler=sampler, pruner=pruner
-    )
-
-
-# -- reading ------------------------------------------------------------------------------------------
-
-
-def study_report(database: Database, workspace: Workspace, study_id: int) -> dict[str, Any]:
-    """A study with its trials (run, params, value, state), best params and value: what `search show` prints."""
-    with database.session() as s:
-        row = _require(s, study_id)
-        runs = {r.trial_number: r for r in s.scalars(select(Run).where(Run.study_id == study_id))}
-        dataset = s.get(Dataset, row.dataset_id) if row.dataset_id else None
-        dataset = dataset.name if dataset else None
-    cfg = row.config
-    study = _load(workspace, study_id)
-    trials = []
-    for t in study.get_trials(deepcopy=False):
-        run = runs.get(t.number)
-        state = t.state.name.lower()
-        if t.state == TrialState.RUNNING:
-            state = run.status.value if run is not None else "failed"
-        trials.append(
-            {
-                "number": t.number,
-                "run_id": run.id if run else t.user_attrs.get("run_id"),
-                "run_name": run.name if run else None,
-                "state": state,
-                "params": t.params,
-                "value": t.value if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
-                "evaluations": len(t.intermediate_values),
-                "note": t.user_attrs.get("pruned"),
-            }
-        )
-    done = [t for t in trials if t["state"] == "complete"]
-    best = None
-    if done:
-        pick = min if cfg["direction"] == "minimize" else max
-        best = pick(done, key=lambda t: t["value"])
-    return {
-        "id": row.id,
-        "name": row.name,
-        "status": row.status,
-        "reason": row.reason,
-        "task": row.task,
-        "model": row.model,
-        "method": row.method,
-        "dataset": dataset or cfg["settings"].get("dataset"),
-        "metric": cfg["metric"],
-        "direction": cfg["direction"],
-        "sampler": cfg["sampler"],
-        "trials_planned": cfg["trials"],
-        "timeout_minutes": cfg["timeout_minutes"],
-        "prune": cfg["prune"],
-        "space": cfg["space"],
-        "settings": cfg["settings"],
-        "created_at": row.created_at.isoformat() if row.created_at else None,
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-        "counts": dict(Counter(t["state"] for t in trials)),
-        "trials": trials,
-        "best_params": best["params"] if best else None,
-        "best_value": best["value"] if best else None,
-        "best_run_id": best["run_id"] if best else None,
-    }
-
-
-def list_studies(database: Database, limit: int = 200) -> list[dict[str, Any]]:
-    """The newest searches, a line each."""
-    with database.session() as s:
-        rows = list(s.scalars(select(Study).order_by(Study.id.desc()).limit(limit)))
-        counts = Counter(s.scalars(select(Run.study_id).where(Run.study_id.in_([r.id for r in rows]))) if rows else [])
-    return [
-        {
-            "id": r.id,
-            "name": r.name,
-            "status": r.status,
-            "sampler": r.config.get("sampler"),
-            "metric": r.config.get("metric"),
-            "trials": counts.get(r.id, 0),
-            "trials_planned": r.config.get("trials"),
-            "best_value": r.best_value,
-            "best_run_id": r.best_run_id,
-            "created_at": r.created_at.isoformat() if r.created_at else None,
-        }
-        for r in rows
-    ]
-
-
-def study_figures(workspace: Workspace, study_id: int) -> dict[str, Any]:
-    """Plotly figures: optimization history, parameter importance, parallel coordinates (None until there is
-    enough to draw: importance needs two completed trials)."""
-    import optuna.visualization as vis
-
-    study = _load(workspace, study_id)
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    figures: dict[str, Any] = {"history": None, "importance": None, "parallel": None}
-    if not done:
-        return figures
-    figures["history"] = vis.plot_optimization_history(study)
-    figures["parallel"] = vis.plot_parallel_coordinate(study)
-    varied = {k for t in done for k in t.params if len({str(u.params.get(k)) for u in done}) > 1}
-    if len(done) >= 2 and varied:
-        figures["importance"] = vis.plot_param_importances(study)
-    return figures
+    return optuna.load_study(study_name=cfg["optuna_name"], storage=_storage(workspace), sampler=sampler, pruner=pruner)

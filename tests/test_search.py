@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from backend.data import import_file
 from backend.jobs import Supervisor
 from backend.runs import get_run
-from backend.studies import SearchOptions, create_study, stop_study, study_figures, study_report
+from backend.search_results import study_figures, study_report
+from backend.studies import SearchOptions, create_study, stop_study
 from db import Run, RunStatus, Study
 from tests.conftest import cli, cli_json, write_alpaca
 
@@ -72,6 +73,18 @@ def test_the_cli_refuses_a_bad_space_file_and_a_metric_without_validation(servic
     assert counts(services) == (0, 0)
 
 
+def test_a_pruned_search_evaluates_each_trial_several_times_also_without_max_steps(services, sums, tiny_model):
+    space = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}
+    # 16 rows, a quarter held out: 12 to train on, 3 steps of 4 per epoch, 24 steps in 8 epochs
+    study = create_study(services.database, services.workspace, base(tiny_model, epochs=8), space, SearchOptions())
+    settings = study_report(services.database, services.workspace, study.id)["settings"]
+    assert settings["eval_steps"] == 24 // 4 and settings["eval_samples"] == 0  # no answers generated per trial
+    off = create_study(
+        services.database, services.workspace, base(tiny_model, epochs=8), space, SearchOptions(prune=False)
+    )
+    assert "eval_steps" not in study_report(services.database, services.workspace, off.id)["settings"]
+
+
 @pytest.mark.slow
 def test_a_grid_search_runs_exactly_the_grid_as_ordinary_runs(services, sums, tiny_model, tmp_path):
     space = {
@@ -121,12 +134,12 @@ def tick_until(sup, done, timeout=600):
 
 @pytest.mark.slow
 def test_a_search_prunes_bad_trials_survives_a_restart_and_finds_the_good_region(services, sums, tiny_model):
-    # Learning rates from 1e-6 (the tiny model barely moves in 12 steps) to 3e-2 (it learns the sums fast).
+    # Learning rates from 1e-6 (the tiny model barely moves in 24 steps) to 3e-2 (it learns the sums fast).
     space = {"learning_rate": {"type": "float", "low": 1e-6, "high": 3e-2, "log": True}}
     opts = SearchOptions(sampler="random", trials=6, prune=True, prune_startup=2, seed=3)
-    settings = base(tiny_model, method="full", max_steps=12, grad_accum=2)  # a tick sees each point in time
+    settings = base(tiny_model, method="full", max_steps=24, grad_accum=2)  # a tick sees each point in time
     study = create_study(services.database, services.workspace, settings, space, opts)
-    assert study_report(services.database, services.workspace, study.id)["settings"]["eval_steps"] == 3
+    assert study_report(services.database, services.workspace, study.id)["settings"]["eval_steps"] == 6
 
     def report():
         return study_report(services.database, services.workspace, study.id)
@@ -148,14 +161,14 @@ def test_a_search_prunes_bad_trials_survives_a_restart_and_finds_the_good_region
     assert pruned, out["trials"]
     for t in pruned:  # stopped early: cancelled before its last step, with the reason on the run
         run = get_run(services.database, t["run_id"])
-        assert run.status == RunStatus.cancelled and run.step < 12
+        assert run.status == RunStatus.cancelled and run.step < 24
         assert run.reason.startswith(f"pruned by search {study.id} at step")
     values = [t["value"] for t in out["trials"] if t["state"] == "complete"]
     assert out["best_value"] == min(values)
     worst = max(t["value"] for t in out["trials"])
     assert worst - out["best_value"] > 1.0, out["trials"]  # a wide margin, in nats of validation loss
     assert out["best_params"]["learning_rate"] > 1e-3
-    figures = study_figures(services.workspace, study.id)
+    figures = study_figures(services.database, services.workspace, study.id)
     assert figures["history"] is not None and figures["parallel"] is not None
 
 

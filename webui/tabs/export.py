@@ -98,8 +98,10 @@ def wire(services: Services, ui: ExportUI) -> None:
             out = export_run(
                 services.database, services.workspace, int(run_id), fmt, push_to=(push_to or "").strip() or None
             )
-        except ValueError as e:
-            return refuse(str(e), 3)
+        except (ValueError, OSError) as e:  # a full disk or a permission problem is said, not a traceback
+            return refuse(str(e).splitlines()[0], 3)
+        except MemoryError:
+            return refuse(t("export.out_of_memory"), 3)
         check = out["verification"]
         text = t("export.done", fmt=fmt, run_id=run_id, size_mb=out["size_bytes"] / 1e6, where=_short(out["path"]))
         text += "\n\n" + t("export.verified", quality=quality(check), load=check["load_seconds"])

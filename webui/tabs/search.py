@@ -19,8 +19,9 @@ import yaml
 
 from backend.catalog import models_for
 from backend.config import DEFAULT_MODELS
+from backend.search_results import list_studies, study_figures, study_report
 from backend.services import IDENTITY_EXAMPLE, Services
-from backend.studies import SearchOptions, create_study, list_studies, stop_study, study_figures, study_report
+from backend.studies import SearchOptions, create_study, stop_study
 from webui.feedback import inform, refuse
 from webui.i18n import DEFAULT, L, messages, t
 from webui.tabs.runs import form_values
@@ -149,7 +150,10 @@ def space_from_rows(rows: list[list[Any]]) -> dict[str, Any]:
             continue
         name, kind = str(name).strip(), str(kind or "").strip()
         if kind == "categorical":
-            items = [yaml.safe_load(c.strip()) for c in str(choices or "").split(",") if c.strip()]
+            try:
+                items = [yaml.safe_load(c.strip()) for c in str(choices or "").split(",") if c.strip()]
+            except yaml.YAMLError:
+                raise ValueError(f"search space: '{name}' choices {choices!r} are not a list like 8, 16, 32") from None
             space[name] = {"type": kind, "choices": items}
         else:
             space[name] = {"type": kind, "low": _number(low), "high": _number(high), "log": bool(log)}
@@ -174,8 +178,11 @@ def page(services: Services, study_id: int | None) -> tuple:
     """Summary, trials table and the three plots of one study, and what was drawn (see _drawn)."""
     if study_id is None:
         return t("search.none"), gr.Dataframe(visible=False), None, None, None, None
-    report = study_report(services.database, services.workspace, int(study_id))
-    figures = study_figures(services.workspace, int(study_id))
+    try:
+        report = study_report(services.database, services.workspace, int(study_id))
+        figures = study_figures(services.database, services.workspace, int(study_id))
+    except (ValueError, KeyError):  # deleted, or still preparing (its Optuna study is not written yet)
+        return t("search.none"), gr.Dataframe(visible=False), None, None, None, None
     plots = figures["history"], figures["importance"], figures["parallel"]
     return _summary(report), gr.Dataframe(_trials(report), visible=True), *plots, _drawn(report)
 
@@ -287,7 +294,10 @@ def wire(services: Services, ui: SearchUI, train_ui: Any, tabs: gr.Tabs) -> None
         """Redraw the chosen study when it changed (also the once it ends), and the list (statuses change)."""
         if study_id is None:
             return gr.skip(), *[gr.skip()] * len(shown), gr.skip()
-        report = study_report(services.database, services.workspace, int(study_id))
+        try:
+            report = study_report(services.database, services.workspace, int(study_id))
+        except (ValueError, KeyError):  # deleted, or still preparing
+            return gr.skip(), *[gr.skip()] * len(shown), gr.skip()
         if _drawn(report) == before:
             return gr.skip(), *[gr.skip()] * len(shown), gr.skip()
         return gr.Dropdown(choices=choices(services)), *page(services, study_id)
@@ -310,11 +320,15 @@ def wire(services: Services, ui: SearchUI, train_ui: Any, tabs: gr.Tabs) -> None
     names = list(widgets)
 
     def use_best(study_id):
-        best = study_id is not None and study_report(services.database, services.workspace, int(study_id))
-        if not best or best["best_run_id"] is None:
-            return refuse(t("search.no_best"), len(names) + 1)
+        try:
+            best = study_id is not None and study_report(services.database, services.workspace, int(study_id))
+            if not best or best["best_run_id"] is None:
+                return refuse(t("search.no_best"), len(names) + 1)
+            values = form_values(services, int(best["best_run_id"]), names)
+        except (ValueError, KeyError) as e:  # the search or its best run deleted meanwhile
+            return refuse(str(e), len(names) + 1)
         inform(t("search.best_copied", run_id=best["best_run_id"]))
-        return *form_values(services, int(best["best_run_id"]), names), gr.Tabs(selected="train")
+        return *values, gr.Tabs(selected="train")
 
     ui.use_best.click(use_best, [ui.study], [*widgets.values(), tabs], **private)
 
