@@ -96,6 +96,9 @@ def export_run(
         with database.session() as s:
             s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(target)))
         raise
+    from backend.export_card import write_card
+
+    write_card(target, run, fmt, verification)  # README.md: settings, dataset, metrics, this check
     (target / MARKER).write_text(f"{fmt} export of run {run_id}\n")
     size = dir_size(target)
     verification["size_bytes"] = size

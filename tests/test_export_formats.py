@@ -109,6 +109,10 @@ def test_gguf_export_has_tensors_tokenizer_and_modelfile(runs, fmt):
     modelfile = (folder / "Modelfile").read_text()
     assert f"FROM ./{path.name}" in modelfile and "{{ .Prompt }}" in modelfile
     assert "<|im_start|>user" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
+    card = (folder / "README.md").read_text()  # the model card: where it came from, how well, how checked
+    assert f"run {chat}, method **lora**" in card and "dataset **chat**" in card
+    assert '`max_steps`: 1' in card and '`lora_rank`: 4' in card and "`train_loss`:" in card
+    assert f"`max_abs_logit_diff`: {check['max_abs_logit_diff']}" in card
     # transformers reads it back (dequantized) and it tracks the run's model within the format's tolerance
     services = Services.open(ws)
     source = load_source("sft", *model_folder(services.database, services.workspace, chat)).model

@@ -1,0 +1,65 @@
+"""The model card (README.md) every export folder carries: what was trained, on what, how well, and how the
+export was checked, so a folder copied elsewhere (or pushed to the Hub) still says where it came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from backend.config import RunConfig
+
+LOADING = {
+    "merged": "AutoModelForCausalLM.from_pretrained(folder)  # or AutoModelForSequenceClassification",
+    "adapter": "PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), folder)",
+    "int8": "backend.export_quant.load_int8(folder)  # int8 weights + scales in safetensors",
+    "onnx": "onnxruntime.InferenceSession(folder + '/model.onnx')",
+    "onnx-int8": "onnxruntime.InferenceSession(folder + '/model.onnx')",
+    "gguf-f16": "ollama create NAME -f Modelfile  # or llama.cpp: llama-cli -m model.gguf",
+    "gguf-q8_0": "ollama create NAME -f Modelfile  # or llama.cpp: llama-cli -m model.gguf",
+    "gguf-q4_0": "ollama create NAME -f Modelfile  # or llama.cpp: llama-cli -m model.gguf",
+}
+SHOWN_METRICS = 12  # final metrics listed (numbers only; per-class tables stay in Tuneboard)
+
+
+def write_card(target: Path, run: Any, fmt: str, verification: dict[str, Any]) -> None:
+    """README.md in `target`: Hub front matter, then the run's settings (those not at their defaults),
+    dataset, final metrics and the export's check."""
+    config = run.config or {}
+    defaults = RunConfig.from_dict({"task": config.get("task", "sft"), "method": config.get("method", "lora")})
+    changed = {k: v for k, v in config.items() if k in defaults.to_dict() and v != getattr(defaults, k)}
+    metrics = {k: v for k, v in (run.metrics or {}).items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    checks = {k: v for k, v in verification.items() if isinstance(v, int | float | str | bool)}
+    lines = [
+        "---",
+        f"base_model: {json.dumps(str(run.model))}",
+        f"tags: [tuneboard, {config.get('task', 'sft')}, {run.method}]",
+        "---",
+        "",
+        f"# {run.name} ({fmt})",
+        "",
+        f"Fine-tuned with Tuneboard: run {run.id}, method **{run.method}**, task **{config.get('task', 'sft')}**, "
+        f"from `{run.model}` on the dataset **{config.get('dataset', '?')}**.",
+        "",
+        "## Settings (those not at their defaults)",
+        "",
+        *(f"- `{k}`: {json.dumps(v, ensure_ascii=False)}" for k, v in sorted(changed.items())),
+        "",
+        "## Final metrics",
+        "",
+        *(f"- `{k}`: {v}" for k, v in list(sorted(metrics.items()))[:SHOWN_METRICS]),
+        "",
+        f"## How this {fmt} export was checked",
+        "",
+        "Loaded back by its runtime and compared with the fp32 source on fixed inputs:",
+        "",
+        *(f"- `{k}`: {v}" for k, v in sorted(checks.items())),
+        "",
+        "## Loading",
+        "",
+        "```python",
+        LOADING.get(fmt, ""),
+        "```",
+        "",
+    ]
+    (target / "README.md").write_text("\n".join(lines), encoding="utf-8")
