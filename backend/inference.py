@@ -143,6 +143,8 @@ def stream_chat(
         kwargs["repetition_penalty"] = gen.repetition_penalty
     if gen.stop:  # generation halts at a stop text; the text itself is cut off below
         kwargs.update(stop_strings=list(gen.stop), tokenizer=tokenizer)
+    halt = threading.Event()  # set when the reader stops (stop text, closed page): generation ends at its next token
+    kwargs["stopping_criteria"] = _halt_when(halt)
     failures: list[Exception] = []
 
     def generate() -> None:
@@ -160,16 +162,31 @@ def stream_chat(
     thread = threading.Thread(target=generate, daemon=True)
     thread.start()
     text = ""
-    for piece in streamer:
-        text += piece
-        cut = _stop_at(text, gen.stop)
-        if cut is not None:
-            yield text[:cut]
-            break
-        yield text
-    thread.join()
+    try:
+        for piece in streamer:
+            text += piece
+            cut = _stop_at(text, gen.stop)
+            if cut is not None:
+                yield text[:cut]
+                break
+            yield text
+    finally:  # also when the consumer goes away mid-answer (GeneratorExit): free the cores for the next one
+        halt.set()
+        thread.join()
     if failures:
         raise ValueError(f"generation failed: {failures[0]}")
+
+
+def _halt_when(event: threading.Event) -> Any:
+    """A stopping criterion that ends generation once `event` is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Halt(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Halt()])
 
 
 def _stop_at(text: str, stops: Sequence[str]) -> int | None:

@@ -227,3 +227,25 @@ def test_image_classifier_gives_top_k_classes_and_batch_scores_like_the_engine(t
         assert len(list(csv.DictReader(f))) == batch["rows"]
     with pytest.raises(ValueError, match="classifies images; give an image"):
         classify(services.database, services.workspace, run["id"], text="a seven")
+
+
+def test_a_stream_closed_mid_answer_stops_generating(tiny_model):
+    """A page closed mid-answer (the generator closed) frees the cores at once instead of generating on."""
+    import time
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from backend.config import GenerationConfig
+    from backend.inference import stream_chat
+
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+    gen, turns = GenerationConfig(max_new_tokens=1500, temperature=0.0), [{"role": "user", "content": "hi"}]
+    start = time.monotonic()
+    answer = list(stream_chat(model, tokenizer, turns, gen))[-1]
+    whole = time.monotonic() - start
+    assert len(tokenizer(answer)["input_ids"]) > 500  # the random model talks on: a long answer to cut short
+    stream = stream_chat(model, tokenizer, turns, gen)
+    start = time.monotonic()
+    next(stream)
+    stream.close()  # returns once the generation thread has ended
+    assert time.monotonic() - start < whole / 5, (whole, time.monotonic() - start)
