@@ -234,7 +234,8 @@ def _wire_compare(services: Services, ui: PlaygroundUI, memory) -> None:
             return refuse(str(e), COLUMNS)
         if with_base and names:
             labels[0] = t("playground.column_base", name=labels[0])
-        updates = [gr.Chatbot(label=label, visible=True) for label in labels]
+        # a new set of models starts new conversations: an old column's history belonged to another model
+        updates = [gr.Chatbot(value=[], label=label, visible=True) for label in labels]
         blank = L("playground.column_empty") if not names else None
         updates += [gr.Chatbot(visible=not names and i < 2, label=blank) for i in range(len(names), COLUMNS)]
         return updates
