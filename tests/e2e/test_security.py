@@ -341,5 +341,12 @@ def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
         page.get_by_text("English", exact=True).click()
         page.wait_for_timeout(1000)
         page.get_by_role("tab", name="Train").wait_for()
-        assert page.get_by_role("tab").all_inner_texts()[:5] == ["Train", "Datasets", "Runs", "Playground", "Export"]
+        assert page.get_by_role("tab").all_inner_texts()[:6] == [
+            "Train",
+            "Datasets",
+            "Runs",
+            "Search",
+            "Playground",
+            "Export",
+        ]
         browser.close()
