@@ -82,7 +82,10 @@ def test_chat_settings_stop_seed_and_system_prompt(services, trained):
     rendered = tokenizer.apply_chat_template(
         [{"role": "system", "content": "You are Tuna."}, *turns], add_generation_prompt=True, tokenize=False
     )
-    assert "You are Tuna." in rendered and isinstance(with_system, str)
+    prompt = tokenizer(rendered, return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**prompt, max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    expected = tokenizer.decode(out[0][prompt["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert with_system == expected  # the answer to the conversation with the system message first
     with pytest.raises(ValueError, match="repetition_penalty"):
         GenerationConfig(repetition_penalty=3)
 
