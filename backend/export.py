@@ -119,7 +119,10 @@ def export_run(
     if push_to:
         from backend.export_hub import push
 
-        result["pushed"] = push(target, push_to)
+        try:  # the verified export stays, and says the push failed
+            result["pushed"] = push(target, push_to)
+        except ValueError as e:
+            result["push_error"] = str(e)
     return result
 
 

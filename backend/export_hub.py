@@ -8,11 +8,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+HUB_HOST = "huggingface.co"
+REACH_SECONDS = 5.0
 
 
 def check_can_push(repo_id: str) -> None:
@@ -23,6 +28,12 @@ def check_can_push(repo_id: str) -> None:
         raise ValueError("no Hugging Face token: set HF_TOKEN to push exports to the Hub; nothing was exported")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise ValueError("the Hugging Face Hub is unreachable (HF_HUB_OFFLINE is set); nothing was exported or pushed")
+    try:  # offline: say so now, not after minutes of exporting
+        socket.create_connection((HUB_HOST, 443), timeout=REACH_SECONDS).close()
+    except OSError as e:
+        raise ValueError(
+            f"the Hugging Face Hub ({HUB_HOST}) is unreachable ({type(e).__name__}); nothing was exported or pushed"
+        ) from None
 
 
 def push(folder: Path, repo_id: str) -> str:

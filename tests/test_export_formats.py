@@ -111,7 +111,7 @@ def test_gguf_export_has_tensors_tokenizer_and_modelfile(runs, fmt):
     assert "<|im_start|>user" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
     card = (folder / "README.md").read_text()  # the model card: where it came from, how well, how checked
     assert f"run {chat}, method **lora**" in card and "dataset **chat**" in card
-    assert '`max_steps`: 1' in card and '`lora_rank`: 4' in card and "`train_loss`:" in card
+    assert "`max_steps`: 1" in card and "`lora_rank`: 4" in card and "`train_loss`:" in card
     assert f"`max_abs_logit_diff`: {check['max_abs_logit_diff']}" in card
     # transformers reads it back (dequantized) and it tracks the run's model within the format's tolerance
     services = Services.open(ws)
@@ -204,3 +204,14 @@ def test_image_classifier_exports(tmp_path):
         assert check["ok"] and check["eval_rows"] > 0 and "accuracy_delta" in check
     proc = cli(ws, "export", str(run["id"]), "--format", "gguf-f16", "--json")
     assert proc.returncode == 2 and "image-classification run exports as merged, int8, onnx, onnx-int8" in proc.stderr
+
+
+def test_a_push_to_an_unreachable_hub_is_refused_before_exporting(monkeypatch):
+    """Offline, a push is refused at once (not after minutes of exporting); '.invalid' never resolves."""
+    from backend import export_hub
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(export_hub, "HUB_HOST", "hub.invalid")
+    with pytest.raises(ValueError, match=r"the Hugging Face Hub \(hub.invalid\) is unreachable .*nothing was exported"):
+        export_hub.check_can_push("me/tickets")

@@ -13,7 +13,7 @@ import pandas as pd
 from backend.export import FORMATS, export_run, formats_for, list_exports
 from backend.runs import get_run
 from backend.services import Services
-from webui.feedback import refuse
+from webui.feedback import refuse, warn
 from webui.i18n import L, t
 
 COLUMNS = ("format", "size", "load", "latency", "quality", "where")  # headers: export.col_<name>
@@ -107,6 +107,8 @@ def wire(services: Services, ui: ExportUI) -> None:
         text += "\n\n" + t("export.verified", quality=quality(check), load=check["load_seconds"])
         if out.get("pushed"):
             text += "\n\n" + t("export.pushed", url=out["pushed"])
+        if out.get("push_error"):
+            warn(out["push_error"])
         return text, exports_table(list_exports(services.database, int(run_id))), out["zip"]
 
     private = {"api_visibility": "private"}
