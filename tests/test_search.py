@@ -85,6 +85,18 @@ def test_a_pruned_search_evaluates_each_trial_several_times_also_without_max_ste
     assert "eval_steps" not in study_report(services.database, services.workspace, off.id)["settings"]
 
 
+def test_no_trial_starts_once_the_time_budget_has_run_out(services, sums, tiny_model):
+    space = {"lora_rank": {"type": "categorical", "choices": [2, 4]}}
+    opts = SearchOptions(sampler="grid", prune=False, timeout_minutes=0.0001)  # 6 ms: over before the first tick
+    study = create_study(services.database, services.workspace, base(tiny_model, max_steps=2), space, opts)
+    time.sleep(0.05)
+    Supervisor(services.database, services.workspace).tick()
+    out = study_report(services.database, services.workspace, study.id)
+    assert out["status"] == "failed" and out["trials"] == []
+    assert out["reason"] == "the time budget of 0.0001 min ran out after 0 of 2 trials"
+    assert counts(services) == (1, 0)  # the study, and no run
+
+
 @pytest.mark.slow
 def test_a_grid_search_runs_exactly_the_grid_as_ordinary_runs(services, sums, tiny_model, tmp_path):
     space = {
