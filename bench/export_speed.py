@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,15 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.classification_quality import cli  # noqa: E402 - the CLI as a user runs it, JSON out
+
 ROUNDS = 5  # passes over the validation rows, variants interleaved
-
-
-def cli(workspace: Path, *args: str) -> dict:
-    cmd = [sys.executable, "-m", "backend.cli", "--workspace", str(workspace), *args, "--json"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
 
 
 def linear_bytes_torch(model) -> int:
