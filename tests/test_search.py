@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 import time
 
 import pytest
@@ -171,10 +172,11 @@ def test_a_search_prunes_bad_trials_survives_a_restart_and_finds_the_good_region
     assert sorted(runs) == [t["number"] for t in out["trials"]]  # every trial is a run of this study
     pruned = [t for t in out["trials"] if t["state"] == "pruned"]
     assert pruned, out["trials"]
-    for t in pruned:  # stopped early: cancelled before its last step, with the reason on the run
+    for t in pruned:  # judged at an evaluation before the last step, and its run cancelled with the reason
         run = get_run(services.database, t["run_id"])
-        assert run.status == RunStatus.cancelled and run.step < 24
-        assert run.reason.startswith(f"pruned by search {study.id} at step")
+        assert run.status == RunStatus.cancelled and t["evaluations"] < 4
+        assert re.match(rf"pruned by search {study.id} at step (6|12|18): its eval_loss", run.reason), run.reason
+        # (how many steps it trained on depends on when its worker saw the cancel: on a loaded CPU, to the end)
     values = [t["value"] for t in out["trials"] if t["state"] == "complete"]
     assert out["best_value"] == min(values)
     worst = max(t["value"] for t in out["trials"])
