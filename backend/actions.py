@@ -216,7 +216,7 @@ def search(
 ) -> dict[str, Any]:
     """Start a hyperparameter search (trials are runs); with `wait`, return when it ends."""
     from backend.search_results import study_report
-    from backend.studies import SearchOptions, create_study
+    from backend.studies import SearchOptions, create_study, is_live
 
     known = set(SearchOptions.__dataclass_fields__)
     unknown = sorted(set(options or {}) - known)
@@ -225,16 +225,8 @@ def search(
     given = {k: v for k, v in (options or {}).items() if v is not None}
     study = create_study(services.database, services.workspace, settings, space, SearchOptions(**given), name=name)
     if wait:
-        _supervise_while(services, lambda: _study_live(services, study.id), timeout, f"search {study.id}")
+        _supervise_while(services, lambda: is_live(services.database, study.id), timeout, f"search {study.id}")
     return study_report(services.database, services.workspace, study.id)
-
-
-def _study_live(services: Services, study_id: int) -> bool:
-    from backend.studies import LIVE
-    from db import Study
-
-    with services.database.session() as s:
-        return s.get(Study, study_id).status in LIVE
 
 
 def show_search(services: Services, study_id: int) -> dict[str, Any]:

@@ -45,6 +45,7 @@ CANCEL_GRACE = timedelta(seconds=60)  # after a cancel request, then the process
 DEFAULT_CPU_RUNS = 1  # runs training on the CPU at once (they share its cores)
 DEFAULT_RUNS_PER_GPU = 1  # runs sharing one GPU at once
 MIN_FREE_GB = 1.0  # below this much free disk in the workspace, runs do not start ($TUNEBOARD_MIN_FREE_GB)
+LIVE_STUDIES = ("queued", "running")  # hyperparameter searches the supervisor advances
 QUEUE_SCAN = 100  # queued runs looked at per tick (the ones that fit start)
 
 _work = threading.Event()  # set when this process queues a run: its supervisor thread looks at once
@@ -186,7 +187,7 @@ class Supervisor:
         """Hyperparameter searches queue their next trials and prune bad ones here (a `supervise` process
         imports Optuna only once a search is live)."""
         with self.database.session() as s:
-            live = s.scalar(select(Study.id).where(Study.status.in_(("queued", "running"))).limit(1))
+            live = s.scalar(select(Study.id).where(Study.status.in_(LIVE_STUDIES)).limit(1))
         if live is not None:
             from backend.studies import advance_studies
 

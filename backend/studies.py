@@ -35,6 +35,7 @@ from sqlalchemy.exc import OperationalError
 
 from backend.config import NEEDS_VALIDATION, RunConfig
 from backend.data.store import find_dataset
+from backend.jobs import LIVE_STUDIES as LIVE
 from backend.runs import ACTIVE, cancel_run, check_run, create_run
 from backend.search_space import grid, parse_space
 from backend.workspace import Workspace
@@ -46,7 +47,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)  # our log says what matter
 
 SAMPLERS = ("tpe", "random", "grid")
 DIRECTIONS = ("minimize", "maximize")
-LIVE = ("queued", "running")  # study states the supervisor advances
 DEFAULT_TRIALS = 10
 GENERATED = ("eval_bleu4", "eval_rouge_l")  # chat metrics scored on generated answers (eval_samples)
 EVALS_PER_TRIAL = 4  # a pruned search evaluates each trial this often when max_steps is set and eval_steps is not
@@ -303,7 +303,7 @@ def _queue_trial(database: Database, workspace: Workspace, study: optuna.Study, 
     """Ask Optuna for the next settings and queue them as a run; False (the study ended) if refused."""
     trial = study.ask(_distributions(cfg))
     settings = {**cfg["settings"], **trial.params}
-    if not _live(database, study_id):  # stopped since this tick began: no trial after a Stop
+    if not is_live(database, study_id):  # stopped since this tick began: no trial after a Stop
         optuna_study(workspace, cfg).tell(trial.number, state=TrialState.FAIL)
         return False
     try:
@@ -319,14 +319,15 @@ def _queue_trial(database: Database, workspace: Workspace, study: optuna.Study, 
         _end(database, study_id, "failed", f"trial {trial.number} could not be queued: {e}")
         return False
     trial.set_user_attr("run_id", run.id)
-    if not _live(database, study_id):  # a Stop between the check and the queueing: this run goes too
+    if not is_live(database, study_id):  # a Stop between the check and the queueing: this run goes too
         with contextlib.suppress(ValueError):
             cancel_run(database, run.id)
     log.info("search %d: trial %d queued as run %d with %s", study_id, trial.number, run.id, trial.params)
     return True
 
 
-def _live(database: Database, study_id: int) -> bool:
+def is_live(database: Database, study_id: int) -> bool:
+    """Whether the search is queued or running (the supervisor still advances it)."""
     with database.session() as s:
         return s.get(Study, study_id).status in LIVE
 

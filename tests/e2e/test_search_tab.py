@@ -51,7 +51,7 @@ def test_search_tab_refuses_a_bad_space_then_runs_a_search_and_copies_the_best(s
 
     page.get_by_role("radio", name="Random").check()
     page.get_by_role("button", name="Start search").click()
-    expect(page.get_by_text(re.compile(r"Search 1 started: 2 trials"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Search 1 started: 2 trials"))).to_be_visible(timeout=30_000)
     summary = page.get_by_text(re.compile(r"^2 of 2 trials done"))
     expect(summary).to_be_visible(timeout=SEARCH_TIMEOUT * 1000)
     expect(page.get_by_text(re.compile(r"Search 1: .* · completed"))).to_be_visible(timeout=30_000)

@@ -20,16 +20,17 @@ import yaml
 from backend.catalog import models_for
 from backend.config import DEFAULT_MODELS
 from backend.search_results import list_studies, study_figures, study_report
-from backend.services import IDENTITY_EXAMPLE, Services
+from backend.services import Services
 from backend.studies import SearchOptions, create_study, stop_study
 from webui.feedback import inform, refuse
 from webui.i18n import DEFAULT, L, messages, t
 from webui.tabs.runs import form_values
 from webui.tabs.runs_views import metric_label
-from webui.tabs.train import TASKS, dataset_names, method_choices
+from webui.tabs.train import TASKS, dataset_names, method_choices, refresh_choices
 
 DEFAULTS = SearchOptions()
 REFRESH_SECONDS = 3.0
+ENDED = ("completed", "stopped", "failed")  # a study in these states no longer changes
 COLUMNS = ["search", "setting", "type", "low", "high", "log", "choices"]
 TYPES = ["float", "int", "categorical"]
 # What a person most often searches, ticked where it pays off first (learning rate, LoRA rank).
@@ -174,12 +175,13 @@ def choices(services: Services) -> list[tuple[str, int]]:
     return [(f"#{s['id']} {s['name']} · {t('search.status_' + s['status'])}", s["id"]) for s in studies]
 
 
-def page(services: Services, study_id: int | None) -> tuple:
-    """Summary, trials table and the three plots of one study, and what was drawn (see _drawn)."""
+def page(services: Services, study_id: int | None, report: dict[str, Any] | None = None) -> tuple:
+    """Summary, trials table and the three plots of one study (its `report` when already read), and what
+    was drawn (see _drawn)."""
     if study_id is None:
         return t("search.none"), gr.Dataframe(visible=False), None, None, None, None
     try:
-        report = study_report(services.database, services.workspace, int(study_id))
+        report = report or study_report(services.database, services.workspace, int(study_id))
         figures = study_figures(services.database, services.workspace, int(study_id))
     except (ValueError, KeyError):  # deleted, or still preparing (its Optuna study is not written yet)
         return t("search.none"), gr.Dataframe(visible=False), None, None, None, None
@@ -250,11 +252,9 @@ def wire(services: Services, ui: SearchUI, train_ui: Any, tabs: gr.Tabs) -> None
     def switch_task(task: str):
         metrics = METRICS.get(task, CLASSIFY_METRICS)
         method = "full" if task == "image-classification" else "lora"
-        names = dataset_names(services, task)
-        first = IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else (names[0] if names else None)
         return (
             gr.Dropdown(choices=models_for(task), value=DEFAULT_MODELS.get(task)),
-            gr.Dropdown(choices=names, value=first),
+            refresh_choices(services)(None, task),  # the Train tab's list of the task's datasets
             gr.Radio(value=method),
             gr.Dropdown(choices=metrics, value=metrics[0]),
         )
@@ -292,7 +292,8 @@ def wire(services: Services, ui: SearchUI, train_ui: Any, tabs: gr.Tabs) -> None
 
     def refresh(study_id, before):
         """Redraw the chosen study when it changed (also the once it ends), and the list (statuses change)."""
-        if study_id is None:
+        ended = before is not None and before[0] == study_id and before[1] in ENDED  # drawn as it stays
+        if study_id is None or ended:
             return gr.skip(), *[gr.skip()] * len(shown), gr.skip()
         try:
             report = study_report(services.database, services.workspace, int(study_id))
@@ -300,7 +301,7 @@ def wire(services: Services, ui: SearchUI, train_ui: Any, tabs: gr.Tabs) -> None
             return gr.skip(), *[gr.skip()] * len(shown), gr.skip()
         if _drawn(report) == before:
             return gr.skip(), *[gr.skip()] * len(shown), gr.skip()
-        return gr.Dropdown(choices=choices(services)), *page(services, study_id)
+        return gr.Dropdown(choices=choices(services)), *page(services, study_id, report)
 
     ui.timer.tick(refresh, [ui.study, drawn], [ui.study, *shown, drawn], show_progress="hidden", **private)
 
@@ -337,11 +338,9 @@ def refresh_lists(services: Services):
     """When the tab is shown or the page opens: the studies and the task's datasets (kept if still there)."""
 
     def refresh(study_id, task, dataset):
-        names = dataset_names(services, task)
-        keep = dataset if dataset in names else (IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else None)
         listed = choices(services)
         ids = [i for _, i in listed]
         chosen = study_id if study_id in ids else (ids[0] if ids else None)
-        return gr.Dropdown(choices=listed, value=chosen), gr.Dropdown(choices=names, value=keep)
+        return gr.Dropdown(choices=listed, value=chosen), refresh_choices(services)(dataset, task)
 
     return refresh
