@@ -33,7 +33,7 @@ def quantize(model: Any) -> Any:
         return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).eval(), {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def save_int8(quantized: Any, target: Path, kind: str, extra: dict[str, Any] | None = None) -> None:
+def save_int8(quantized: Any, target: Path, kind: str) -> None:
     """WEIGHTS + MANIFEST in `target`. `kind` says how to rebuild the network (see `load_int8`)."""
     import torch
     from safetensors.torch import save_file
@@ -65,7 +65,7 @@ def save_int8(quantized: Any, target: Path, kind: str, extra: dict[str, Any] | N
         seen[ptr] = key
     save_file(tensors, target / WEIGHTS)
     manifest = {"method": "torch.ao dynamic quantization", "dtype": "qint8", "kind": kind, "modules": modules}
-    (target / MANIFEST).write_text(json.dumps({**manifest, **(extra or {})}, indent=2, ensure_ascii=False))
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
 
 
 def load_int8(folder: Path) -> Any:

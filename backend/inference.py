@@ -23,7 +23,6 @@ from db import Database, RunStatus
 
 log = logging.getLogger(__name__)
 
-BASE = "base"  # side by side: the column that shows the fine-tuned runs' base model
 
 
 def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple[Path, Path | None, bool]:
@@ -205,7 +204,7 @@ def stream_side_by_side(
 ) -> Iterator[list[str]]:
     """The same question to several models, one after another, each answer streamed.
 
-    `sources` are run ids or base model names (`BASE` in the UI is resolved by the caller);
+    `sources` are run ids or base model names (the caller resolves a run's base with `base_of`);
     `conversations` holds each column's own history ending with the new user message. Yields the
     answers of every column so far (columns not yet reached are ""). One model generates at a
     time: on a small CPU, two at once would each run at half speed and neither answer sooner.

@@ -101,9 +101,6 @@ class ModelCache:
         gc.collect()
         return gone
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._entries
-
     def keys(self) -> list[str]:
         """Keys, least recently used first."""
         return list(self._entries)
