@@ -194,7 +194,7 @@ def _launch_options(services, args, authenticator) -> dict:
 def _serve_full(services, args, authenticator) -> int:
     import gradio as gr
 
-    from backend.jobs import Supervisor
+    from backend.runs.supervisor import Supervisor
     from webui.app import CSS, build_app
 
     services.ensure_examples()

@@ -93,7 +93,7 @@ def train(
     services: Services, settings: dict[str, Any], name: str = "", wait: bool = False, timeout: float | None = None
 ) -> dict[str, Any]:
     """Queue a run; with `wait`, return when it ends (supervising it here if no app is running)."""
-    from backend.runs import create_run
+    from backend.runs.queue import create_run
 
     run = create_run(services.database, services.workspace, RunConfig.from_dict(settings), name=name)
     if wait:
@@ -103,7 +103,7 @@ def train(
 
 def _supervise_until(services: Services, run_id: int, timeout: float | None) -> None:
     """Block until the run ends, supervising it here when no app (or `supervise`) is running."""
-    from backend.runs import get_run
+    from backend.runs.queue import get_run
 
     busy = lambda: not get_run(services.database, run_id).status.finished  # noqa: E731
     _supervise_while(services, busy, timeout, f"run {run_id}")
@@ -111,7 +111,7 @@ def _supervise_until(services: Services, run_id: int, timeout: float | None) -> 
 
 def _supervise_while(services: Services, busy: Callable[[], bool], timeout: float | None, what: str) -> None:
     """Wait while `busy()`, supervising here when no app (or `supervise`) is running."""
-    from backend.jobs import Supervisor
+    from backend.runs.supervisor import Supervisor
 
     supervisor = Supervisor(services.database, services.workspace)
     mine = supervisor.acquire()
@@ -141,7 +141,7 @@ def list_runs(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """One page of runs (newest first by default), filtered and searched in the database."""
-    from backend.runquery import RunQuery, list_page, summary
+    from backend.runs.query import RunQuery, list_page, summary
 
     q = RunQuery(status or None, task or None, model or None, dataset or None, search or "", sort, limit, offset)
     page = list_page(services.database, q)
@@ -149,20 +149,20 @@ def list_runs(
 
 
 def _run(services: Services, run_id: int) -> dict[str, Any]:
-    from backend.runs import get_run, summary
+    from backend.runs.queue import get_run, summary
 
     return summary(get_run(services.database, run_id), database=services.database)
 
 
 def show_run(services: Services, run_id: int) -> dict[str, Any]:
-    from backend.runs import get_run, summary
+    from backend.runs.queue import get_run, summary
 
     run = get_run(services.database, run_id)
     return summary(run, services.workspace, detail=True, database=services.database)
 
 
 def cancel_run(services: Services, run_id: int) -> dict[str, Any]:
-    from backend.runs import cancel_run
+    from backend.runs.queue import cancel_run
 
     cancel_run(services.database, run_id)
     return _run(services, run_id)
@@ -175,7 +175,7 @@ def resume_run(
 
     `as_new` queues a new run (parent_id = run_id) starting from a copy of that checkpoint instead.
     """
-    from backend.runs import resume_run
+    from backend.runs.queue import resume_run
 
     run_id = resume_run(services.database, run_id, as_new=as_new, workspace=services.workspace).id
     if wait:
@@ -185,14 +185,14 @@ def resume_run(
 
 def delete_run(services: Services, run_id: int) -> dict[str, Any]:
     """Delete a finished run with its files (refused while it is queued or running)."""
-    from backend.runs import delete_run
+    from backend.runs.queue import delete_run
 
     return delete_run(services.database, services.workspace, run_id)
 
 
 def set_priority(services: Services, run_id: int, priority: int) -> dict[str, Any]:
     """Change a queued run's priority (higher starts first); returns it with its queue position."""
-    from backend.runs import set_priority
+    from backend.runs.queue import set_priority
 
     set_priority(services.database, run_id, priority)
     return _run(services, run_id)
@@ -200,7 +200,7 @@ def set_priority(services: Services, run_id: int, priority: int) -> dict[str, An
 
 def compare_runs(services: Services, run_ids: list[int]) -> dict[str, Any]:
     """2-5 runs side by side: settings that differ, final metrics, and every curve."""
-    from backend.runquery import compare
+    from backend.runs.query import compare
 
     return compare(services.database, run_ids)
 
@@ -215,8 +215,8 @@ def search(
     timeout: float | None = None,
 ) -> dict[str, Any]:
     """Start a hyperparameter search (trials are runs); with `wait`, return when it ends."""
-    from backend.search_results import study_report
-    from backend.studies import SearchOptions, create_study, is_live
+    from backend.search.results import study_report
+    from backend.search.studies import SearchOptions, create_study, is_live
 
     known = set(SearchOptions.__dataclass_fields__)
     unknown = sorted(set(options or {}) - known)
@@ -231,22 +231,22 @@ def search(
 
 def show_search(services: Services, study_id: int) -> dict[str, Any]:
     """A search with every trial (run id, params, value, state), best params and value."""
-    from backend.search_results import study_report
+    from backend.search.results import study_report
 
     return study_report(services.database, services.workspace, study_id)
 
 
 def stop_search(services: Services, study_id: int) -> dict[str, Any]:
     """Stop a search: no new trials; running trials are cancelled."""
-    from backend.search_results import study_report
-    from backend.studies import stop_study
+    from backend.search.results import study_report
+    from backend.search.studies import stop_study
 
     stop_study(services.database, services.workspace, study_id)
     return study_report(services.database, services.workspace, study_id)
 
 
 def list_searches(services: Services) -> list[dict[str, Any]]:
-    from backend.search_results import list_studies
+    from backend.search.results import list_studies
 
     return list_studies(services.database)
 
@@ -254,8 +254,8 @@ def list_searches(services: Services) -> list[dict[str, Any]]:
 def export(
     services: Services, run_id: int, fmt: str = "merged", out: str | None = None, push_to: str | None = None
 ) -> dict[str, Any]:
-    """Write one export format of a completed run, verified against its model (backend.export)."""
-    from backend.export import export_run
+    """Write one export format of a completed run, verified against its model (backend.export.exporter)."""
+    from backend.export.exporter import export_run
 
     return export_run(services.database, services.workspace, run_id, fmt, out=out, push_to=push_to)
 
@@ -273,7 +273,7 @@ def predict(
     """A completed run's prediction: a chat reply or class probabilities for one prompt, top classes for an
     image, or a whole dataset split scored with the engine's metrics and written as CSV (`out` or
     workspace/predictions/). The input must suit the run's task; nothing is written on a refusal."""
-    from backend.predict import batch_predict, classify, run_task
+    from backend.playground.predict import batch_predict, classify, run_task
 
     given = [name for name, v in (("--prompt", prompt), ("--image", image), ("--dataset", dataset)) if v]
     if len(given) != 1:
@@ -295,7 +295,7 @@ def predict(
 
 def chat(services: Services, run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
     """One greedy reply from a completed run's model (repeatable)."""
-    from backend.inference import load, reply
+    from backend.playground.chat import load, reply
 
     if not prompt.strip():
         raise ValueError("prompt is empty")

@@ -41,12 +41,12 @@ class Services:
         A separate process, so the app never holds the model in memory; a run that starts meanwhile
         waits on the same file lock. Failures are left to the worker, which reports them on the run.
         """
-        from backend.catalog import is_materialized
         from backend.config import DEFAULT_MODEL
+        from backend.models.catalog import is_materialized
 
         if is_materialized(DEFAULT_MODEL, self.workspace.models_dir):
             return None
-        cmd = [sys.executable, "-m", "backend.catalog", DEFAULT_MODEL, str(self.workspace.models_dir)]
+        cmd = [sys.executable, "-m", "backend.models.catalog", DEFAULT_MODEL, str(self.workspace.models_dir)]
         self.workspace.models_dir.mkdir(parents=True, exist_ok=True)
         with open(self.workspace.models_dir / "convert.log", "ab") as log:
             return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

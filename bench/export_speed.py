@@ -6,12 +6,12 @@
 
 - classifier: all-MiniLM-L6-v2 fine-tuned on examples/support_tickets.csv (`train --task
   text-classification --epochs 3` through the CLI), exported as int8 (torch.ao), onnx and onnx-int8
-  through backend.export (so each is verified), then, in this one process: the bytes of the
+  through backend.export.exporter (so each is verified), then, in this one process: the bytes of the
   Linear/MatMul weights (fp32 vs int8), and the latency of one validation row at a time on the CPU,
   the four variants interleaved round by round so machine noise hits them alike. Targets (issue 7):
   >= 3.5x smaller linear weights, >= 1.5x faster per sample, <= 1 point accuracy drop.
 - gguf: the bundled SmolLM2-135M-Instruct (fp32 safetensors, materialized from its GGUF) written as
-  GGUF F16 / Q8_0 / Q4_0 by backend.export_gguf, sizes vs the fp32 safetensors, and the logits of
+  GGUF F16 / Q8_0 / Q4_0 by backend.export.gguf, sizes vs the fp32 safetensors, and the logits of
   transformers' GGUF loader vs the fp32 model on a chat prompt.
 Prints one JSON line per part.
 """
@@ -66,11 +66,11 @@ def matmul_bytes_onnx(path: Path) -> int:
 def classifier(tmp: Path) -> dict:
     import torch
 
-    from backend.export import export_run
-    from backend.export_onnx import runner, session
-    from backend.export_quant import load_int8
-    from backend.export_sources import load_source, text_input
-    from backend.inference import model_folder
+    from backend.export.exporter import export_run
+    from backend.export.int8 import load_int8
+    from backend.export.onnx import runner, session
+    from backend.export.sources import load_source, text_input
+    from backend.runs.results import model_folder
     from backend.services import Services
 
     ws = tmp / "ws"
@@ -83,8 +83,8 @@ def classifier(tmp: Path) -> dict:
         fmt: export_run(services.database, services.workspace, run["id"], fmt) for fmt in ("int8", "onnx", "onnx-int8")
     }
     source = load_source("text-classification", *model_folder(services.database, services.workspace, run["id"]))
-    from backend.export import _validation_rows
-    from backend.runs import get_run
+    from backend.export.exporter import _validation_rows
+    from backend.runs.queue import get_run
 
     rows = _validation_rows(services.workspace, get_run(services.database, run["id"]))
     samples = [text_input(source.tokenizer, [r["text"]], None, source.max_length) for r in rows]
@@ -136,9 +136,9 @@ def gguf_sizes(tmp: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from backend import export_gguf as eg
-    from backend.catalog import resolve_model
-    from backend.export_sources import chat_input
+    from backend.export import gguf as eg
+    from backend.export.sources import chat_input
+    from backend.models.catalog import resolve_model
     from backend.workspace import Workspace
 
     folder = resolve_model("SmolLM2-135M-Instruct", Workspace.resolve(tmp / "ws").models_dir)

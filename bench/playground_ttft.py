@@ -3,7 +3,7 @@
     .venv/bin/python bench/playground_ttft.py               # models from ./workspace/models ($TUNEBOARD_MODELS_DIR)
     .venv/bin/python bench/playground_ttft.py --rounds 5 --new-tokens 64
 
-Goes through the playground's own path (backend.inference.load -> the model cache, stream_chat with a
+Goes through the playground's own path (backend.playground.chat.load -> the model cache, stream_chat with a
 TextIteratorStreamer), greedy, on an English and a Chinese question, the two interleaved round by round.
 Time to first token = from the call to the first non-empty streamed text (prompt encoding, prefill and
 the first decode step). Prints one JSON line.
@@ -37,8 +37,8 @@ def main() -> None:
     import torch
 
     from backend.config import DEFAULT_MODEL, GenerationConfig
-    from backend.inference import load, stream_chat
-    from backend.model_cache import CACHE
+    from backend.playground.cache import CACHE
+    from backend.playground.chat import load, stream_chat
     from backend.services import Services
 
     services = Services.open(tempfile.mkdtemp(prefix="tb-bench-"))

@@ -3,7 +3,7 @@
     .venv/bin/python bench/runs_first_step.py [--repeat 3]
 
 A supervisor runs as in the app (a thread, 1 s tick). Each round queues a LoRA run of a 2-layer
-Llama (the tests' tiny model) and times until the worker, a cold `python -m backend.worker`
+Llama (the tests' tiny model) and times until the worker, a cold `python -m backend.runs.worker`
 process (imports, database, dataset, model, Trainer), has written its first loss point.
 """
 
@@ -57,8 +57,8 @@ def main() -> int:
 
     from backend.config import RunConfig
     from backend.data import import_file
-    from backend.jobs import Supervisor
-    from backend.runs import create_run, get_run
+    from backend.runs.queue import create_run, get_run
+    from backend.runs.supervisor import Supervisor
     from backend.services import Services
     from db import MetricPoint
     from tests.conftest import write_alpaca

@@ -38,8 +38,8 @@ from peft.helpers import disable_input_dtype_casting
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backend.catalog import resolve_model  # noqa: E402
 from backend.config import RunConfig  # noqa: E402
+from backend.models.catalog import resolve_model  # noqa: E402
 from backend.tasks.causal_lm import IGNORE, build  # noqa: E402
 
 BATCH, WIDTH = 4, 256

@@ -55,7 +55,7 @@ def main() -> None:
     args = p.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from backend.catalog import resolve_model
+    from backend.models.catalog import resolve_model
     from backend.workspace import Workspace
 
     ws = Workspace.resolve(tempfile.mkdtemp(prefix="tb-bench-"))

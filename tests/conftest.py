@@ -113,7 +113,7 @@ def queued(services, tiny_model, tmp_path):
     """A factory: queue a LoRA run of the tiny model on a small dataset (on whichever `services` the test uses)."""
     from backend.config import RunConfig
     from backend.data import import_file
-    from backend.runs import create_run
+    from backend.runs.queue import create_run
 
     import_file(services.database, services.workspace, write_alpaca(tmp_path / "sums.json", n=16), name="sums")
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from backend.inference import load, probe
-from backend.runs import curve
+from backend.playground.chat import load, probe
+from backend.runs.queue import curve
 from backend.services import Services
 from tests.conftest import EXAMPLES, cli_json
 

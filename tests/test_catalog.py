@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.catalog import BUNDLED, models_for, resolve_model
 from backend.config import DEFAULT_LR, DEFAULT_MODELS, RunConfig
+from backend.models.catalog import BUNDLED, models_for, resolve_model
 
 
 def test_each_task_offers_its_default_model_first():

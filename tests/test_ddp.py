@@ -2,7 +2,7 @@
 
 import sys
 
-from backend.launch import worker_command
+from backend.runs.launch import worker_command
 from backend.workspace import Workspace
 from tests.conftest import cli_json, write_alpaca
 
@@ -10,12 +10,12 @@ from tests.conftest import cli_json, write_alpaca
 def test_one_process_is_a_plain_worker_and_several_go_through_torchrun(tmp_path):
     ws = Workspace.resolve(tmp_path)
     assert worker_command(3, {"dataset": "d"}, ws) == [
-        sys.executable, "-m", "backend.worker", "3", "--workspace", str(ws.root)
+        sys.executable, "-m", "backend.runs.worker", "3", "--workspace", str(ws.root)
     ]  # fmt: skip
     for config in ({"dataset": "d", "nproc": 2}, {"dataset": "d", "devices": "cuda:0,1"}):
         cmd = worker_command(3, config, ws)
         assert cmd[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-        assert cmd[6:] == ["-m", "backend.worker", "3", "--workspace", str(ws.root)]
+        assert cmd[6:] == ["-m", "backend.runs.worker", "3", "--workspace", str(ws.root)]
 
 
 def test_two_cpu_processes_train_one_run_through_torchrun(workspace, tiny_model, tmp_path):

@@ -31,8 +31,8 @@ def runs(tmp_path_factory, tiny_model, tiny_bert):
 
 
 def export(ws: Path, run_id: int, fmt: str, **kw) -> dict:
-    """backend.export in this process (the CLI's path is covered by the gguf-q8_0 and refusal tests)."""
-    from backend.export import export_run
+    """backend.export.exporter in this process (the CLI's path is covered by the gguf-q8_0 and refusal tests)."""
+    from backend.export.exporter import export_run
     from backend.services import Services
 
     services = Services.open(ws)
@@ -54,7 +54,7 @@ def test_classifier_exports_load_back_and_report_accuracy(runs, fmt):
     if fmt == "int8":  # torch.ao, stored as safetensors and rebuilt without pickle
         from safetensors import safe_open
 
-        from backend.export_quant import load_int8
+        from backend.export.int8 import load_int8
 
         with safe_open(folder / "model.int8.safetensors", "pt") as f:
             assert any(k.endswith("weight_int8") for k in f.keys())  # noqa: SIM118 - safe_open is no dict
@@ -86,8 +86,8 @@ def test_gguf_export_has_tensors_tokenizer_and_modelfile(runs, fmt):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from backend.export_sources import load_source
-    from backend.inference import model_folder
+    from backend.export.sources import load_source
+    from backend.runs.results import model_folder
     from backend.services import Services
 
     ws, chat, _ = runs
@@ -134,8 +134,8 @@ def test_chat_int8_and_onnx_exports_agree(runs):
 
 
 def test_refusals_leave_nothing(runs, monkeypatch):
-    from backend import export_verify
-    from backend.export import export_run
+    from backend.export import verify as export_verify
+    from backend.export.exporter import export_run
     from backend.services import Services
 
     ws, chat, clf = runs
@@ -154,7 +154,7 @@ def test_refusals_leave_nothing(runs, monkeypatch):
     assert len(cli_json(ws, "runs", "show", str(clf))["artifacts"]) == before
     # a run that did not complete
     from backend.config import RunConfig
-    from backend.runs import create_run
+    from backend.runs.queue import create_run
 
     queued = create_run(services.database, services.workspace, RunConfig(dataset="chat", model="SmolLM2-135M-Instruct"))
     proc = cli(ws, "export", str(queued.id), "--format", "onnx", "--out", str(ws / "never"), "--json")
@@ -169,7 +169,7 @@ def test_disk_check_names_folder_and_need(runs, monkeypatch):
     import shutil
     from collections import namedtuple
 
-    from backend.export import export_run
+    from backend.export.exporter import export_run
     from backend.services import Services
 
     ws, chat, _ = runs
@@ -208,7 +208,7 @@ def test_image_classifier_exports(tmp_path):
 
 def test_a_push_to_an_unreachable_hub_is_refused_before_exporting(monkeypatch):
     """Offline, a push is refused at once (not after minutes of exporting); '.invalid' never resolves."""
-    from backend import export_hub
+    from backend.export import hub as export_hub
 
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

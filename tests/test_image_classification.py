@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from backend.catalog import resolve_model
 from backend.config import RunConfig
+from backend.models.catalog import resolve_model
 from backend.tasks import image_classification as ic
 
 
@@ -226,7 +226,7 @@ def test_lora_adapts_convolutions_and_attention_and_saves_merged_weights(tmp_pat
 
 
 def test_freeze_trains_the_top_stage_and_the_head(tmp_path):
-    from backend.methods import prepare
+    from backend.training.methods import prepare
 
     cfg = RunConfig.from_dict({"task": "image-classification", "method": "freeze", "freeze_layers": 1})
     built = build(tmp_path, rows(), image_size=32, method="freeze", freeze_layers=1)
@@ -235,7 +235,7 @@ def test_freeze_trains_the_top_stage_and_the_head(tmp_path):
 
 
 def test_layer_settings_are_checked_before_a_run_is_queued(tmp_path):
-    from backend.preflight import preflight
+    from backend.runs.preflight import preflight
 
     cfg = RunConfig.from_dict({"task": "image-classification", "method": "freeze", "freeze_layers": 9})
     with pytest.raises(ValueError, match="freeze_layers': 9 is more than the model's 5 layer groups"):

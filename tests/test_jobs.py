@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 import torch
 
-from backend.failures import explain_exception, explain_exit
-from backend.jobs import Supervisor, process_start_time
-from backend.runquery import checkpoints
-from backend.runs import cancel_run, curve, get_run, resume_run, set_priority
+from backend.runs.failures import explain_exception, explain_exit
+from backend.runs.query import checkpoints
+from backend.runs.queue import cancel_run, curve, get_run, resume_run, set_priority
+from backend.runs.supervisor import Supervisor, process_start_time
 from db import Run, RunStatus
 from db.models import utcnow
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from backend.config import RunConfig
-from backend.methods import GradualUnfreezing, add_lora, check_qlora, freeze, prepare
-from backend.preflight import preflight
+from backend.runs.preflight import preflight
 from backend.tasks.causal_lm import layer_groups, skeleton
+from backend.training.methods import GradualUnfreezing, add_lora, check_qlora, freeze, prepare
 from tests.conftest import cli, cli_json, write_alpaca
 
 

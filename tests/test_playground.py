@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from backend.config import GenerationConfig
-from backend.model_cache import ModelCache, model_bytes
+from backend.playground.cache import ModelCache, model_bytes
 from tests.conftest import EXAMPLES, cli, cli_json
 
 TASK = "text-classification"
@@ -46,7 +46,7 @@ def services(trained):
 
 
 def test_side_by_side_streams_the_base_and_the_fine_tune_and_they_differ(services, trained, tiny_model):
-    from backend.inference import base_of, load, reply, stream_side_by_side
+    from backend.playground.chat import base_of, load, reply, stream_side_by_side
 
     _, chat, _ = trained
     assert base_of(services.database, chat["id"]) == str(tiny_model)
@@ -66,7 +66,7 @@ def test_side_by_side_streams_the_base_and_the_fine_tune_and_they_differ(service
 
 
 def test_chat_settings_stop_seed_and_system_prompt(services, trained):
-    from backend.inference import load, stream_chat
+    from backend.playground.chat import load, stream_chat
 
     model, tokenizer = load(services.database, services.workspace, trained[1]["id"])
     turns = [{"role": "user", "content": "你是谁？"}]
@@ -122,7 +122,7 @@ def test_a_bad_cache_bound_is_refused_by_name(monkeypatch):
 
 
 def test_text_classification_gives_probabilities_of_the_run_labels(services, trained):
-    from backend.predict import classify
+    from backend.playground.predict import classify
 
     _, _, clf = trained
     out = classify(services.database, services.workspace, clf["id"], text="I was charged twice for my order")
@@ -136,7 +136,7 @@ def test_text_classification_gives_probabilities_of_the_run_labels(services, tra
 
 def test_batch_predict_writes_one_row_per_example_and_scores_like_the_engine(services, trained):
     from backend.data import find_dataset
-    from backend.predict import batch_predict
+    from backend.playground.predict import batch_predict
 
     ws, _, clf = trained
     out = batch_predict(services.database, services.workspace, clf["id"], "tickets", "validation")
@@ -204,7 +204,7 @@ def test_image_classifier_gives_top_k_classes_and_batch_scores_like_the_engine(t
     import sys
     import zipfile
 
-    from backend.predict import batch_predict, classify
+    from backend.playground.predict import batch_predict, classify
     from backend.services import Services
     from tests.conftest import ROOT
 
@@ -239,7 +239,7 @@ def test_a_stream_closed_mid_answer_stops_generating(tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from backend.config import GenerationConfig
-    from backend.inference import stream_chat
+    from backend.playground.chat import stream_chat
 
     model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
     gen, turns = GenerationConfig(max_new_tokens=1500, temperature=0.0), [{"role": "user", "content": "hi"}]

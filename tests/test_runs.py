@@ -15,8 +15,8 @@ from alembic.migration import MigrationContext
 
 from backend.config import DEFAULT_LR, RunConfig
 from backend.data import import_file
-from backend.runquery import RunQuery, RunsNotFound, checkpoints, compare, list_page, queue_position, summary
-from backend.runs import cancel_run, create_run, delete_run, get_run, resume_run, set_priority
+from backend.runs.query import RunQuery, RunsNotFound, checkpoints, compare, list_page, queue_position, summary
+from backend.runs.queue import cancel_run, create_run, delete_run, get_run, resume_run, set_priority
 from backend.services import Services
 from db import MetricPoint, Run, RunStatus
 from db.models import Base, utcnow
@@ -180,7 +180,7 @@ SUBMITTER = textwrap.dedent(
     """
     import json, sys
     from backend.config import RunConfig
-    from backend.runs import create_run
+    from backend.runs.queue import create_run
     from backend.services import Services
     services = Services.open(sys.argv[1])
     ids = []
@@ -242,7 +242,7 @@ def test_cli_queue_priority_show_compare_and_delete(tmp_path, tiny_model, monkey
 
 
 def test_playground_and_export_lists_select_a_run_that_completed_since_they_were_shown(services, submit):
-    from webui.tabs.runs import completed_runs
+    from webui.choices import completed_runs
 
     first = submit()
     finish(services, first)

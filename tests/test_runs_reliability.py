@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from backend.jobs import Supervisor
-from backend.runquery import checkpoints, curve
-from backend.runs import get_run
+from backend.runs.query import checkpoints, curve
+from backend.runs.queue import get_run
+from backend.runs.supervisor import Supervisor
 from backend.services import Services
 from db import Run, RunStatus
 from tests.conftest import ROOT, cli, cli_json

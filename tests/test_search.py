@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.data import import_file
-from backend.jobs import Supervisor
-from backend.runs import get_run
-from backend.search_results import study_figures, study_report
-from backend.studies import SearchOptions, create_study, stop_study
+from backend.runs.queue import get_run
+from backend.runs.supervisor import Supervisor
+from backend.search.results import study_figures, study_report
+from backend.search.studies import SearchOptions, create_study, stop_study
 from db import Run, RunStatus, Study
 from tests.conftest import cli, cli_json, write_alpaca
 

@@ -91,7 +91,7 @@ def test_bad_data_is_refused_with_the_row(tiny_bert, train, message):
 
 
 def test_a_torchvision_model_is_refused_for_text(tmp_path):
-    from backend.catalog import resolve_model
+    from backend.models.catalog import resolve_model
 
     folder = resolve_model("resnet18", tmp_path)
     with pytest.raises(ValueError, match="not a transformers text model.*all-MiniLM-L6-v2"):

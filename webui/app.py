@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from backend.services import Services
-from webui import api
+from webui import api, choices
 from webui.i18n import L, language_selector, wire_language
 from webui.tabs import datasets, export, playground, runs, search, train
 
@@ -63,7 +63,7 @@ def build_app(services: Services) -> gr.Blocks:
         # Everything that lists database rows is read when a page opens and when its tab is shown,
         # so a reload, another browser or the CLI never leaves a stale list on screen.
         private = {"api_visibility": "private", "show_progress": "hidden"}
-        refresh_datasets = train.refresh_choices(services)
+        refresh_datasets = choices.refresh_choices(services)
         app.load(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)
@@ -79,7 +79,7 @@ def build_app(services: Services) -> gr.Blocks:
         playground_tab.select(lists, inputs, outputs, **private)
         for tab, dropdown, task in ((export_tab, export_ui.run, None),):
             shown = gr.State(None)  # the completed runs this page has listed
-            listed = lambda v, seen, task=task: runs.completed_runs(services, v, task, seen)  # noqa: E731 - per tab
+            listed = lambda v, seen, task=task: choices.completed_runs(services, v, task, seen)  # noqa: E731 - per tab
             app.load(listed, [dropdown, shown], [dropdown, shown], **private)
             tab.select(listed, [dropdown, shown], [dropdown, shown], **private)
     return app
@@ -90,8 +90,9 @@ def build_demo(services: Services, run_id: int) -> gr.Blocks:
 
     Raises ValueError (naming the run) when the run cannot serve: missing, not completed, no model.
     """
-    from backend.inference import model_folder, require_chat_run
-    from backend.runs import get_run
+    from backend.playground.chat import require_chat_run
+    from backend.runs.queue import get_run
+    from backend.runs.results import model_folder
 
     require_chat_run(services.database, run_id)  # refuses before anything is served
     model_folder(services.database, services.workspace, run_id)

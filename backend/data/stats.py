@@ -119,7 +119,7 @@ def _bin(start: int, width: int) -> str:
 
 def _tokenizer(model: str, models_dir: Path) -> tuple[Any, str]:
     """(tokenizer or None, why it is None): never converts a model just to count tokens."""
-    from backend.catalog import BUNDLED, is_materialized, resolve_model
+    from backend.models.catalog import BUNDLED, is_materialized, resolve_model
 
     estimate = "lengths estimated at 4 characters per token"
     bundled = BUNDLED.get(model)

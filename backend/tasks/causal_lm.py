@@ -133,7 +133,7 @@ def build(
     model = load_model(cfg, model_dir, dtype)
     groups = layer_groups(model)
     if cfg.method in ADAPTERS:
-        from backend.methods import add_lora
+        from backend.training.methods import add_lora
 
         model = add_lora(model, cfg, task_type="CAUSAL_LM")
 
@@ -180,7 +180,7 @@ def load_model(cfg: RunConfig, model_dir: Path, dtype: torch.dtype) -> Any:
 
     extra: dict[str, Any] = {}
     if cfg.method == "qlora":
-        from backend.methods import quantization_config
+        from backend.training.methods import quantization_config
 
         extra = {"quantization_config": quantization_config(cfg, dtype), "device_map": {"": _local_rank()}}
     load_dtype = dtype if cfg.method in ADAPTERS else torch.float32

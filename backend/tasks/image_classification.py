@@ -338,7 +338,7 @@ def _add_lora(model: ImageClassifier, cfg: RunConfig) -> Any:
             and n not in inside_attention
         ]
     else:
-        from backend.methods import lora_targets
+        from backend.training.methods import lora_targets
 
         targets = lora_targets(model, cfg)
     config = LoraConfig(

@@ -60,7 +60,7 @@ def build(
     train, evalset = encode(train_rows), encode(eval_rows) if eval_rows else None
     extra: dict[str, Any] = {}
     if cfg.method == "qlora":
-        from backend.methods import quantization_config
+        from backend.training.methods import quantization_config
 
         extra = {"quantization_config": quantization_config(cfg, dtype), "dtype": dtype}
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -76,7 +76,7 @@ def build(
         model.config.pad_token_id = tokenizer.pad_token_id
     groups = layer_groups(model)
     if cfg.method in ADAPTERS:
-        from backend.methods import add_lora
+        from backend.training.methods import add_lora
 
         model = add_lora(model, cfg, task_type="SEQ_CLS")  # peft keeps the new head trainable
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)

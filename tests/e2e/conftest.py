@@ -36,7 +36,7 @@ def _stop_workers(workspace: Path) -> None:
             argv = (proc_dir / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"backend.worker" in argv and str(workspace).encode() in argv:
+        if b"backend.runs.worker" in argv and str(workspace).encode() in argv:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(proc_dir.name), signal.SIGKILL)
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from gradio_client import Client, handle_file
 
-from backend.cli import _parser
+from backend.cli.parser import build_parser as _parser
 from tests.conftest import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from backend.search_results import list_studies, study_report
+from backend.search.results import list_studies, study_report
 from backend.services import Services
 from tests.e2e.conftest import running_app
 from tests.e2e.test_browser import SHOTS, _open_tab, browser, page  # noqa: F401 - fixtures

@@ -248,7 +248,7 @@ def test_no_shell_no_unsafe_torch_load_no_remote_code():
 
 def test_user_model_folders_that_would_run_code_are_refused(tmp_path):
     """A model path typed into the Train tab or CLI: custom code and pickle-only weights never load."""
-    from backend.catalog import resolve_model
+    from backend.models.catalog import resolve_model
 
     plain = tmp_path / "plain"
     plain.mkdir()

@@ -18,13 +18,13 @@ import gradio as gr
 import pandas as pd
 
 from backend import actions
-from backend.catalog import models_for
 from backend.config import RunConfig
 from backend.data import FORMATS, TASKS, DataError, find_dataset, list_datasets, page
 from backend.data.hub import is_hub_id
 from backend.data.inspect import inspect_upload
 from backend.data.options import check_server_path
 from backend.data.stats import label_distribution
+from backend.models.catalog import models_for
 from backend.services import Services
 from webui.feedback import inform, refuse, warn
 from webui.i18n import L, t

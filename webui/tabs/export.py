@@ -10,8 +10,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from backend.export import FORMATS, export_run, formats_for, list_exports
-from backend.runs import get_run
+from backend.export.exporter import FORMATS, export_run, formats_for, list_exports
+from backend.runs.queue import get_run
 from backend.services import Services
 from webui.feedback import refuse, warn
 from webui.i18n import L, t

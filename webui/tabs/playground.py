@@ -1,7 +1,7 @@
 """Playground tab: chat with a completed run's model, compare it side by side with its base, classify, predict.
 
 Chat and Side by side share the generation settings on the right; the loaded models (one memory-bounded
-cache, backend.model_cache) are listed under them with an Unload button. Classification and batch
+cache, backend.playground.cache) are listed under them with an Unload button. Classification and batch
 prediction live in playground_classify.py. In a demo only the chat exists (no sub-tabs, no cache controls).
 """
 
@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend.config import CHAT, GenerationConfig
-from backend.inference import base_of, load, source_label, stream_chat, stream_side_by_side
-from backend.model_cache import CACHE
-from backend.runs import list_runs
+from backend.playground.cache import CACHE
+from backend.playground.chat import base_of, load, source_label, stream_chat, stream_side_by_side
+from backend.runs.queue import list_runs
 from backend.services import Services
+from webui.choices import completed_runs
 from webui.feedback import inform, refuse, warn
 from webui.i18n import L, t
 from webui.tabs import playground_classify
-from webui.tabs.runs import completed_runs
 
 COLUMNS = 3  # side by side: the base model and up to two fine-tuned runs
 

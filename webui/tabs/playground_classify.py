@@ -9,8 +9,8 @@ from typing import Any
 import gradio as gr
 
 from backend.data import find_dataset, list_datasets
-from backend.predict import CLASSIFIERS, batch_predict, classify, run_task
-from backend.runs import get_run, list_runs
+from backend.playground.predict import CLASSIFIERS, batch_predict, classify, run_task
+from backend.runs.queue import get_run, list_runs
 from backend.services import Services
 from webui.feedback import refuse
 from webui.i18n import L, t

@@ -9,10 +9,10 @@ from typing import Any
 import gradio as gr
 
 from backend import actions
-from backend.config import RunConfig
-from backend.runquery import SORTS, RunQuery, curve_names, curves, distinct_values, list_page, summary
-from backend.runs import get_run, list_runs
+from backend.runs.query import SORTS, RunQuery, curve_names, curves, distinct_values, list_page, summary
+from backend.runs.queue import get_run, list_runs
 from backend.services import Services
+from webui.choices import form_values, run_choices
 from webui.feedback import inform, refuse
 from webui.i18n import L, t
 from webui.tabs import runs_compare
@@ -153,24 +153,6 @@ def build(services: Services) -> RunsUI:
 def _values(services: Services, column: str, label: Any = None) -> list[tuple[Any, str]]:
     """A filter's choices: All, then the values runs use."""
     return [(label or L("runs.all"), ""), *((v, v) for v in distinct_values(services.database, column))]
-
-
-def run_choices(services: Services) -> list[tuple[str, int]]:
-    return [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, limit=100)]
-
-
-def completed_runs(
-    services: Services, current: int | None = None, task: str | None = None, shown: list[int] | None = None
-) -> tuple[gr.Dropdown, list[int]]:
-    """The run dropdown of Playground (chat runs) and Export (all): completed runs, newest first, and their ids
-    (what the page now shows). A run that completed since the list was last `shown` is selected (the one a
-    person comes for, whatever order runs finish in); otherwise the choice is kept, as it may be the person's."""
-    choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed", task=task)]
-    ids = [run_id for _, run_id in choices]
-    new = [run_id for run_id in ids if shown is not None and run_id not in shown]
-    if current in ids and not new:
-        return gr.Dropdown(choices=choices), ids
-    return gr.Dropdown(choices=choices, value=(new or ids or [None])[0]), ids
 
 
 def page_of_runs(services: Services, status, task, model, dataset, search, sort, page, size):
@@ -367,25 +349,3 @@ def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> 
         return *values, gr.Tabs(selected="train")
 
     ui.clone.click(clone, [ui.run], [*widgets.values(), tabs], api_visibility="private")
-
-
-def form_values(services: Services, run_id: int, names: list[str]) -> list[Any]:
-    """A run's settings as values (or updates) for the Train widgets named `names` (RunConfig field names)."""
-    from backend.catalog import models_for
-    from webui.tabs.train import dataset_names
-
-    config = get_run(services.database, run_id).config or {}
-    task = config.get("task", "sft")
-    datasets = dataset_names(services, task)  # the Train lists for the run's task, not the form's current one
-    lists = {
-        "model": gr.Dropdown(choices=models_for(task), value=config.get("model")),
-        "dataset": gr.Dropdown(
-            choices=datasets, value=config.get("dataset") if config.get("dataset") in datasets else None
-        ),
-    }
-    # A run records the rate it trained with; its method's default goes back as 0 (auto), so switching the
-    # method after cloning brings that method's default instead of carrying this one over.
-    default_lr = RunConfig.from_dict({"task": task, "method": config.get("method", "lora")}).lr
-    if config.get("learning_rate") == default_lr:
-        lists["learning_rate"] = 0.0
-    return [lists.get(name, config[name]) if name in config else gr.skip() for name in names]

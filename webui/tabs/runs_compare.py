@@ -10,7 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from backend import actions
-from backend.runquery import MAX_COMPARE, RunsNotFound
+from backend.runs.query import MAX_COMPARE, RunsNotFound
 from backend.services import Services
 from webui.feedback import refuse
 from webui.i18n import L, t
@@ -99,7 +99,7 @@ def _choices(
 
 def _light(services: Services, run_id: int) -> dict[str, Any]:
     """A chosen run's summary, without reading its files (deleted: Compare names it when asked)."""
-    from backend.runs import get_run, summary
+    from backend.runs.queue import get_run, summary
 
     try:
         return summary(get_run(services.database, run_id))

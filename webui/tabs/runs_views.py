@@ -1,6 +1,6 @@
 """What the Runs tab shows, built from backend data: tables, curve frames, Markdown and HTML.
 
-No Gradio here and no database: each function takes the JSON shapes of backend.runquery and
+No Gradio here and no database: each function takes the JSON shapes of backend.runs.query and
 returns a pandas frame or a string, so the tab's handlers stay one call each.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from backend.runquery import EARLIER_SECONDS
-from webui.i18n import DEFAULT, messages, t
+from backend.runs.query import EARLIER_SECONDS
+from webui.i18n import t
+from webui.labels import metric_label, setting_label
 
 LIVE_KEYS = {"eta_seconds", "sec_per_step", EARLIER_SECONDS}  # progress and bookkeeping figures, not results
 HEADLINE = (  # the scores that judge a run, shown first: classifiers', then chat models', then training's
@@ -246,24 +247,6 @@ def config_diff_html(compared: dict[str, Any]) -> str:
         f"<details style='margin-top:8px'><summary>{html.escape(folded)}</summary>"
         f"{table}{''.join(shared)}</table></details>"
     )
-
-
-def metric_label(key: str, html_key: bool = True) -> str:
-    """A metric's name in the page's language with its recorded key beside it (grey in HTML), or the key."""
-    name = f"runs.metric_{key}"
-    if name not in messages(DEFAULT):
-        return html.escape(key) if html_key else key
-    if not html_key:
-        return f"{t(name)} ({key})"
-    return f"{html.escape(t(name))} <small style='opacity:.6'>{html.escape(key)}</small>"
-
-
-def setting_label(key: str) -> str:
-    """A RunConfig field as HTML: the Train tab's label for it, with the CLI's name beside it in grey."""
-    name = f"train.field.{key}"
-    if name not in messages(DEFAULT):
-        return html.escape(key)
-    return f"{html.escape(t(name))} <small style='opacity:.6'>{html.escape(key)}</small>"
 
 
 def metrics_side_by_side(compared: dict[str, Any]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Search tab: a hyperparameter search (backend.studies) started from a table of settings, and its study page.
+"""Search tab: a hyperparameter search (backend.search.studies) started from a table of settings, and its study page.
 
 A row of the space table is one RunConfig setting: ticked, it is searched over its range (low..high, on a
 log scale when `log` is ticked) or over its comma-separated choices. Settings not in the table keep their
@@ -17,16 +17,15 @@ import gradio as gr
 import pandas as pd
 import yaml
 
-from backend.catalog import models_for
 from backend.config import DEFAULT_MODELS
-from backend.search_results import list_studies, study_figures, study_report
+from backend.models.catalog import models_for
+from backend.search.results import list_studies, study_figures, study_report
+from backend.search.studies import SearchOptions, create_study, stop_study
 from backend.services import Services
-from backend.studies import SearchOptions, create_study, stop_study
+from webui.choices import TASKS, dataset_names, form_values, method_choices, refresh_choices
 from webui.feedback import inform, refuse
 from webui.i18n import DEFAULT, L, messages, t
-from webui.tabs.runs import form_values
-from webui.tabs.runs_views import metric_label
-from webui.tabs.train import TASKS, dataset_names, method_choices, refresh_choices
+from webui.labels import metric_label
 
 DEFAULTS = SearchOptions()
 REFRESH_SECONDS = 3.0
@@ -143,7 +142,7 @@ def build(services: Services) -> SearchUI:
 
 
 def space_from_rows(rows: list[list[Any]]) -> dict[str, Any]:
-    """The ticked rows as a space file would write them (checked by backend.search_space)."""
+    """The ticked rows as a space file would write them (checked by backend.search.space)."""
     space: dict[str, Any] = {}
     for row in rows:
         on, name, kind, low, high, log, choices = (list(row) + [None] * len(COLUMNS))[: len(COLUMNS)]
@@ -167,7 +166,7 @@ def _number(value: Any) -> Any:
     try:
         return float(value)
     except (TypeError, ValueError):
-        return value  # refused by name in backend.search_space
+        return value  # refused by name in backend.search.space
 
 
 def choices(services: Services) -> list[tuple[str, int]]:

@@ -6,30 +6,21 @@ settings that apply to the chosen task, method and optimizer are shown (`RunConf
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import dataclass
 
 import gradio as gr
 
-from backend.catalog import models_for
 from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
-from backend.data import list_datasets
-from backend.runs import create_run
+from backend.models.catalog import models_for
+from backend.runs.queue import create_run
+from backend.runs.slots import gpu_count
 from backend.services import IDENTITY_EXAMPLE, Services
-from backend.slots import gpu_count
+from webui.choices import TASKS, dataset_names, method_choices, refresh_choices, run_choices
 from webui.feedback import inform, refuse, warn
 from webui.i18n import DEFAULT, L, messages, t
-from webui.tabs.runs import run_choices
 
 DEFAULTS = RunConfig()
-
-TASKS = [
-    ("train.task_sft", "sft"),
-    ("train.task_text", "text-classification"),
-    ("train.task_image", "image-classification"),
-]
-METHODS = ["lora", "full", "freeze", "gradual", "qlora"]
 
 # The settings each part of the form holds, in order; everything else stays at its default.
 METHOD_SETTINGS = [
@@ -64,14 +55,6 @@ class TrainUI:
     def config_widgets(self) -> dict[str, gr.components.Component]:
         """Every widget named after a RunConfig field (for filling the form from a run's config)."""
         return {"task": self.task, "model": self.model, "dataset": self.dataset, "method": self.method, **self.settings}
-
-
-def qlora_available() -> bool:
-    return gpu_count() > 0 and importlib.util.find_spec("bitsandbytes") is not None
-
-
-def method_choices() -> list[tuple[gr.i18n.I18nData, str]]:
-    return [(L(f"train.method_{m}"), m) for m in METHODS if m != "qlora" or qlora_available()]
 
 
 def visible(name: str, task: str, method: str, optimizer: str) -> bool:
@@ -153,22 +136,6 @@ def _widget(name: str) -> gr.components.Component:
             default, label=label, info=info, precision=0 if isinstance(default, int) else None, visible=shown
         )
     return gr.Textbox(default, label=label, info=info, visible=shown)
-
-
-def dataset_names(services: Services, task: str | None = None) -> list[str]:
-    """Datasets for `task` (all when None), newest first."""
-    return [d.name for d in list_datasets(services.database) if task is None or d.task == task]
-
-
-def refresh_choices(services: Services):
-    def refresh(current: str | None = None, task: str | None = None):
-        names = dataset_names(services, task)
-        if current in names:  # leave the value alone: the user may have picked another meanwhile
-            return gr.Dropdown(choices=names)
-        first = IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else (names[0] if names else None)
-        return gr.Dropdown(choices=names, value=first)
-
-    return refresh
 
 
 def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks) -> None:

@@ -1,6 +1,6 @@
 """Reading hyperparameter searches: a study with its trials, the list of studies, and Optuna's plots.
 
-(backend.studies creates, advances and stops them.)
+(backend.search.studies creates and stops them; backend.search.driver advances them.)
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 from optuna.trial import TrialState
 from sqlalchemy import select
 
-from backend.studies import optuna_study, require_study
+from backend.search.storage import optuna_study
+from backend.search.studies import require_study
 from backend.workspace import Workspace
 from db import Database, Dataset, Run, Study
 

@@ -1,6 +1,6 @@
 """Playground inference: load a run's result (adapter on its base, or a full model) and stream replies.
 
-Loaded models live in backend.model_cache.CACHE (least recently used unloaded past a memory bound),
+Loaded models live in backend.playground.cache.CACHE (least recently used unloaded past a memory bound),
 so switching between runs, or comparing a run with its base side by side, costs one load each.
 
     model, tokenizer = load(database, workspace, 3)                     # run 3's chat model
@@ -17,35 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from backend.config import CHAT, GREEDY, GenerationConfig
-from backend.model_cache import CACHE
+from backend.playground.cache import CACHE
+from backend.runs.results import model_folder
 from backend.workspace import Workspace
-from db import Database, RunStatus
+from db import Database
 
 log = logging.getLogger(__name__)
 
 
-
-def model_folder(database: Database, workspace: Workspace, run_id: int) -> tuple[Path, Path | None, bool]:
-    """(base model folder, adapter folder or None, whether the model's own code may run) for a
-    completed run. The last is the user's choice for the run (`trust_remote_code`), never the folder's."""
-    from backend.catalog import resolve_model
-    from backend.runs import get_run
-
-    run = get_run(database, run_id)
-    if run.status not in (RunStatus.completed, RunStatus.cancelled):
-        raise ValueError(f"run {run_id} is {run.status.value}; only a completed run can be loaded")
-    run_dir = workspace.run_dir(run_id)
-    trusted = bool((run.config or {}).get("trust_remote_code"))
-    if (run_dir / "adapter").is_dir():
-        return resolve_model(run.model, workspace.models_dir, trusted), run_dir / "adapter", trusted
-    if (run_dir / "model").is_dir():
-        return run_dir / "model", None, trusted
-    raise ValueError(f"run {run_id} has no saved model in {run_dir}")
-
-
 def require_chat_run(database: Database, run_id: int) -> None:
     """Refuses (ValueError, with the reason) a run the chat playground cannot talk to: a classifier."""
-    from backend.runs import get_run
+    from backend.runs.queue import get_run
 
     task = (get_run(database, run_id).config or {}).get("task", "sft")
     if task != "sft":
@@ -67,7 +49,7 @@ def load(database: Database, workspace: Workspace, source: str | int) -> tuple[A
 def cache_key(database: Database, workspace: Workspace, run_id: int, kind: str) -> str:
     """A run's model in the cache: its workspace, id and creation time, so a run deleted and its id
     reused (SQLite hands out the highest id again), or run 1 of another workspace, is never served."""
-    from backend.runs import get_run
+    from backend.runs.queue import get_run
 
     return f"{kind}:{workspace.root}:{run_id}:{get_run(database, run_id).created_at.isoformat()}"
 
@@ -76,7 +58,7 @@ def _load_chat(database: Database, workspace: Workspace, source: str | int) -> t
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from backend.catalog import resolve_model
+    from backend.models.catalog import resolve_model
 
     if isinstance(source, int):
         base, adapter, code = model_folder(database, workspace, source)
@@ -95,7 +77,7 @@ def _load_chat(database: Database, workspace: Workspace, source: str | int) -> t
 def source_label(database: Database, source: str | int) -> str:
     """How a loaded model is named on screen: '#3 tuna' for a run, the model name for a base model."""
     if isinstance(source, int):
-        from backend.runs import get_run
+        from backend.runs.queue import get_run
 
         return f"#{source} {get_run(database, source).name}"
     return Path(str(source)).name if "/" in str(source) and Path(str(source)).exists() else str(source)
@@ -103,7 +85,7 @@ def source_label(database: Database, source: str | int) -> str:
 
 def base_of(database: Database, run_id: int) -> str:
     """The model a chat run started from (a catalog name or a folder): the side-by-side baseline."""
-    from backend.runs import get_run
+    from backend.runs.queue import get_run
 
     require_chat_run(database, run_id)
     return get_run(database, run_id).model

@@ -27,15 +27,15 @@ def preflight(cfg: RunConfig, models_dir: Path) -> None:
 
         check_devices(cfg)
     if cfg.method == "qlora":
-        from backend.methods import check_qlora
+        from backend.training.methods import check_qlora
 
         check_qlora(cfg)
     custom_targets = cfg.method in ("lora", "qlora") and cfg.lora_targets.strip() != "all-linear"
     if not (custom_targets or cfg.method in ("freeze", "gradual")):
         return
-    from backend.catalog import BUNDLED, is_materialized, resolve_model
-    from backend.methods import check_layers, lora_targets
+    from backend.models.catalog import BUNDLED, is_materialized, resolve_model
     from backend.tasks import get_task
+    from backend.training.methods import check_layers, lora_targets
 
     skeleton = getattr(get_task(cfg.task), "skeleton", None)
     if skeleton is None or (cfg.model in BUNDLED and not is_materialized(cfg.model, models_dir)):

@@ -1,7 +1,7 @@
 """Runs as the UI and CLI change them: create (validated, queued), cancel, resume, prioritize, delete.
 
 Every change is a conditional UPDATE/DELETE on the run's status, so a supervisor claiming or
-ending the run at the same moment never races it. Reading runs lives in backend.runquery.
+ending the run at the same moment never races it. Reading runs lives in backend.runs.query.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.config import NEEDS_VALIDATION, RunConfig
 from backend.data.store import find_dataset
-from backend.runfiles import checkpoint_steps
-from backend.runquery import EARLIER_SECONDS, RunQuery, curve, duration_seconds, list_page, summary
+from backend.runs.files import checkpoint_steps
+from backend.runs.query import EARLIER_SECONDS, RunQuery, curve, duration_seconds, list_page, summary
 from backend.workspace import Workspace
 from db import Database, Dataset, MetricPoint, Run, RunStatus
 
@@ -41,7 +41,7 @@ def create_run(
     """Validate everything a user can get wrong, then queue the run. Nothing is written on error.
 
     `study` is (study id, trial number) for a hyperparameter search's trial."""
-    from backend.jobs import notify
+    from backend.runs.supervisor import notify
 
     ds, devices = check_run(database, workspace, cfg)
     with database.session() as s:
@@ -67,9 +67,9 @@ def create_run(
 
 def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple[Dataset, str | None]:
     """Everything create_run refuses, without writing: the dataset and the devices the run asks for."""
-    from backend.catalog import BUNDLED, require_installed, resolve_model
     from backend.devices import device_name, resolve_precision
-    from backend.jobs import free_disk_problem
+    from backend.models.catalog import BUNDLED, require_installed, resolve_model
+    from backend.runs.supervisor import free_disk_problem
 
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
@@ -80,7 +80,7 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
             f"choose a {cfg.task} dataset or set task to {ds.task}"
         )
     if cfg.model in BUNDLED and BUNDLED[cfg.model].task != cfg.task:
-        from backend.catalog import models_for
+        from backend.models.catalog import models_for
 
         raise ValueError(
             f"setting 'model': {cfg.model} is a {BUNDLED[cfg.model].task} model; for {cfg.task} choose "
@@ -94,7 +94,7 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
         require_installed(cfg.model)
     else:
         resolve_model(cfg.model, workspace.models_dir, cfg.trust_remote_code)  # a bad path fails now, not in the worker
-    from backend.preflight import preflight  # LoRA modules, freeze layers, QLoRA, GPUs: refused now
+    from backend.runs.preflight import preflight  # LoRA modules, freeze layers, QLoRA, GPUs: refused now
 
     preflight(cfg, workspace.models_dir)
     disk = free_disk_problem(workspace)
@@ -137,7 +137,7 @@ def _check_early_stopping(cfg: RunConfig, splits: dict[str, int]) -> None:
 
 def _requested_devices(cfg: RunConfig | dict) -> str | None:
     """The RunConfig's `devices` setting, checked against this machine: None means any free slot."""
-    from backend.slots import Slots, format_devices, parse_devices
+    from backend.runs.slots import Slots, format_devices, parse_devices
 
     wanted = cfg.get("devices") if isinstance(cfg, dict) else getattr(cfg, "devices", None)
     devices = parse_devices(str(wanted)) if wanted is not None else None

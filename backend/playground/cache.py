@@ -1,6 +1,6 @@
 """Models the playground has loaded, kept up to a memory bound; the least recently used go first.
 
-    from backend.model_cache import CACHE
+    from backend.playground.cache import CACHE
     model, tokenizer = CACHE.get("run:3", "#3 tuna", lambda: load_it())   # loads once, then a lookup
     CACHE.usage()        # {"limit_bytes": ..., "used_bytes": ..., "models": [...]} oldest first
     CACHE.unload()       # everything (or CACHE.unload("run:3"))

@@ -28,24 +28,24 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from backend.failures import explain_exit
-from backend.launch import worker_command
-from backend.runfiles import checkpoint_steps, log_tail
-from backend.slots import Slots, format_devices, parse_devices, worker_env
+from backend.runs.failures import explain_exit
+from backend.runs.files import checkpoint_steps, log_tail
+from backend.runs.kinds import advance_live
+from backend.runs.launch import worker_command
+from backend.runs.slots import Slots, format_devices, parse_devices, worker_env
 from backend.workspace import Workspace
-from db import Database, Run, RunStatus, Study
+from db import Database, Run, RunStatus
 from db.models import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STALE_HEARTBEAT = timedelta(seconds=120)  # no heartbeat this long: the worker is hung or gone
 START_GRACE = timedelta(seconds=60)  # a claimed run has this long to get a pid
 CANCEL_GRACE = timedelta(seconds=60)  # after a cancel request, then the process group is killed
 DEFAULT_CPU_RUNS = 1  # runs training on the CPU at once (they share its cores)
 DEFAULT_RUNS_PER_GPU = 1  # runs sharing one GPU at once
 MIN_FREE_GB = 1.0  # below this much free disk in the workspace, runs do not start ($TUNEBOARD_MIN_FREE_GB)
-LIVE_STUDIES = ("queued", "running")  # hyperparameter searches the supervisor advances
 QUEUE_SCAN = 100  # queued runs looked at per tick (the ones that fit start)
 
 _work = threading.Event()  # set when this process queues a run: its supervisor thread looks at once
@@ -180,18 +180,12 @@ class Supervisor:
 
     def tick(self) -> None:
         self.reconcile()
-        self.advance_studies()
+        self.advance_jobs()
         self.launch_queued()
 
-    def advance_studies(self) -> None:
-        """Hyperparameter searches queue their next trials and prune bad ones here (a `supervise` process
-        imports Optuna only once a search is live)."""
-        with self.database.session() as s:
-            live = s.scalar(select(Study.id).where(Study.status.in_(LIVE_STUDIES)).limit(1))
-        if live is not None:
-            from backend.studies import advance_studies
-
-            advance_studies(self.database, self.workspace)
+    def advance_jobs(self) -> None:
+        """Other kinds of long work (hyperparameter searches, ...) take their step here (backend.runs.kinds)."""
+        advance_live(self.database, self.workspace)
 
     def reconcile(self) -> None:
         now = utcnow()

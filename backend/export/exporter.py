@@ -4,7 +4,7 @@ adapter / merged (safetensors + tokenizer + chat template), int8 (torch.ao dynam
 onnx and onnx-int8 (torch.onnx + onnxruntime), gguf-f16 / gguf-q8_0 / gguf-q4_0 (llama.cpp, Ollama
 Modelfile beside it). The export is loaded back by the runtime that will use it (transformers,
 onnxruntime, the gguf reader and transformers' GGUF loader) and compared with the source
-(backend.export_verify); outside its format's tolerance it is refused and nothing is kept. A kept
+(backend.export.verify); outside its format's tolerance it is refused and nothing is kept. A kept
 export is zipped and recorded as an Artifact whose `verification` holds the figures.
 
     python -m backend.cli export RUN_ID --format gguf-q8_0 --json
@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from backend import export_verify as ev
-from backend.export_sources import load_source
-from backend.runfiles import dir_size
+from backend.export import verify as ev
+from backend.export.sources import load_source
+from backend.runs.files import dir_size
 from backend.workspace import Workspace
 from db import Artifact, Database, RunStatus
 
@@ -53,8 +53,8 @@ def export_run(
     push_to: str | None = None,
 ) -> dict[str, Any]:
     """Write, check and record one export; returns its path, zip, size and verification figures."""
-    from backend.inference import model_folder
-    from backend.runs import get_run
+    from backend.runs.queue import get_run
+    from backend.runs.results import model_folder
 
     if fmt not in FORMATS:
         raise ValueError(f"format '{fmt}' is not supported; choose one of {', '.join(FORMATS)}")
@@ -66,7 +66,7 @@ def export_run(
     if fmt not in formats_for(task) and fmt != "adapter":  # a missing adapter is explained below
         raise ValueError(f"a {task} run exports as {', '.join(formats_for(task))}; '{fmt}' is for chat (sft) runs")
     if push_to:
-        from backend.export_hub import check_can_push
+        from backend.export.hub import check_can_push
 
         check_can_push(push_to)
     base, adapter, trusted = model_folder(database, workspace, run_id)
@@ -78,7 +78,7 @@ def export_run(
         _check_disk(target, _estimate_bytes(fmt, base, adapter))
         source = load_source(task, base, adapter, trusted)
         rows = _validation_rows(workspace, run) if task != "sft" else []
-        from backend.export_formats import write_and_check
+        from backend.export.formats import write_and_check
 
         try:
             verification = write_and_check(source, fmt, target, base, adapter, trusted, rows, run.name)
@@ -96,7 +96,7 @@ def export_run(
         with database.session() as s:
             s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(target)))
         raise
-    from backend.export_card import write_card
+    from backend.export.card import write_card
 
     write_card(target, run, fmt, verification)  # README.md: settings, dataset, metrics, this check
     (target / MARKER).write_text(f"{fmt} export of run {run_id}\n")
@@ -117,7 +117,7 @@ def export_run(
         "verification": verification,
     }
     if push_to:
-        from backend.export_hub import push
+        from backend.export.hub import push
 
         try:  # the verified export stays, and says the push failed
             result["pushed"] = push(target, push_to)

@@ -1,5 +1,5 @@
 """Writes one export format from its fp32 source, loads it back with the runtime that will use it, and
-measures it against the source (backend.export_verify): the figures become the Artifact's verification."""
+measures it against the source (backend.export.verify): the figures become the Artifact's verification."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from backend import export_verify as ev
-from backend.export_sources import Source, eval_batches, prompt_ids, stop_ids
+from backend.export import verify as ev
+from backend.export.sources import Source, eval_batches, prompt_ids, stop_ids
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _write_plain(
     if fmt == "adapter":
         shutil.copytree(adapter, target, dirs_exist_ok=True)
         if source.kind == "text-classifier":
-            from backend.export_sources import text_classifier
+            from backend.export.sources import text_classifier
 
             model, load_s = ev.timed(lambda: text_classifier(base, target, code, source.tokenizer))
         else:
@@ -110,7 +110,7 @@ def _write_config(source: Source, target: Path) -> None:
 
 
 def _write_int8(source: Source, target: Path) -> tuple[Any, float]:
-    from backend.export_quant import load_int8, quantize, save_int8
+    from backend.export.int8 import load_int8, quantize, save_int8
 
     _write_config(source, target)
     save_int8(quantize(source.model), target, source.kind)
@@ -119,7 +119,7 @@ def _write_int8(source: Source, target: Path) -> tuple[Any, float]:
 
 
 def _write_onnx(source: Source, fmt: str, target: Path) -> tuple[Any, float]:
-    from backend import export_onnx as eo
+    from backend.export import onnx as eo
 
     _write_config(source, target)
     if fmt == "onnx":
@@ -136,7 +136,7 @@ def _write_gguf(source: Source, fmt: str, target: Path, name: str) -> tuple[Any,
     """The GGUF + Modelfile, read back twice: gguf.GGUFReader (tensors, metadata) and transformers' loader."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from backend import export_gguf as eg
+    from backend.export import gguf as eg
 
     path = eg.write_gguf(source.model, source.tokenizer, target, fmt, name)
     eg.write_modelfile(target, path.name, source.tokenizer)

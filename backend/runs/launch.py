@@ -5,7 +5,7 @@ when a run asks for several processes: one per listed GPU (devices "cuda:0,1"), 
 CPU (DDP over gloo). The supervisor owns *when* a worker starts; this module owns *how*.
 
     worker_command(7, {"devices": "cuda:0,1"}, ws)
-    -> [python, -m, torch.distributed.run, --standalone, --nproc-per-node, 2, -m, backend.worker, 7, ...]
+    -> [python, -m, torch.distributed.run, --standalone, --nproc-per-node, 2, -m, backend.runs.worker, 7, ...]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from backend.workspace import Workspace
 
 def worker_command(run_id: int, config: dict, workspace: Workspace) -> list[str]:
     """The worker's command line for run `run_id` whose RunConfig is `config` (as stored on the run)."""
-    worker = ["-m", "backend.worker", str(run_id), "--workspace", str(workspace.root)]
+    worker = ["-m", "backend.runs.worker", str(run_id), "--workspace", str(workspace.root)]
     processes = RunConfig.from_dict(config).world_size if config else 1
     if processes == 1:
         return [sys.executable, *worker]

@@ -8,7 +8,7 @@
 - torchvision architectures (image-classification) become a folder holding one small
   config.json (format, arch); ImageNet weights come from the torch cache when present.
 
-    python -m backend.catalog SmolLM2-135M-Instruct workspace/models   # convert now (the app does it)
+    python -m backend.models.catalog SmolLM2-135M-Instruct workspace/models   # convert now (the app does it)
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def _convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
     tmp.rename(target)
 
 
-if __name__ == "__main__":  # python -m backend.catalog NAME MODELS_DIR: convert a bundled model now
+if __name__ == "__main__":  # python -m backend.models.catalog NAME MODELS_DIR: convert a bundled model now
     import sys
 
     logging.basicConfig(level=logging.INFO)

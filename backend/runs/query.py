@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from backend.runfiles import checkpoint_steps, dir_size, log_tail
+from backend.runs.files import checkpoint_steps, dir_size, log_tail
 from backend.workspace import Workspace
 from db import Database, Dataset, MetricPoint, Run, RunStatus
 from db.models import as_utc

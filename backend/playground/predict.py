@@ -4,7 +4,7 @@
     classify(database, workspace, 6, image=png_bytes, top_k=5)          # top-k classes
     batch_predict(database, workspace, 5, "tickets", "test")            # metrics + a CSV of predictions
 
-Classifiers load through the playground's model cache (backend.model_cache). Batch metrics come
+Classifiers load through the playground's model cache (backend.playground.cache). Batch metrics come
 from the engine's own functions (backend.metrics for classifiers, BLEU-4/ROUGE-L of greedy answers
 for chat runs), so they read like the run's validation scores. Predictions are written as CSV under
 workspace/predictions/ (or `out`), in one go: a failed prediction leaves no file.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.model_cache import CACHE
+from backend.playground.cache import CACHE
 from backend.workspace import Workspace
 from db import Database
 
@@ -41,7 +41,7 @@ class Classifier:
 
 def run_task(database: Database, run_id: int) -> str:
     """The run's task ('sft', 'text-classification', ...); refuses a run that has no model to use."""
-    from backend.runs import get_run
+    from backend.runs.queue import get_run
 
     run = get_run(database, run_id)
     if run.status.value != "completed":
@@ -53,8 +53,9 @@ def run_task(database: Database, run_id: int) -> str:
 
 def load_classifier(database: Database, workspace: Workspace, run_id: int) -> Classifier:
     """A completed classification run's model, cached with the chat models under one memory bound."""
-    from backend.inference import cache_key, model_folder, source_label
-    from backend.runs import get_run
+    from backend.playground.chat import cache_key, source_label
+    from backend.runs.queue import get_run
+    from backend.runs.results import model_folder
 
     task = run_task(database, run_id)
     if task not in CLASSIFIERS:
@@ -72,14 +73,14 @@ def load_classifier(database: Database, workspace: Workspace, run_id: int) -> Cl
 
 
 def _bytes(model: Any) -> int:
-    from backend.model_cache import model_bytes
+    from backend.playground.cache import model_bytes
 
     return model_bytes(model)
 
 
 def _load_text(base: Path, adapter: Path | None, code: bool, cutoff: int) -> Classifier:
     """A sequence classifier; a LoRA adapter (head included) goes on a base rebuilt with the run's classes."""
-    from backend.export_sources import text_classifier
+    from backend.export.sources import text_classifier
     from backend.tasks.text_classification import load_tokenizer
 
     tokenizer = load_tokenizer(adapter or base, code)  # with the pad token training gave it
@@ -230,8 +231,8 @@ def _answer_rows(
     database: Database, workspace: Workspace, run_id: int, rows: list[dict[str, Any]]
 ) -> tuple[list[str], list[list[Any]], dict[str, Any]]:
     """Greedy answers to each conversation's last question, scored with BLEU-4 and ROUGE-L."""
-    from backend.inference import load
     from backend.metrics import bleu4, rouge_l
+    from backend.playground.chat import load
     from backend.tasks.causal_lm import generate_answers
 
     if not any("messages" in r for r in rows):

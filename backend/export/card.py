@@ -12,7 +12,7 @@ from backend.config import RunConfig
 LOADING = {
     "merged": "AutoModelForCausalLM.from_pretrained(folder)  # or AutoModelForSequenceClassification",
     "adapter": "PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), folder)",
-    "int8": "backend.export_quant.load_int8(folder)  # int8 weights + scales in safetensors",
+    "int8": "backend.export.int8.load_int8(folder)  # int8 weights + scales in safetensors",
     "onnx": "onnxruntime.InferenceSession(folder + '/model.onnx')",
     "onnx-int8": "onnxruntime.InferenceSession(folder + '/model.onnx')",
     "gguf-f16": "ollama create NAME -f Modelfile  # or llama.cpp: llama-cli -m model.gguf",

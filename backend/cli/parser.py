@@ -1,0 +1,192 @@
+"""The CLI's commands and options; every RunConfig field is an option of `train` and `search`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from typing import Any
+
+from backend.cli.commands import (
+    auth_add,
+    chat,
+    datasets_add,
+    datasets_delete,
+    datasets_list,
+    datasets_show,
+    export,
+    predict,
+    runs_cancel,
+    runs_compare,
+    runs_delete,
+    runs_list,
+    runs_priority,
+    runs_resume,
+    runs_show,
+    search,
+    serve_supervisor,
+    train,
+)
+from backend.config import CHOICES, GREEDY, TASK_DEFAULTS, RunConfig
+from backend.data.options import FORMATS, TASKS
+from backend.runs.query import SORTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m backend.cli", description="Tuneboard command line.")
+    p.add_argument("--workspace", help="workspace folder (default ./workspace or $TUNEBOARD_WORKSPACE)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def cmd(parent, name: str, handler, help: str) -> argparse.ArgumentParser:
+        c = parent.add_parser(name, help=help, description=help)
+        c.add_argument("--json", action="store_true", help="print one JSON object or list on stdout")
+        c.set_defaults(handler=handler)
+        return c
+
+    datasets = sub.add_parser("datasets", help="add, list, show and delete datasets").add_subparsers(
+        dest="action", required=True
+    )
+    c = cmd(datasets, "add", datasets_add, "import a file, folder, zip or hub id (validated; nothing written on error)")
+    c.add_argument("path", help="a file, a folder, a zip, or a Hugging Face hub id (owner/name)")
+    c.add_argument("--name", help="dataset name (default: from the file); an existing name makes a new version")
+    c.add_argument("--format", default="auto", choices=FORMATS, help="default: detected from the content")
+    c.add_argument("--task", choices=TASKS, help="default: what the format implies")
+    c.add_argument("--text-column", default="", help="classification/text: the column holding the text")
+    c.add_argument("--label-column", default="", help="classification: the column holding the label")
+    c.add_argument("--text-pair-column", default="", help="classification: an optional second text column")
+    c.add_argument("--file-column", default="", help="image zip with a CSV: the column naming each image file")
+    c.add_argument("--val-ratio", type=float, help="share held out for validation (default 0 for sft, 0.1 otherwise)")
+    c.add_argument("--test-ratio", type=float, help="share held out for test (default 0 for sft, 0.1 otherwise)")
+    c.add_argument("--seed", type=int, default=42, help="seed of the split (default: 42)")
+    c.add_argument("--drop-duplicates", action="store_true", help="keep only the first of identical rows")
+    c.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out rows with problems (counted, the first listed) instead of refusing the file",
+    )
+    c.add_argument("--subset", default="", help="hub datasets: the subset (configuration)")
+    c.add_argument("--split", default="", help="hub datasets: one split only")
+    cmd(datasets, "list", datasets_list, "list datasets, newest first")
+    c = cmd(datasets, "show", datasets_show, "one dataset with its statistics and first rows")
+    c.add_argument("dataset", help="name or id")
+    c.add_argument("--rows", type=int, default=5, help="rows to preview")
+    c.add_argument("--offset", type=int, default=0, help="first row to preview")
+    c.add_argument("--split", default="train", help="split to preview (train, validation, test)")
+    c.add_argument("--model", help="also measure token lengths under this model's tokenizer")
+    c.add_argument("--cutoff-len", type=int, help="with --model: count rows longer than this many tokens")
+    c = cmd(datasets, "delete", datasets_delete, "delete a dataset (refused while a queued or running run uses it)")
+    c.add_argument("dataset", help="name or id")
+
+    c = cmd(sub, "train", train, "queue a fine-tuning run (with --wait, run it and return when it ends)")
+    c.add_argument("--name", help="a name for the run")
+    c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    _add_run_settings(c)
+
+    c = cmd(
+        sub,
+        "search",
+        search,
+        "hyperparameter search (Optuna): trials are ordinary runs. `search --space S.yaml --dataset D ...` starts "
+        "one, `search show ID`, `search stop ID`, `search list`",
+    )
+    c.add_argument("action", nargs="?", choices=["show", "stop", "list"], help="omit to start a search")
+    c.add_argument("id", nargs="?", type=int, help="the search's id (show, stop)")
+    c.add_argument(
+        "--space",
+        help="YAML/JSON file: setting -> {type: float|int, low, high, log} or {type: categorical, choices: [...]}",
+    )
+    c.add_argument("--metric", default="eval_loss", help="objective: eval_loss, accuracy, f1_macro, train_loss...")
+    c.add_argument("--direction", default="minimize", choices=["minimize", "maximize"])
+    c.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"])
+    c.add_argument("--trials", type=int, default=0, help="trials to run (default 10; a grid: all of it)")
+    c.add_argument("--timeout-minutes", type=float, default=0.0, help="no new trial starts after this long (0: none)")
+    c.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True, help="median pruning (default on)")
+    c.add_argument("--prune-startup", type=int, default=2, help="trials that run to the end before pruning starts")
+    c.add_argument("--parallel", type=int, default=1, help="trials queued at once (each waits for a device slot)")
+    c.add_argument("--search-seed", type=int, default=42, help="the sampler's seed")
+    c.add_argument("--name", help="a name for the search")
+    c.add_argument("--wait", action="store_true", help="block until the search ends")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    _add_run_settings(c)
+
+    runs_help = "list, show, cancel, resume, compare and delete runs"
+    runs = sub.add_parser("runs", help=runs_help).add_subparsers(dest="action", required=True)
+    c = cmd(runs, "list", runs_list, "list runs, newest first (filters, search, sort and paging run in the database)")
+    c.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled", "interrupted"])
+    c.add_argument("--task", help="only runs of this task")
+    c.add_argument("--model", help="only runs of this model")
+    c.add_argument("--dataset", help="only runs on this dataset (name)")
+    c.add_argument("--search", help="text in the run's name, model or dataset, or a run id")
+    c.add_argument("--sort", default="newest", choices=list(SORTS))
+    c.add_argument("--limit", type=int, default=200, help="runs per page (default 200, at most 500)")
+    c.add_argument("--offset", type=int, default=0, help="skip this many runs (paging)")
+    c = cmd(runs, "show", runs_show, "one run with config, progress, metrics and artifacts")
+    c.add_argument("id", type=int)
+    c = cmd(runs, "cancel", runs_cancel, "cancel a queued or running run")
+    c.add_argument("id", type=int)
+    c = cmd(runs, "resume", runs_resume, "continue an interrupted, failed or cancelled run from its checkpoint")
+    c.add_argument("id", type=int)
+    c.add_argument("--as-new", action="store_true", help="start a new run (linked to this one) from its checkpoint")
+    c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+
+    c = cmd(runs, "delete", runs_delete, "delete a finished run with its files (not while queued or running)")
+    c.add_argument("id", type=int)
+    c = cmd(runs, "priority", runs_priority, "change a queued run's priority (higher starts first)")
+    c.add_argument("id", type=int)
+    c.add_argument("priority", type=int)
+    c = cmd(runs, "compare", runs_compare, "2 to 5 runs side by side: differing settings, metrics, curves")
+    c.add_argument("ids", type=int, nargs="+", metavar="ID")
+
+    c = cmd(sub, "export", export, "export a completed run")
+    c.add_argument("run_id", type=int)
+    c.add_argument(
+        "--format",
+        default="merged",
+        help="adapter|merged|int8|onnx|onnx-int8|gguf-f16|gguf-q8_0|gguf-q4_0 (default merged); each is loaded "
+        "back and checked against the run's model before it is kept",
+    )
+    c.add_argument("--out", help="folder to write to (default workspace/exports/RUN_ID/FORMAT)")
+    c.add_argument(
+        "--push-to", help="also upload the export to this Hugging Face Hub repo (owner/name; needs HF_TOKEN)"
+    )
+
+    c = cmd(sub, "chat", chat, "one greedy reply from a completed run's model")
+    c.add_argument("run_id", type=int)
+    c.add_argument("--prompt", required=True)
+    c.add_argument("--max-new-tokens", type=int, default=GREEDY.max_new_tokens)
+
+    c = cmd(sub, "predict", predict, "a completed run's answer, class probabilities, or a scored dataset split as CSV")
+    c.add_argument("run_id", type=int)
+    c.add_argument("--prompt", help="text: a question for a chat run, or the text a text classifier labels")
+    c.add_argument("--image", help="an image file (PNG/JPEG) for an image-classification run")
+    c.add_argument("--dataset", help="predict every row of this dataset (name or id); needs --split")
+    c.add_argument("--split", help="with --dataset: train, validation or test")
+    c.add_argument("--out", help="with --dataset: the CSV to write (default workspace/predictions/)")
+
+    c = cmd(sub, "supervise", serve_supervisor, "run the job supervisor without the web UI")
+    c.add_argument("--cpu-runs", type=int, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)")
+    c.add_argument("--runs-per-gpu", type=int, help="runs sharing one GPU (default 1, $TUNEBOARD_RUNS_PER_GPU)")
+    auth = sub.add_parser("auth", help="users of `app.py --auth-file`").add_subparsers(dest="action", required=True)
+    c = cmd(auth, "add", auth_add, "add a user (or change a password) in an auth file of scrypt hashes")
+    c.add_argument("file", help="the auth file (created owner-only if missing)")
+    c.add_argument("user")
+    c.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    c.set_defaults(uses_workspace=False)
+    return p
+
+
+def _add_run_settings(c: argparse.ArgumentParser) -> None:
+    """Every RunConfig field as an option (--learning-rate, --lora-rank, ...), with its hint and default."""
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = {bool: None, int: int, float: float}.get(type(f.default), str)
+        extra: dict[str, Any] = {"choices": CHOICES[f.name]} if f.name in CHOICES else {}
+        where = RunConfig.where(f.name)  # e.g. "method: lora, qlora": the setting matters only there
+        hint = f.metadata["help"] + (f" [{where}]" if where else "")
+        if isinstance(f.default, bool):
+            c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hint)
+        else:
+            per_task = "".join(f"; {t}: {d[f.name]}" for t, d in TASK_DEFAULTS.items() if f.name in d)
+            c.add_argument(flag, type=kind, default=None, help=f"{hint} (default: {f.default}{per_task})", **extra)
+    c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
