@@ -5,7 +5,7 @@ How to add translated text (everyone editing webui/):
 1. Add the key to BOTH webui/locales/en.yaml and webui/locales/zh.yaml, in the section of your tab
    (``train:``, ``datasets:``, ``runs:`` ...). Nesting makes dotted keys: ``train: {start: ...}`` is
    ``"train.start"``. Placeholders use ``{name}`` and must be the same in both files.
-   tests/test_i18n.py fails when a key or placeholder is missing in either language.
+   tests/webui/test_i18n.py fails when a key or placeholder is missing in either language.
 2. Static text fixed when the page is built (label, info, placeholder, button and tab text,
    Markdown): write ``L("train.start")`` where the English string was::
 

@@ -1,7 +1,7 @@
 """Task registry: each task module exposes the same `build(...) -> Built` (see backend/tasks/base.py).
 
 A module may also offer `skeleton(cfg, model_dir) -> (model, layer_groups)`, a weightless model
-that backend/preflight.py checks settings against before a run is queued.
+that backend/runs/preflight.py checks settings against before a run is queued.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ Gradio's worker threads through backend.data; nothing here parses files itself.
 
 from __future__ import annotations
 
-import html
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +17,16 @@ import pandas as pd
 
 from backend import actions
 from backend.config import RunConfig
-from backend.data import FORMATS, TASKS, DataError, find_dataset, list_datasets, page
+from backend.data import FORMATS, TASKS, DataError, find_dataset, list_datasets
 from backend.data.hub import is_hub_id
 from backend.data.inspect import inspect_upload
 from backend.data.options import check_server_path
-from backend.data.stats import label_distribution
 from backend.models.catalog import models_for
 from backend.services import Services
 from webui.feedback import inform, refuse, warn
 from webui.i18n import L, t
+from webui.tabs import datasets_views as views
 
-PAGE_ROWS = 10
 UPLOAD_TYPES = [".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt", ".zip"]
 AUTO = "auto"
 COLUMN_FORMATS = ("classification", "text", "")  # "": not recognised, so the person maps the columns
@@ -137,113 +134,6 @@ def build(services: Services) -> DatasetsUI:
 # -- what the components show -------------------------------------------------------------------
 
 
-def _table(services: Services) -> pd.DataFrame:
-    rows = [
-        (d.id, d.name, d.version, d.task, d.format, d.num_rows, " / ".join(f"{k} {v}" for k, v in d.splits.items()))
-        for d in list_datasets(services.database)
-    ]
-    columns = ("id", "name", "version", "task", "format", "rows", "splits")
-    return pd.DataFrame(rows, columns=[t(f"datasets.col_{c}") for c in columns])
-
-
-def _info(ds) -> str:
-    s = ds.stats or {}
-    parts = [t("datasets.info", name=ds.name, rows=f"{ds.num_rows:,}", version=ds.version, fmt=ds.format, task=ds.task)]
-    parts.append(t("datasets.info_hash", sha=ds.sha256[:16], source=ds.source_file))
-    if s.get("duplicate_rows"):
-        key = "datasets.info_dropped" if s.get("dropped_duplicates") else "datasets.info_duplicates"
-        parts.append(t(key, n=s["duplicate_rows"]))
-    if s.get("duplicate_of"):
-        parts.append(t("datasets.info_same", name=s["duplicate_of"]["name"]))
-    if s.get("invalid_rows"):
-        parts.append(t("datasets.info_invalid", n=f"{s['invalid_rows']:,}"))
-        parts += [f"- `{problem}`" for problem in s.get("invalid_examples", [])[:5]]
-    if s.get("labels"):
-        parts.append(t("datasets.info_labels", n=len(s["labels"]), labels=", ".join(s["labels"][:20])))
-    return "  \n".join(parts)
-
-
-def _splits(ds) -> pd.DataFrame:
-    counts = (ds.stats or {}).get("label_counts", {})
-    rows = [(k, v, round(100 * v / ds.num_rows, 1), len(counts.get(k, {})) or "") for k, v in ds.splits.items()]
-    return pd.DataFrame(rows, columns=[t(f"datasets.col_{c}") for c in ("split", "rows", "share", "classes")])
-
-
-def _chat_html(rows: list[dict[str, Any]], offset: int) -> str:
-    """Conversations as chat turns (escaped: dataset text is never trusted as HTML)."""
-    colors = {"system": "#8884", "user": "#3b82f622", "assistant": "#10b98122", "tool": "#f59e0b22"}
-    cards = []
-    for i, row in enumerate(rows, start=offset + 1):
-        if "messages" in row:
-            turns = "".join(
-                f'<div style="background:{colors[m["role"]]};border-radius:8px;padding:6px 10px;margin:4px 0;'
-                f'white-space:pre-wrap"><b>{html.escape(t("datasets.role_" + m["role"]))}</b><br>'
-                f"{html.escape(m['content'][:4000])}</div>"
-                for m in row["messages"]
-            )
-        else:
-            turns = f'<div style="white-space:pre-wrap">{html.escape(row.get("text", "")[:4000])}</div>'
-        cards.append(
-            f'<div style="border:1px solid #8884;border-radius:10px;padding:8px;margin:8px 0">#{i}{turns}</div>'
-        )
-    return f'<div style="max-height:560px;overflow-y:auto">{"".join(cards)}</div>'
-
-
-def _thumbs(rows: list[dict[str, Any]]) -> list[tuple[Any, str]]:
-    from PIL import Image
-
-    out = []
-    for r in rows:
-        im = Image.open(io.BytesIO(r["image"]))
-        im.thumbnail((160, 160))
-        out.append((im.convert("RGB"), f"{r['label']} · {r['file']}"))
-    return out
-
-
-def _page(services: Services, name: str | None, split: str, number: float | None):
-    """(chat html, table, gallery, page number) for one page of one split."""
-    hidden = gr.update(visible=False)
-    if not name:
-        return "", hidden, hidden, 1
-    ds = find_dataset(services.database, name)
-    split = split if split in ds.splits else "train"
-    last = max(1, -(-ds.splits.get(split, 0) // PAGE_ROWS))
-    number = min(max(1, int(number or 1)), last)
-    offset = (number - 1) * PAGE_ROWS
-    rows = page(services.workspace, ds.id, split, offset, PAGE_ROWS)
-    if ds.task == "image-classification":
-        return "", hidden, gr.update(value=_thumbs(rows), visible=True), number
-    if ds.task == "sft":
-        return _chat_html(rows, offset), hidden, hidden, number
-    table = pd.DataFrame([{k: v for k, v in r.items() if k != "image"} for r in rows])
-    return "", gr.update(value=table, visible=True), hidden, number
-
-
-def _labels_plot(ds) -> pd.DataFrame:
-    return pd.DataFrame(label_distribution(ds.stats or {}), columns=["label", "split", "rows"])
-
-
-def show(services: Services, name: str | None):
-    """Everything about one dataset except token lengths (measured on request)."""
-    empty = pd.DataFrame(columns=["label", "split", "rows"])
-    if not name:
-        return "", pd.DataFrame(), gr.Dropdown(choices=["train"], value="train"), *_page(services, None, "", 1), empty
-    ds = find_dataset(services.database, name)
-    return (
-        _info(ds),
-        _splits(ds),
-        gr.Dropdown(choices=list(ds.splits), value="train"),
-        *_page(services, name, "train", 1),
-        gr.BarPlot(
-            value=_labels_plot(ds),
-            visible=ds.task != "sft",
-            x_title=t("datasets.axis_label"),  # axis titles are not translated by Gradio: set in the page's language
-            y_title=t("datasets.col_rows"),
-            color_title=t("datasets.col_split"),
-        ),
-    )
-
-
 def measure(
     services: Services, name: str | None, model: str | None, cutoff: float | None, split: str, progress: Any = None
 ):
@@ -283,7 +173,7 @@ def refresh(services: Services):
     def load(current: str | None):
         names = [d.name for d in list_datasets(services.database)]
         value = current if current in names else (names[0] if names else None)
-        return _table(services), gr.Dropdown(choices=names, value=value), *show(services, value)
+        return views.datasets_table(services), gr.Dropdown(choices=names, value=value), *views.show(services, value)
 
     return load
 
@@ -398,7 +288,12 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         status = "  \n".join(r["message"] for r in results)
         status += "".join(f"  \n{t('datasets.skipped', what=w)}" for w in results[0]["skipped"])
         status += "  \n" + t("datasets.now_in_train") if any(r["created"] for r in results) else ""
-        return status, _table(services), gr.Dropdown(choices=names, value=newest), gr.Dropdown(choices=names)
+        return (
+            status,
+            views.datasets_table(services),
+            gr.Dropdown(choices=names, value=newest),
+            gr.Dropdown(choices=names),
+        )
 
     inputs = [ui.upload, ui.name, ui.source, ui.fmt, ui.task, ui.text_col, ui.label_col, ui.pair_col]
     inputs += [ui.val_ratio, ui.test_ratio, ui.seed, ui.dedupe, ui.skip_invalid]
@@ -406,15 +301,15 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
     ui.add.click(add, inputs, outputs, api_name="add_dataset", concurrency_limit=4)
 
     tokens = [ui.model, ui.tokens_note, ui.tokens_plot, ui.token_row]
-    shown = ui.chosen.change(lambda n: show(services, n), [ui.chosen], _shown(ui), api_visibility="private")
+    shown = ui.chosen.change(lambda n: views.show(services, n), [ui.chosen], _shown(ui), api_visibility="private")
     shown.then(lambda n: _models(services, n), [ui.chosen], tokens, api_visibility="private")
 
     def turn(name, split, number, step):
-        return _page(services, name, split, (number or 1) + step)
+        return views.page_view(services, name, split, (number or 1) + step)
 
     view = [ui.chat, ui.preview, ui.gallery, ui.page_no]
     private: dict[str, Any] = {"api_visibility": "private"}
-    ui.split.change(lambda n, s: _page(services, n, s, 1), [ui.chosen, ui.split], view, **private)
+    ui.split.change(lambda n, s: views.page_view(services, n, s, 1), [ui.chosen, ui.split], view, **private)
     ui.prev.click(lambda n, s, p: turn(n, s, p, -1), [ui.chosen, ui.split, ui.page_no], view, **private)
     ui.next.click(lambda n, s, p: turn(n, s, p, 1), [ui.chosen, ui.split, ui.page_no], view, **private)
     ui.page_no.submit(lambda n, s, p: turn(n, s, p, 0), [ui.chosen, ui.split, ui.page_no], view, **private)
@@ -435,7 +330,7 @@ def wire(services: Services, ui: DatasetsUI, train_ui) -> None:
         value = names[0] if names else None
         return (
             out["message"],
-            _table(services),
+            views.datasets_table(services),
             gr.Dropdown(choices=names, value=value),
             gr.Dropdown(choices=names),
             gr.Button(visible=False),
