@@ -10,7 +10,7 @@ matrix counts as the head, so it trains from the first step in freeze and gradua
     freeze(model, groups, top=cfg.freeze_layers)     # freeze: top N groups + head train
     GradualUnfreezing(model, groups, every=2, unit="epochs")  # a TrainerCallback
 
-backend/preflight.py uses the checks here to refuse a run before it is queued.
+backend/runs/preflight.py uses the checks here to refuse a run before it is queued.
 """
 
 from __future__ import annotations

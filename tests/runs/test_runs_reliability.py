@@ -20,7 +20,7 @@ from backend.services import Services
 from db import Run, RunStatus
 from tests.conftest import ROOT, cli, cli_json
 from tests.pgserver import use_database
-from tests.test_jobs import wait_for
+from tests.runs.test_supervisor import wait_for
 
 MARKED_WITHIN = 10.0  # seconds from a worker's death to its run being marked, with a 1 s tick
 

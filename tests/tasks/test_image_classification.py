@@ -165,7 +165,7 @@ def test_cli_trains_the_digits_example_and_saves_a_reloadable_model(workspace, t
     import sys
 
     from tests.conftest import EXAMPLES, ROOT, cli_json
-    from tests.test_text_classification import _points
+    from tests.tasks.test_text_classification import _points
 
     zipped = tmp_path / "digits.zip"
     script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(zipped), "--limit", "100"]

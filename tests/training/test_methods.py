@@ -39,7 +39,7 @@ def test_freeze_trains_the_top_layers_and_the_head_only(tiny_model):
     freeze(model, groups, top=1)
     assert _frozen(model.model.layers[0]) and _trains(model.model.layers[1])
     assert _trains(model.model.norm)
-    # Tied embeddings: the one matrix is the LM head too, so it trains (see backend/methods.py).
+    # Tied embeddings: the one matrix is the LM head too, so it trains (see backend/training/methods.py).
     assert model.lm_head.weight is model.model.embed_tokens.weight and model.lm_head.weight.requires_grad
     freeze(model, groups, top=0)  # the head alone: a linear probe
     assert _frozen(model.model.layers[1]) and _trains(model.model.norm)

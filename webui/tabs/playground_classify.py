@@ -1,5 +1,5 @@
 """Playground sub-tabs for classifiers and datasets: one text or image -> class probabilities (a bar chart),
-and a whole dataset split -> metrics plus a CSV of predictions. Thin: backend/predict.py does the work."""
+and a whole dataset split -> metrics plus a CSV of predictions. Thin: backend/playground/predict.py does the work."""
 
 from __future__ import annotations
 
