@@ -95,10 +95,24 @@ def train(
     """Queue a run; with `wait`, return when it ends (supervising it here if no app is running)."""
     from backend.runs.queue import create_run
 
+    settings = with_dataset_task(services, settings)
     run = create_run(services.database, services.workspace, RunConfig.from_dict(settings), name=name)
     if wait:
         _supervise_until(services, run.id, timeout)
     return show_run(services, run.id) if wait else _run(services, run.id)
+
+
+def with_dataset_task(services: Services, settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings whose task, when not given, is the dataset's (a text-classification dataset trains a
+    classifier without --task); a dataset that does not exist is left for create_run to refuse."""
+    if settings.get("task") or not settings.get("dataset"):
+        return settings
+    from backend.data import find_dataset
+
+    try:
+        return {**settings, "task": find_dataset(services.database, settings["dataset"]).task}
+    except ValueError:
+        return settings
 
 
 def _supervise_until(services: Services, run_id: int, timeout: float | None) -> None:
@@ -223,6 +237,7 @@ def search(
     if unknown:
         raise ValueError(f"unknown search option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     given = {k: v for k, v in (options or {}).items() if v is not None}
+    settings = with_dataset_task(services, settings)
     study = create_study(services.database, services.workspace, settings, space, SearchOptions(**given), name=name)
     if wait:
         _supervise_while(services, lambda: is_live(services.database, study.id), timeout, f"search {study.id}")
@@ -293,8 +308,10 @@ def predict(
     return classify(services.database, services.workspace, run_id, text=prompt or None, image=image or None)
 
 
-def chat(services: Services, run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
-    """One greedy reply from a completed run's model (repeatable)."""
+def chat(
+    services: Services, run_id: int | str, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens
+) -> dict[str, Any]:
+    """One greedy reply from a completed run's model, or (a name, folder or hub id) a base model; repeatable."""
     from backend.playground.chat import load, reply
 
     if not prompt.strip():

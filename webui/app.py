@@ -63,7 +63,7 @@ def build_app(services: Services) -> gr.Blocks:
         # Everything that lists database rows is read when a page opens and when its tab is shown,
         # so a reload, another browser or the CLI never leaves a stale list on screen.
         private = {"api_visibility": "private", "show_progress": "hidden"}
-        refresh_datasets = choices.refresh_choices(services)
+        refresh_datasets = choices.refresh_choices(services, every_task=True)
         app.load(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         train_tab.select(refresh_datasets, [train_ui.dataset, train_ui.task], [train_ui.dataset], **private)
         app.load(datasets.refresh(services), [datasets_ui.chosen], datasets.refreshed(datasets_ui), **private)

@@ -37,12 +37,16 @@ def dataset_names(services: Services, task: str | None = None) -> list[str]:
     return [d.name for d in list_datasets(services.database) if task is None or d.task == task]
 
 
-def refresh_choices(services: Services):
+def refresh_choices(services: Services, every_task: bool = False):
+    """A dataset dropdown's refresher: the task's datasets, or (`every_task`, the Train tab, whose task
+    follows the dataset chosen) every dataset with the task's first; a new value is one of the task's."""
+
     def refresh(current: str | None = None, task: str | None = None):
-        names = dataset_names(services, task)
+        own = dataset_names(services, task)
+        names = own + [n for n in dataset_names(services) if n not in own] if every_task else own
         if current in names:  # leave the value alone: the user may have picked another meanwhile
             return gr.Dropdown(choices=names)
-        first = IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in names else (names[0] if names else None)
+        first = IDENTITY_EXAMPLE if IDENTITY_EXAMPLE in own else (own[0] if own else None)
         return gr.Dropdown(choices=names, value=first)
 
     return refresh
@@ -53,17 +57,23 @@ def run_choices(services: Services) -> list[tuple[str, int]]:
 
 
 def completed_runs(
-    services: Services, current: int | None = None, task: str | None = None, shown: list[int] | None = None
+    services: Services,
+    current: int | str | None = None,
+    task: str | None = None,
+    shown: list[int] | None = None,
+    bases: list[tuple[str, str]] = (),
 ) -> tuple[gr.Dropdown, list[int]]:
     """The run dropdown of Playground (chat runs) and Export (all): completed runs, newest first, and their ids
     (what the page now shows). A run that completed since the list was last `shown` is selected (the one a
-    person comes for, whatever order runs finish in); otherwise the choice is kept, as it may be the person's."""
+    person comes for, whatever order runs finish in); otherwise the choice is kept, as it may be the person's.
+    `bases` (label, model name) follow the runs: the Playground chats with base models too."""
     choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed", task=task)]
     ids = [run_id for _, run_id in choices]
     new = [run_id for run_id in ids if shown is not None and run_id not in shown]
-    if current in ids and not new:
+    choices += list(bases)
+    if current in [value for _, value in choices] and not new:
         return gr.Dropdown(choices=choices), ids
-    return gr.Dropdown(choices=choices, value=(new or ids or [None])[0]), ids
+    return gr.Dropdown(choices=choices, value=(new or ids or [value for _, value in bases] or [None])[0]), ids
 
 
 def form_values(services: Services, run_id: int, names: list[str]) -> list[Any]:

@@ -166,7 +166,9 @@ def predict(services, args) -> dict[str, Any]:
 
 
 def chat(services, args) -> dict[str, Any]:
-    return actions.chat(services, args.run_id, args.prompt, max_new_tokens=args.max_new_tokens)
+    from backend.playground.chat import chat_source
+
+    return actions.chat(services, chat_source(args.run_id), args.prompt, max_new_tokens=args.max_new_tokens)
 
 
 def auth_add(services, args) -> dict[str, Any]:

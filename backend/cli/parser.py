@@ -151,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--push-to", help="also upload the export to this Hugging Face Hub repo (owner/name; needs HF_TOKEN)"
     )
 
-    c = cmd(sub, "chat", chat, "one greedy reply from a completed run's model")
-    c.add_argument("run_id", type=int)
+    c = cmd(sub, "chat", chat, "one greedy reply from a completed run's model, or from a base model")
+    c.add_argument("run_id", metavar="RUN_OR_MODEL", help="a completed run's id, or a base model (name, folder, id)")
     c.add_argument("--prompt", required=True)
     c.add_argument("--max-new-tokens", type=int, default=GREEDY.max_new_tokens)
 

@@ -74,6 +74,15 @@ def models_for(task: str) -> list[str]:
     return sorted(names, key=lambda n: n != DEFAULT_MODELS.get(task))
 
 
+def chat_models(models_dir: Path) -> list[str]:
+    """Base chat models a person can talk to before training: the installed bundled ones and the Hub
+    models on disk whose config names a causal LM."""
+    from backend.models.hub import cached_models
+
+    hub = [m["id"] for m in cached_models() if m.get("causal_lm")]
+    return models_for("sft") + hub
+
+
 def resolve_model(name_or_path: str, models_dir: Path, trust_remote_code: bool = False) -> Path:
     """A catalog name or a local folder -> a folder `from_pretrained` can load, offline.
 
@@ -90,10 +99,23 @@ def resolve_model(name_or_path: str, models_dir: Path, trust_remote_code: bool =
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return check_model_folder(path.resolve(), trust_remote_code)
-    known = ", ".join(BUNDLED)
-    raise ValueError(
-        f"model '{name_or_path}' is neither a bundled model ({known}) nor a local folder with a config.json"
-    )
+    from backend.models.hub import NotOnDisk, local_snapshot, parse_hub_id
+
+    ref = parse_hub_id(name_or_path)
+    if ref is None:
+        known = ", ".join(BUNDLED)
+        raise ValueError(
+            f"model '{name_or_path}' is neither a bundled model ({known}), a local folder with a config.json, "
+            "nor a hub id (org/name, e.g. Qwen/Qwen2.5-0.5B-Instruct)"
+        )
+    folder = local_snapshot(ref)
+    if folder is None:
+        raise NotOnDisk(
+            ref,
+            f"model '{ref.name}' is not on disk (nor a local folder): `models pull {ref.name}` downloads it "
+            "(`train` pulls it first)",
+        )
+    return check_model_folder(folder, trust_remote_code)
 
 
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")

@@ -37,6 +37,11 @@ def require_chat_run(database: Database, run_id: int) -> None:
         )
 
 
+def chat_source(value: int | str) -> int | str:
+    """What the Playground's chat list or the CLI's `chat` names: a run id (a number), else a base model."""
+    return int(value) if isinstance(value, int) or str(value).isdigit() else str(value)
+
+
 def load(database: Database, workspace: Workspace, source: str | int) -> tuple[Any, Any]:
     """(model, tokenizer) for a run id, or for a catalog model name / folder (the base model); cached."""
     key = cache_key(database, workspace, source, "run") if isinstance(source, int) else f"model:{source}"

@@ -67,7 +67,6 @@ def create_run(
 
 def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple[Dataset, str | None]:
     """Everything create_run refuses, without writing: the dataset and the devices the run asks for."""
-    from backend.devices import device_name, resolve_precision
     from backend.models.catalog import BUNDLED, require_installed, resolve_model
     from backend.runs.supervisor import free_disk_problem
 
@@ -87,13 +86,16 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
             f"{', '.join(models_for(cfg.task))} or a local model folder"
         )
     _check_early_stopping(cfg, ds.splits)
-    devices = _requested_devices(cfg)
-    if cfg.precision == "fp16":  # refused on a CPU; checked now, not in the worker (torch loads only here)
-        resolve_precision(cfg.precision, device_name())
+    # The model before the devices: a wrong name is refused before torch is imported (about a second).
     if cfg.model in BUNDLED:
         require_installed(cfg.model)
     else:
         resolve_model(cfg.model, workspace.models_dir, cfg.trust_remote_code)  # a bad path fails now, not in the worker
+    devices = _requested_devices(cfg)
+    if cfg.precision == "fp16":  # refused on a CPU; checked now, not in the worker (torch loads only here)
+        from backend.devices import device_name, resolve_precision
+
+        resolve_precision(cfg.precision, device_name())
     from backend.runs.preflight import preflight  # LoRA modules, freeze layers, QLoRA, GPUs: refused now
 
     preflight(cfg, workspace.models_dir)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend.config import CHAT, GenerationConfig
+from backend.models import chat_models
 from backend.playground.cache import CACHE
-from backend.playground.chat import base_of, load, source_label, stream_chat, stream_side_by_side
+from backend.playground.chat import base_of, chat_source, load, source_label, stream_chat, stream_side_by_side
 from backend.runs.queue import list_runs
 from backend.services import Services
 from webui.choices import completed_runs
@@ -175,7 +176,7 @@ def wire(services: Services, ui: PlaygroundUI, demo_run: int | None = None) -> N
     """Send/Enter stream a reply; in a demo every request uses `demo_run`, whatever the page sends."""
     private = {"api_visibility": "private"}
 
-    def respond(run_id: int | None, message: str, history: list[dict], system: str, *gen) -> Iterator[tuple]:
+    def respond(run_id: int | str | None, message: str, history: list[dict], system: str, *gen) -> Iterator[tuple]:
         if demo_run is not None:
             run_id = demo_run
         if run_id is None:
@@ -193,7 +194,7 @@ def wire(services: Services, ui: PlaygroundUI, demo_run: int | None = None) -> N
         shown = [*turns, {"role": "assistant", "content": "…"}]
         yield shown, ""  # the question shows at once, even while the model loads
         try:
-            model, tokenizer = load(services.database, services.workspace, int(run_id))
+            model, tokenizer = load(services.database, services.workspace, chat_source(run_id))
             for text in stream_chat(model, tokenizer, turns, settings, system or ""):
                 shown[-1] = {"role": "assistant", "content": text}
                 yield shown, gr.skip()  # the box was emptied once: what the person types meanwhile stays
@@ -290,9 +291,10 @@ def refresh(services: Services):
     """For app.py: fills the playground's run lists when the page opens or the tab is shown."""
 
     def lists(
-        current: int | None, shown: list[int] | None, chosen: list[int] | None, clf: int | None, batch: int | None
+        current: int | str | None, shown: list[int] | None, chosen: list[int] | None, clf: int | None, batch: int | None
     ):
-        chat, ids = completed_runs(services, current, "sft", shown)
+        bases = [(f"{t('playground.base_model')}: {name}", name) for name in chat_models(services.workspace.models_dir)]
+        chat, ids = completed_runs(services, current, "sft", shown, bases)
         sft = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed", task="sft")]
         keep = [r for r in chosen or [] if r in {i for _, i in sft}]
         others = playground_classify.run_lists(services, clf, batch)

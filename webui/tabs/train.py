@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
+from backend.data import list_datasets
 from backend.models.catalog import models_for
 from backend.runs.queue import create_run
 from backend.runs.slots import gpu_count
@@ -159,7 +160,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         merged = [{**v, **s} for v, s in zip(values, shown, strict=True)]
         models = models_for(task)
         default_model = DEFAULT_MODELS.get(task, models[0] if models else None)
-        datasets = refresh_choices(services)(None, task)
+        datasets = refresh_choices(services, every_task=True)(None, task)
         return [
             gr.Dropdown(choices=models, value=default_model),
             datasets,
@@ -169,6 +170,20 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
             *merged,
         ]
 
+    def follow_dataset(dataset: str | None, task: str, method: str, optimizer: str):
+        """A dataset of another task switches the task (with its models and defaults), as the CLI does."""
+        own = next((d.task for d in list_datasets(services.database) if d.name == dataset), task)
+        if own == task:
+            return [gr.skip()] * (6 + len(widgets))
+        model, _, *rest = switch_task(own, method, optimizer)
+        return [gr.Dropdown(value=own), model, gr.Dropdown(value=dataset), *rest]
+
+    ui.dataset.input(
+        follow_dataset,
+        [ui.dataset, ui.task, ui.method, ui.settings["optimizer"]],
+        [ui.task, ui.model, ui.dataset, ui.method, ui.quick_start, ui.method_group, *widgets],
+        api_visibility="private",
+    )
     ui.task.input(
         switch_task,
         [ui.task, ui.method, ui.settings["optimizer"]],

@@ -1,0 +1,205 @@
+"""Models from a hub: the Hugging Face Hub or a mirror of it (HF_ENDPOINT), or ModelScope (TUNEBOARD_HUB=modelscope).
+
+A hub id is `org/name` with an optional `@revision` (`google-bert/bert-base-chinese@main`). Models live in
+the hub client's own cache (~/.cache/huggingface/hub, or HF_HUB_CACHE), so a cache filled elsewhere works
+offline; `backend.models.downloads` fetches what is missing, as a background job.
+
+    ref = parse_hub_id("Qwen/Qwen2.5-0.5B-Instruct@main")
+    local_snapshot(ref)          # the complete snapshot folder, or None
+    offline_reason()             # why the hub cannot be reached now (HF_HUB_OFFLINE, no connection), or None
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+HUBS = ("hf", "modelscope")
+HF_ENDPOINT = "https://huggingface.co"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
+_REVISION = re.compile(r"[\w./-]{1,200}")
+
+
+@dataclass(frozen=True)
+class HubRef:
+    repo_id: str
+    revision: str = ""  # "" is the hub's default branch (main)
+    hub: str = "hf"
+
+    @property
+    def name(self) -> str:
+        """How runs and lists name the model: the id as the person typed it."""
+        return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+
+
+class NotOnDisk(ValueError):
+    """A hub model that must be downloaded first (`models pull`); `train` queues that download itself."""
+
+    def __init__(self, ref: HubRef, why: str):
+        super().__init__(why)
+        self.ref = ref
+
+
+def hub_choice(hub: str | None = None) -> str:
+    """The hub to use: the one given, else $TUNEBOARD_HUB, else hf."""
+    chosen = (hub or os.environ.get("TUNEBOARD_HUB") or "hf").strip().lower()
+    if chosen not in HUBS:
+        raise ValueError(f"hub '{chosen}' is not one of {', '.join(HUBS)} (setting --hub or $TUNEBOARD_HUB)")
+    return chosen
+
+
+def parse_hub_id(name: str, hub: str | None = None, revision: str = "") -> HubRef | None:
+    """`org/name[@revision]` as a HubRef; None when `name` is not shaped like a hub id (a bundled name)."""
+    repo_id, _, at = name.strip().partition("@")
+    if not _HUB_ID.fullmatch(repo_id) or ".." in repo_id:
+        return None
+    revision = revision or at
+    if revision and not _REVISION.fullmatch(revision):
+        raise ValueError(f"model '{name}': revision '{revision}' is not a branch, tag or commit name")
+    return HubRef(repo_id, revision, hub_choice(hub))
+
+
+def endpoint() -> str:
+    """Where the Hugging Face client downloads from: $HF_ENDPOINT (a mirror) or huggingface.co, read now
+    (huggingface_hub reads it once at import; tests and the app may set it later)."""
+    return os.environ.get("HF_ENDPOINT", "").rstrip("/") or HF_ENDPOINT
+
+
+def token() -> str | None:
+    """$HF_TOKEN for gated and private models, or None (the client then uses a saved login, if any)."""
+    return os.environ.get("HF_TOKEN") or None
+
+
+def offline_reason(hub: str = "hf", timeout: float = 3.0) -> str | None:
+    """Why downloads cannot work now, in words, or None. A closed port or an unknown host answers at once;
+    a silent network within `timeout` seconds, so a refusal never hangs."""
+    if hub == "hf" and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    url = endpoint() if hub == "hf" else "https://modelscope.cn"
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    problem: list[str] = [f"no answer within {timeout:g} s"]
+
+    def connect() -> None:  # in a thread: a name lookup ignores the socket's timeout and may hang
+        try:
+            socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
+            problem[0] = ""
+        except OSError as e:
+            problem[0] = e.strerror or e.__class__.__name__
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return f"{url} cannot be reached ({problem[0]})" if problem[0] else None
+
+
+def local_snapshot(ref: HubRef) -> Path | None:
+    """The model's complete folder in the hub client's cache, or None (not there, or a download unfinished)."""
+    if ref.hub == "modelscope":
+        folder = modelscope_cache() / ref.repo_id
+        return folder if is_complete(folder) else None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(ref.repo_id, revision=ref.revision or None, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+    return folder if is_complete(folder) else None
+
+
+def is_complete(folder: Path) -> bool:
+    """A folder a run can load: config.json and every weights file its index names (a download stopped
+    halfway leaves some missing; huggingface_hub links a file into the snapshot only once it is whole)."""
+    if not (folder / "config.json").is_file():
+        return False
+    for index in folder.glob("*.safetensors.index.json"):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+        except (OSError, ValueError):
+            return False
+        if not all((folder / shard).is_file() for shard in shards):
+            return False
+    return any(folder.glob("*.safetensors")) or any(folder.glob("*.bin")) or (folder / "model.gguf").is_file()
+
+
+def modelscope_cache() -> Path:
+    """Where Tuneboard keeps ModelScope models: $MODELSCOPE_CACHE/models or ~/.cache/modelscope/models."""
+    root = os.environ.get("MODELSCOPE_CACHE") or Path.home() / ".cache" / "modelscope"
+    return Path(root) / "models"
+
+
+def cached_models() -> list[dict[str, Any]]:
+    """Models on disk in the hub caches (huggingface_hub's cache scan, then ModelScope's folder): id,
+    revisions, path, size and whether it is a causal LM (the Playground chats with those)."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    out: list[dict[str, Any]] = []
+    try:
+        repos = scan_cache_dir().repos
+    except CacheNotFound:
+        repos = frozenset()
+    for repo in sorted(repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        complete = [r for r in repo.revisions if is_complete(Path(r.snapshot_path))]
+        if not complete:
+            continue
+        newest = max(complete, key=lambda r: r.last_modified)
+        out.append(_entry(repo.repo_id, "hf", Path(newest.snapshot_path), repo.size_on_disk, sorted(newest.refs)))
+    if modelscope_cache().is_dir():
+        for folder in sorted(modelscope_cache().glob("*/*")):
+            if is_complete(folder):
+                size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+                out.append(_entry(f"{folder.parent.name}/{folder.name}", "modelscope", folder, size, []))
+    return out
+
+
+def _entry(repo_id: str, hub: str, path: Path, size: int, refs: list[str]) -> dict[str, Any]:
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    archs = config.get("architectures") or []
+    return {
+        "id": repo_id,
+        "hub": hub,
+        "refs": refs,
+        "path": str(path),
+        "size_mb": round(size / 2**20, 1),
+        "architecture": archs[0] if archs else "",
+        "causal_lm": any(a.endswith("ForCausalLM") for a in archs),
+    }
+
+
+def delete_cached(ref: HubRef) -> dict[str, Any]:
+    """Remove a model from the hub cache (every revision); a ValueError when it is not there."""
+    import shutil
+
+    if ref.hub == "modelscope":
+        folder = modelscope_cache() / ref.repo_id
+        if not folder.is_dir():
+            raise ValueError(f"model '{ref.repo_id}' is not on disk (ModelScope cache {modelscope_cache()})")
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        shutil.rmtree(folder)
+        return {"id": ref.repo_id, "freed_mb": round(size / 2**20, 1)}
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        repos = [r for r in scan_cache_dir().repos if r.repo_id == ref.repo_id and r.repo_type == "model"]
+    except CacheNotFound:
+        repos = []
+    if not repos:
+        raise ValueError(f"model '{ref.repo_id}' is not on disk; `models list` shows the models there")
+    size = repos[0].size_on_disk
+    shutil.rmtree(repos[0].repo_path)  # every revision, the blobs and any unfinished (.incomplete) download
+    return {"id": ref.repo_id, "freed_mb": round(size / 2**20, 1)}
