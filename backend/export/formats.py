@@ -54,11 +54,7 @@ def measure(source: Source, exported: Any, fmt: str, rows: list[dict[str, Any]])
         figures.update(ev.agreement(ev.greedy(source.logits, prompts, stop), ev.greedy(exported, prompts, stop)))
         figures["prompts"] = len(prompts)
     elif rows:
-        batches = eval_batches(source, rows)
-        figures["source_accuracy"] = ev.accuracy(source.logits, batches, source.labels)
-        figures["accuracy"] = ev.accuracy(exported, batches, source.labels)
-        figures["accuracy_delta"] = figures["accuracy"] - figures["source_accuracy"]
-        figures["eval_rows"] = sum(len(ids) for _, ids in batches)
+        figures.update(ev.classifier_figures(source.logits, exported, eval_batches(source, rows), source.labels))
     return figures
 
 
