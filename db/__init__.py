@@ -1,6 +1,6 @@
 """Schema and sessions only: no business logic lives here."""
 
-from db.models import Artifact, Base, Dataset, MetricPoint, Run, RunStatus, Study
+from db.models import Artifact, Base, Dataset, Download, MetricPoint, Run, RunStatus, Study
 from db.session import Database, make_engine, migrate
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "Base",
     "Database",
     "Dataset",
+    "Download",
     "MetricPoint",
     "Run",
     "RunStatus",

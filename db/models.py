@@ -104,6 +104,8 @@ class Run(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # resumed/cloned from
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), index=True)
     trial_number: Mapped[int | None] = mapped_column(Integer)
+    # set while the run waits for its model's download (the supervisor starts it once this is cleared)
+    download_id: Mapped[int | None] = mapped_column(ForeignKey("downloads.id", ondelete="SET NULL"))
 
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_started_at: Mapped[float | None] = mapped_column(Float)  # process start time, guards against pid reuse
@@ -182,3 +184,29 @@ class Artifact(Base):
 
     def __repr__(self) -> str:
         return f"<Artifact {self.id} run={self.run_id} {self.kind} {self.size_bytes}B>"
+
+
+class Download(Base):
+    """A model fetched from a hub in a background process (backend/models/fetch.py), like a run."""
+
+    __tablename__ = "downloads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repo_id: Mapped[str] = mapped_column(String(300), index=True)
+    revision: Mapped[str] = mapped_column(String(200), default="")  # "": the hub's default branch
+    hub: Mapped[str] = mapped_column(String(20), default="hf")  # hf (or a mirror: HF_ENDPOINT), modelscope
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, running, completed, failed, cancelled
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)  # 0 while unknown
+    speed: Mapped[float] = mapped_column(Float, default=0.0)  # bytes per second, recent
+    eta_seconds: Mapped[float | None] = mapped_column(Float)
+    path: Mapped[str | None] = mapped_column(String(500))  # the snapshot folder, once completed
+    reason: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    pid_started_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<Download {self.id} {self.status} {self.repo_id!r}>"

@@ -171,6 +171,28 @@ def chat(services, args) -> dict[str, Any]:
     return actions.chat(services, chat_source(args.run_id), args.prompt, max_new_tokens=args.max_new_tokens)
 
 
+def models_pull(services, args) -> dict[str, Any]:
+    return actions.models_pull(
+        services, args.model, revision=args.revision, hub=args.hub, wait=args.wait, timeout=args.timeout
+    )
+
+
+def models_list(services, args) -> list[dict[str, Any]]:
+    return actions.models_list(services)
+
+
+def models_rm(services, args) -> dict[str, Any]:
+    return actions.models_rm(services, args.model, hub=args.hub)
+
+
+def models_downloads(services, args) -> list[dict[str, Any]]:
+    return actions.models_downloads(services)
+
+
+def models_cancel(services, args) -> dict[str, Any]:
+    return actions.models_cancel(services, args.id)
+
+
 def auth_add(services, args) -> dict[str, Any]:
     """Add or replace a user in an auth file; the password comes from stdin or a prompt, never argv."""
     import getpass

@@ -14,6 +14,11 @@ from backend.cli.commands import (
     datasets_list,
     datasets_show,
     export,
+    models_cancel,
+    models_downloads,
+    models_list,
+    models_pull,
+    models_rm,
     predict,
     runs_cancel,
     runs_compare,
@@ -163,6 +168,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", help="predict every row of this dataset (name or id); needs --split")
     c.add_argument("--split", help="with --dataset: train, validation or test")
     c.add_argument("--out", help="with --dataset: the CSV to write (default workspace/predictions/)")
+
+    models = sub.add_parser("models", help="download, list, delete models; will a run fit").add_subparsers(
+        dest="action", required=True
+    )
+    c = cmd(models, "pull", models_pull, "download a hub model in the background (resumes a stopped download)")
+    c.add_argument("model", metavar="ID", help="org/name, optionally @revision (HF_ENDPOINT: a mirror)")
+    c.add_argument("--revision", default="", help="a branch, tag or commit (default: main)")
+    c.add_argument("--hub", choices=["hf", "modelscope"], help="default: $TUNEBOARD_HUB or hf")
+    c.add_argument("--wait", action="store_true", help="block until the download ends; exit 2 unless it completed")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    cmd(models, "list", models_list, "models on disk (bundled and downloaded) with their size")
+    c = cmd(models, "rm", models_rm, "delete a downloaded model")
+    c.add_argument("model", metavar="ID")
+    c.add_argument("--hub", choices=["hf", "modelscope"], help="default: $TUNEBOARD_HUB or hf")
+    cmd(models, "downloads", models_downloads, "downloads, newest first, with progress")
+    c = cmd(models, "cancel", models_cancel, "cancel a queued or running download")
+    c.add_argument("id", type=int)
 
     c = cmd(sub, "supervise", serve_supervisor, "run the job supervisor without the web UI")
     c.add_argument("--cpu-runs", type=int, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)")

@@ -72,6 +72,14 @@ def endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "").rstrip("/") or HF_ENDPOINT
 
 
+def hub_cache() -> Path:
+    """The Hugging Face cache folder, read now: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+    return Path(home).expanduser() / "hub"
+
+
 def token() -> str | None:
     """$HF_TOKEN for gated and private models, or None (the client then uses a saved login, if any)."""
     return os.environ.get("HF_TOKEN") or None
@@ -80,8 +88,9 @@ def token() -> str | None:
 def offline_reason(hub: str = "hf", timeout: float = 3.0) -> str | None:
     """Why downloads cannot work now, in words, or None. A closed port or an unknown host answers at once;
     a silent network within `timeout` seconds, so a refusal never hangs."""
-    if hub == "hf" and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return "HF_HUB_OFFLINE is set"
+    for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # huggingface_hub honours both
+        if hub == "hf" and os.environ.get(flag, "").lower() in ("1", "true", "yes", "on"):
+            return f"{flag} is set"
     url = endpoint() if hub == "hf" else "https://modelscope.cn"
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -100,6 +109,17 @@ def offline_reason(hub: str = "hf", timeout: float = 3.0) -> str | None:
     return f"{url} cannot be reached ({problem[0]})" if problem[0] else None
 
 
+def refuse_offline(e: NotOnDisk) -> HubRef:
+    """The model to download, or (the hub cannot be reached) a one-line ValueError saying what to do."""
+    why = offline_reason(e.ref.hub)
+    if why:
+        raise ValueError(
+            f"model '{e.ref.name}' is not on disk and cannot be downloaded now: {why}. Copy it into the "
+            "Hugging Face cache (HF_HOME) or pass a local folder"
+        )
+    return e.ref
+
+
 def local_snapshot(ref: HubRef) -> Path | None:
     """The model's complete folder in the hub client's cache, or None (not there, or a download unfinished)."""
     if ref.hub == "modelscope":
@@ -109,7 +129,9 @@ def local_snapshot(ref: HubRef) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(ref.repo_id, revision=ref.revision or None, local_files_only=True))
+        folder = Path(
+            snapshot_download(ref.repo_id, revision=ref.revision or None, cache_dir=hub_cache(), local_files_only=True)
+        )
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
     return folder if is_complete(folder) else None
@@ -144,7 +166,7 @@ def cached_models() -> list[dict[str, Any]]:
 
     out: list[dict[str, Any]] = []
     try:
-        repos = scan_cache_dir().repos
+        repos = scan_cache_dir(hub_cache()).repos
     except CacheNotFound:
         repos = frozenset()
     for repo in sorted(repos, key=lambda r: r.repo_id):
@@ -195,7 +217,7 @@ def delete_cached(ref: HubRef) -> dict[str, Any]:
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        repos = [r for r in scan_cache_dir().repos if r.repo_id == ref.repo_id and r.repo_type == "model"]
+        repos = [r for r in scan_cache_dir(hub_cache()).repos if r.repo_id == ref.repo_id and r.repo_type == "model"]
     except CacheNotFound:
         repos = []
     if not repos:

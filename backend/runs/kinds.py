@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from backend.workspace import Workspace
-from db import Database, Study
+from db import Database, Download, Study
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class JobKind:
 
 KINDS: list[JobKind] = [
     JobKind("search", Study, "backend.search.driver:advance_studies"),
+    JobKind("download", Download, "backend.models.downloads:advance_downloads"),
 ]
 
 

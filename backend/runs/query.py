@@ -218,6 +218,7 @@ def summary(
         "priority": run.priority,
         "queue_position": position,
         "parent_id": run.parent_id,
+        "download_id": run.download_id,  # set while the run waits for its model to download
         "study_id": run.study_id,  # a hyperparameter search's trial: its search and trial number
         "trial_number": run.trial_number,
     }

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.config import NEEDS_VALIDATION, RunConfig
 from backend.data.store import find_dataset
+from backend.models.hub import HubRef
 from backend.runs.files import checkpoint_steps
 from backend.runs.query import EARLIER_SECONDS, RunQuery, curve, duration_seconds, list_page, summary
 from backend.workspace import Workspace
@@ -43,7 +44,12 @@ def create_run(
     `study` is (study id, trial number) for a hyperparameter search's trial."""
     from backend.runs.supervisor import notify
 
-    ds, devices = check_run(database, workspace, cfg)
+    ds, devices, pull = check_run(database, workspace, cfg)
+    download = None
+    if pull is not None:  # a hub model not on disk: the run waits in the queue while it downloads
+        from backend.models.downloads import queue_download
+
+        download = queue_download(database, pull)
     with database.session() as s:
         run = Run(
             name=name or _default_name(s, f"{cfg.method}-{ds.name}"),
@@ -59,15 +65,22 @@ def create_run(
             devices=devices,
             study_id=study[0] if study else None,
             trial_number=study[1] if study else None,
+            download_id=download.id if download else None,
         )
         s.add(run)
+    if download is not None:
+        from backend.models.downloads import release_if_done
+
+        release_if_done(database, download.id)  # it may have ended between the two writes
     notify()  # an app's supervisor thread starts it now rather than on its next tick
     return run
 
 
-def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple[Dataset, str | None]:
-    """Everything create_run refuses, without writing: the dataset and the devices the run asks for."""
+def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple[Dataset, str | None, HubRef | None]:
+    """Everything create_run refuses, without writing: the dataset, the devices the run asks for, and the
+    hub model to download first (None when the model is on disk)."""
     from backend.models.catalog import BUNDLED, require_installed, resolve_model
+    from backend.models.hub import NotOnDisk, refuse_offline
     from backend.runs.supervisor import free_disk_problem
 
     if not cfg.dataset:
@@ -87,10 +100,14 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
         )
     _check_early_stopping(cfg, ds.splits)
     # The model before the devices: a wrong name is refused before torch is imported (about a second).
+    pull = None
     if cfg.model in BUNDLED:
         require_installed(cfg.model)
     else:
-        resolve_model(cfg.model, workspace.models_dir, cfg.trust_remote_code)  # a bad path fails now, not in the worker
+        try:  # a bad path fails now, not in the worker
+            resolve_model(cfg.model, workspace.models_dir, cfg.trust_remote_code)
+        except NotOnDisk as e:
+            pull = refuse_offline(e)  # offline: one line within seconds; else the run pulls it first
     devices = _requested_devices(cfg)
     if cfg.precision == "fp16":  # refused on a CPU; checked now, not in the worker (torch loads only here)
         from backend.devices import device_name, resolve_precision
@@ -98,11 +115,12 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
         resolve_precision(cfg.precision, device_name())
     from backend.runs.preflight import preflight  # LoRA modules, freeze layers, QLoRA, GPUs: refused now
 
-    preflight(cfg, workspace.models_dir)
+    if pull is None:  # a model still to download is checked by the worker
+        preflight(cfg, workspace.models_dir)
     disk = free_disk_problem(workspace)
     if disk:
         raise ValueError(disk)
-    return ds, devices
+    return ds, devices, pull
 
 
 def _default_name(s: Session, base: str) -> str:

@@ -28,10 +28,11 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from backend.processes import is_alive, process_start_time
 from backend.runs.failures import explain_exit
 from backend.runs.files import checkpoint_steps, log_tail
 from backend.runs.kinds import advance_live
-from backend.runs.launch import worker_command
+from backend.runs.launch import worker_command, worker_processes
 from backend.runs.slots import Slots, format_devices, parse_devices, worker_env
 from backend.workspace import Workspace
 from db import Database, Run, RunStatus
@@ -54,32 +55,6 @@ _work = threading.Event()  # set when this process queues a run: its supervisor 
 def notify() -> None:
     """Wake this process's supervisor now (a run was queued); others see it on their next tick."""
     _work.set()
-
-
-def process_start_time(pid: int) -> float | None:
-    """Start time of `pid` in clock ticks since boot (Linux), so a reused pid is never mistaken for ours."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return float(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def is_alive(pid: int | None, started: float | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    except OSError:
-        pass
-    return started is None or process_start_time(pid) == started
 
 
 def free_disk_problem(workspace: Workspace) -> str | None:
@@ -258,7 +233,7 @@ class Supervisor:
             )
             queued = s.execute(
                 select(Run.id, Run.devices)
-                .where(Run.status == RunStatus.queued)
+                .where(Run.status == RunStatus.queued, Run.download_id.is_(None))  # none waits for its model
                 .order_by(Run.priority.desc(), Run.id)
                 .limit(QUEUE_SCAN)
             ).all()
@@ -323,7 +298,7 @@ class Supervisor:
                 proc = subprocess.Popen(  # an argument list, never a shell
                     cmd,
                     cwd=ROOT,
-                    env=worker_env(devices),
+                    env=worker_env(devices, worker_processes(config)),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
