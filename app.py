@@ -133,6 +133,9 @@ def demo_run_id(value: str | None) -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from backend import cpu
+
+    cpu.wait_politely()  # before torch is imported: Playground and export threads sleep while they wait
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("alembic", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -17,6 +17,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend import cpu
 from backend.cli.commands import print_result
 from backend.cli.parser import build_parser
 
@@ -25,6 +26,7 @@ EXIT_BAD_INPUT = 2
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cpu.wait_politely()  # before torch is imported (exports, predictions and a foreground supervisor)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         from backend.services import Services

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from backend import cpu
 from backend.export import verify as ev
 from backend.export.sources import load_source
 from backend.runs.files import dir_size
@@ -81,7 +82,8 @@ def export_run(
         from backend.export.formats import write_and_check
 
         try:
-            verification = write_and_check(source, fmt, target, base, adapter, trusted, rows, run.name)
+            with cpu.lease():  # the export's share of the cores while runs train (backend.cpu)
+                verification = write_and_check(source, fmt, target, base, adapter, trusted, rows, run.name)
         except (ValueError, OSError, MemoryError):
             raise
         except Exception as e:  # an exporter or runtime failing on this model: one line for the user, trace in the log

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from backend import cpu
 from backend.config import CHAT, GREEDY, GenerationConfig
 from backend.playground.cache import CACHE
 from backend.runs.results import model_folder
@@ -139,7 +140,7 @@ def stream_chat(
         try:
             if gen.seed >= 0:
                 torch.manual_seed(gen.seed)
-            with torch.no_grad():
+            with torch.no_grad(), cpu.lease():  # the answer's share of the cores while runs train
                 model.generate(**kwargs)
         except Exception as e:  # reported to the caller below, not lost in the thread
             failures.append(e)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend import cpu
 from backend.playground.cache import CACHE
 from backend.workspace import Workspace
 from db import Database
@@ -117,7 +118,7 @@ def probabilities(clf: Classifier, items: list[Any], pairs: list[str | None] | N
 
             images = [decode(b, f"image {start + i + 1}") for i, b in enumerate(chunk)]
             inputs = {"pixel_values": torch.stack([clf.processor(im) for im in images])}
-        with torch.no_grad():
+        with torch.no_grad(), cpu.lease():  # a share of the cores while runs train (backend.cpu)
             logits = clf.model(**inputs).logits.float()
         out += torch.softmax(logits, dim=-1).tolist()
     return out

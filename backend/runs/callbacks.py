@@ -14,6 +14,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from backend.cpu import Lease
 from db import Database, MetricPoint, Run, RunStatus
 from db.models import utcnow
 
@@ -74,6 +75,16 @@ class DatabaseCallback(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+class ThreadShare(TrainerCallback):
+    """Before each step, take this moment's share of the CPU cores (fewer threads while others compute)."""
+
+    def __init__(self, share: Lease):
+        self.share = share
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.share.follow()
 
 
 class Heartbeat:

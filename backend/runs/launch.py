@@ -16,10 +16,15 @@ from backend.config import RunConfig
 from backend.workspace import Workspace
 
 
+def worker_processes(config: dict) -> int:
+    """How many processes the run of this stored RunConfig trains in (1 unless it asks for DDP)."""
+    return RunConfig.from_dict(config).world_size if config else 1
+
+
 def worker_command(run_id: int, config: dict, workspace: Workspace) -> list[str]:
     """The worker's command line for run `run_id` whose RunConfig is `config` (as stored on the run)."""
     worker = ["-m", "backend.runs.worker", str(run_id), "--workspace", str(workspace.root)]
-    processes = RunConfig.from_dict(config).world_size if config else 1
+    processes = worker_processes(config)
     if processes == 1:
         return [sys.executable, *worker]
     # --standalone: a rendezvous on this machine with a free port, so two runs never collide.

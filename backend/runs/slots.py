@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend import cpu
+
 CPU = "cpu"
 _DEVICE = re.compile(r"^(cpu|cuda:\d+)$")
 
@@ -102,11 +104,13 @@ class Slots:
         return None
 
 
-def worker_env(devices: list[str]) -> dict[str, str]:
-    """Environment for a worker on `devices`: only those GPUs are visible (none for the CPU)."""
+def worker_env(devices: list[str], processes: int = 1) -> dict[str, str]:
+    """Environment for a worker on `devices`: only those GPUs are visible (none for the CPU); on the
+    CPU, its `processes` get their share of the cores (backend.cpu)."""
     env = dict(os.environ)
     if devices == [CPU]:
         env["CUDA_VISIBLE_DEVICES"] = ""
+        env.update(cpu.worker_env(processes))
     else:
         physical = [d.split(":")[1] for d in devices]
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -28,12 +28,13 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from backend import cpu
 from backend.processes import is_alive, process_start_time
 from backend.runs.failures import explain_exit
 from backend.runs.files import checkpoint_steps, log_tail
 from backend.runs.kinds import advance_live
 from backend.runs.launch import worker_command, worker_processes
-from backend.runs.slots import Slots, format_devices, parse_devices, worker_env
+from backend.runs.slots import CPU, Slots, format_devices, parse_devices, worker_env
 from backend.workspace import Workspace
 from db import Database, Run, RunStatus
 from db.models import as_utc, utcnow
@@ -308,6 +309,8 @@ class Supervisor:
             self._end(run_id, RunStatus.failed, f"the worker could not be started: {e}")
             return False
         self._children[run_id] = proc
+        if devices == [CPU] and worker_processes(config) == 1:  # (torchrun's ranks take their own leases)
+            cpu.lease_for(proc.pid)  # the worker's share of the cores counts from now on
         with self.database.session() as s:
             run = s.get(Run, run_id)
             run.pid = proc.pid

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from backend import cpu
 from backend.config import ADAPTERS, RunConfig
 from backend.runs.files import LOG_FILE, checkpoint_steps, dir_size, log_tail
 from backend.workspace import Workspace
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--workspace", default=None)
     args = parser.parse_args(argv)
+    cpu.wait_politely()  # before torch is imported (a worker started by hand; the supervisor's env says so too)
 
     workspace = Workspace.resolve(args.workspace)
     database = Database.open(workspace.database_url, upgrade=False)  # whoever queued the run migrated it
@@ -51,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     lead = _rank() == 0  # under torchrun every rank trains; only rank 0 writes status and artifacts
     try:
         cfg = RunConfig.from_dict(config)
-        with Heartbeat(database, args.run_id) if lead else contextlib.nullcontext():
-            status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id)
+        with Heartbeat(database, args.run_id) if lead else contextlib.nullcontext(), _cpu_share(cfg) as share:
+            status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id, share)
         if lead:
             _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
         log.info("run %s %s", args.run_id, status.value)
@@ -67,21 +69,35 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _cpu_share(cfg: RunConfig) -> contextlib.AbstractContextManager[cpu.Lease | None]:
+    """A run on the CPU holds a share of the cores while it lives; a GPU run holds none."""
+    from backend.devices import resolve_device
+
+    return cpu.lease(cpu.RUN) if resolve_device(cfg.devices) == "cpu" else contextlib.nullcontext()
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
 def train(
-    database: Database, workspace: Workspace, run_id: int, cfg: RunConfig, dataset_id: int | None
+    database: Database,
+    workspace: Workspace,
+    run_id: int,
+    cfg: RunConfig,
+    dataset_id: int | None,
+    share: cpu.Lease | None = None,
 ) -> tuple[RunStatus, dict[str, Any], list[tuple[str, Path]]]:
-    """Build model and data, run the Trainer, save the result. Returns status, metrics, artifacts."""
+    """Build model and data, run the Trainer, save the result. Returns status, metrics, artifacts.
+
+    `share`: on the CPU, the run's share of the cores, followed before every step (backend.cpu)."""
     import torch
     import yaml
 
     from backend.data import load_rows
     from backend.devices import DTYPES, check_devices, resolve_device, resolve_precision
     from backend.models.catalog import resolve_model
-    from backend.runs.callbacks import DatabaseCallback
+    from backend.runs.callbacks import DatabaseCallback, ThreadShare
     from backend.tasks import get_task
     from backend.training.methods import GradualUnfreezing, prepare
     from backend.training.optim import optimizer, stopping_callbacks, training_arguments
@@ -100,17 +116,25 @@ def train(
         (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     log.info(
-        "run %s: %s of %s on %s in %s, %d process(es) (settings in config.yaml)",
+        "run %s: %s of %s on %s in %s, %d process(es), %d CPU thread(s) (settings in config.yaml)",
         run_id,
         cfg.method,
         cfg.model,
         device,
         precision,
         world,
+        torch.get_num_threads(),
     )
+    cpu_threads = torch.get_num_threads()
     model_dir = resolve_model(cfg.model, workspace.models_dir, cfg.trust_remote_code)
     train_rows, eval_rows = load_rows(workspace, dataset_id, "train"), load_rows(workspace, dataset_id, "validation")
-    built = get_task(cfg.task).build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision])
+    if cfg.teacher:  # distillation: the data's task builds the student, the distill task adds the teacher
+        from backend.runs.results import model_folder
+
+        teacher = model_folder(database, workspace, cfg.teacher)
+        built = get_task("distill").build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision], teacher)
+    else:
+        built = get_task(cfg.task).build(cfg, model_dir, train_rows, eval_rows, DTYPES[precision])
     method_callbacks = prepare(built.model, cfg, built.layer_groups)
     gradual = [cb for cb in method_callbacks if isinstance(cb, GradualUnfreezing)]
     # As training starts: gradual unfreezing begins with the head and thaws a group at a time.
@@ -143,7 +167,12 @@ def train(
         data_collator=built.collator,
         compute_metrics=built.compute_metrics,
         # Only rank 0 writes to the database; StopTogether (last) shares its cancel with every rank.
-        callbacks=[*method_callbacks, *([callback] if lead else []), *stopping_callbacks(cfg)],
+        callbacks=[
+            *method_callbacks,
+            *([callback] if lead else []),
+            *stopping_callbacks(cfg),
+            *([ThreadShare(share)] if share else []),
+        ],
         optimizer_cls_and_kwargs=optimizer(cfg, device),
     )
 
@@ -183,6 +212,7 @@ def train(
         "device": device,
         "train_rows": len(built.train),
         "world_size": args.world_size,
+        "cpu_threads": cpu_threads,  # as training began; then it follows who shares the cores (log.txt)
         "peak_memory_mb": _peak_memory_mb(device),
         "method": cfg.method,
         "optimizer": cfg.optimizer,
