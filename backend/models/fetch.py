@@ -3,7 +3,8 @@
 The hub client does the work (huggingface_hub's snapshot_download, or modelscope's); this process
 watches the bytes land in the cache and writes progress, speed and ETA to the download's row twice a
 second, and stops when the row is cancelled. Files arrive as `.incomplete` and are renamed when whole, so
-a stopped download leaves nothing a run could load, and the next pull continues those files.
+a stopped download leaves nothing a run could load; the next pull keeps the whole files and fetches the
+rest (huggingface_hub 2.x restarts a partly fetched file: its partial files are per process).
 
     python -m backend.models.fetch 3 --workspace workspace
 """
@@ -59,6 +60,7 @@ def fetch(database: Database, download_id: int, ref: HubRef) -> Path:
         total, folder, start = 0, modelscope_cache() / ref.repo_id, _modelscope(ref)
     else:
         total, folder, start = _hf_total(ref), _hf_repo_folder(ref), _hf(ref)
+        _drop_stale_partials(folder)
     _write(database, download_id, bytes_total=total, bytes_done=min(_size(folder), total) if total else 0)
     result: dict[str, object] = {}
 
@@ -165,6 +167,15 @@ def _modelscope(ref: HubRef):
         ) from None
     target = modelscope_cache() / ref.repo_id
     return lambda: snapshot_download(ref.repo_id, revision=ref.revision or None, local_dir=str(target))
+
+
+def _drop_stale_partials(blobs: Path) -> None:
+    """Remove the partial files a killed download left (huggingface_hub 2.x writes each file to a
+    process-unique `<etag>.<id>.incomplete` and cannot continue another process's). Whole files stay:
+    the next pull fetches only what is missing. One download per model runs at a time (downloads.py)."""
+    for partial in blobs.glob("*.incomplete") if blobs.is_dir() else []:
+        log.info("removing %s, left by a download that stopped", partial.name)
+        partial.unlink(missing_ok=True)
 
 
 def _size(folder: Path) -> int:
