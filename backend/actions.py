@@ -95,7 +95,9 @@ def train(
     """Queue a run; with `wait`, return when it ends (supervising it here if no app is running)."""
     from backend.runs.queue import create_run
 
-    settings = with_dataset_task(services, settings)
+    from backend.compress import distill_settings
+
+    settings = distill_settings(services.database, services.workspace, with_dataset_task(services, settings))
     run = create_run(services.database, services.workspace, RunConfig.from_dict(settings), name=name)
     if wait:
         _supervise_until(services, run.id, timeout)

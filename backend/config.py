@@ -15,7 +15,10 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
-Task = Literal["sft", "text-classification", "image-classification"]
+# distill: a request, not a stored task: a run asked for with --task distill takes its data's task and
+# learns from its teacher run (backend/compress/distill.py); see RunConfig.teacher.
+Task = Literal["sft", "text-classification", "image-classification", "distill"]
+CLASSIFIERS = ("text-classification", "image-classification")
 Method = Literal["lora", "full", "freeze", "gradual", "qlora"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 Scheduler = Literal["linear", "cosine", "constant_with_warmup"]
@@ -200,6 +203,28 @@ class RunConfig:
     save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps (0: each epoch)."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
     seed: int = field(default=42, metadata={"help": "Random seed for data order and init."})
+    teacher: int = field(
+        default=0,
+        metadata=_only(
+            "Distillation: a completed run whose model teaches this one (0: none); the student is `model`.",
+            task=(*CLASSIFIERS, "distill"),
+        ),
+    )
+    temperature: float = field(
+        default=2.0,
+        metadata=_only("Distillation: softens both models' class scores; higher passes more dark knowledge.",
+                       task=(*CLASSIFIERS, "distill")),
+    )  # fmt: skip
+    alpha: float = field(
+        default=0.5,
+        metadata=_only("Distillation: weight of the true labels' loss; 1 - alpha goes to the teacher's.",
+                       task=(*CLASSIFIERS, "distill")),
+    )  # fmt: skip
+    layers_from_teacher: int = field(
+        default=0,
+        metadata=_only("Distillation: the student is the teacher keeping every k-th layer (0: `model`).",
+                       task=(*CLASSIFIERS, "distill")),
+    )  # fmt: skip
     trust_remote_code: bool = field(
         default=False,
         metadata={
@@ -248,6 +273,7 @@ class RunConfig:
         _check(self.eval_samples >= 0, "eval_samples", "must be 0 (off) or more")
         _check(self.nproc >= 1, "nproc", "must be at least 1")
         _check(self.image_size == 0 or 16 <= self.image_size <= 1024, "image_size", "must be 0 (auto) or 16-1024")
+        self._validate_distillation()
         if self.method == "gradual":
             _check(self.unfreeze_every >= 1, "unfreeze_every", "must be at least 1 for the gradual method")
         _check(_DEVICES.fullmatch(self.devices) is not None, "devices", "must be auto, cpu, mps, cuda or cuda:0,1,...")
@@ -255,6 +281,16 @@ class RunConfig:
             _check(self.nproc == len(self.gpu_ids), "nproc", "must match the number of GPUs listed in devices")
         if self.devices == "mps":
             _check(self.nproc == 1, "nproc", "must be 1 on mps (one Apple GPU)")
+
+    def _validate_distillation(self) -> None:
+        _check(self.teacher >= 0, "teacher", "must be a run id (0: no distillation)")
+        _check(self.temperature > 0, "temperature", "must be above 0 (1: the teacher's own probabilities)")
+        _check(0 <= self.alpha <= 1, "alpha", "must be in [0, 1] (1: true labels only, 0: the teacher only)")
+        _check(self.layers_from_teacher >= 0, "layers_from_teacher", "must be 0 (use model) or more")
+        if self.task == "distill" or self.layers_from_teacher:
+            _check(self.teacher > 0, "teacher", "is 0: distillation needs a completed teacher run (--teacher RUN)")
+        if self.teacher and self.task == "sft":
+            _check(False, "teacher", "distils classifiers only (text or image); chat distillation is not built yet")
 
     @property
     def gpu_ids(self) -> list[int]:

@@ -12,6 +12,8 @@ _TASKS = {
     "sft": "backend.tasks.causal_lm",
     "text-classification": "backend.tasks.text_classification",
     "image-classification": "backend.tasks.image_classification",
+    # A run with a teacher: the data's task builds the student, this wraps its Trainer (takes the teacher too).
+    "distill": "backend.compress.distill",
 }
 
 
