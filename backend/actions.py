@@ -277,6 +277,29 @@ def export(
     return export_run(services.database, services.workspace, run_id, fmt, out=out, push_to=push_to)
 
 
+def compress(
+    services: Services,
+    run_id: int,
+    prune: str,
+    recover_steps: int = 0,
+    tolerance: float = 0.02,
+    wait: bool = False,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Prune a completed run into a new run measured beside it (backend.compress.variant); with
+    `recover_steps`, also fine-tune the variant in a short run (with `wait`: measured when it ends)."""
+    from backend.compress.variant import compress_run, record_recovery
+
+    variant, recovery = compress_run(services.database, services.workspace, run_id, prune, recover_steps, tolerance)
+    if recovery is None:
+        return show_run(services, variant)
+    if not wait:
+        return {**show_run(services, variant), "recovery_run": recovery}
+    _supervise_until(services, recovery, timeout)
+    record_recovery(services.database, services.workspace, recovery, tolerance)
+    return show_run(services, recovery)
+
+
 def predict(
     services: Services,
     run_id: int,
@@ -374,3 +397,21 @@ def models_cancel(services: Services, download_id: int) -> dict[str, Any]:
     from backend.models.downloads import cancel_download, summary
 
     return summary(cancel_download(services.database, download_id))
+
+
+def models_fit(services: Services, settings: dict[str, Any]) -> dict[str, Any]:
+    """Will a run with these settings fit? Estimated peak memory next to what the device has, and advice."""
+    from backend.models.catalog import resolve_model
+    from backend.models.fit import estimate_run
+
+    settings = with_dataset_task(services, settings)
+    cfg = RunConfig.from_dict({k: v for k, v in settings.items() if v is not None})
+    folder = resolve_model(cfg.model, services.workspace.models_dir, cfg.trust_remote_code)
+    return {"model": cfg.model, "task": cfg.task, "method": cfg.method, **estimate_run(cfg, folder)}
+
+
+def base_chat_models(services: Services) -> list[str]:
+    """Base models the Playground can chat with before training: bundled chat models and downloaded LMs."""
+    from backend.models import chat_models
+
+    return chat_models(services.workspace.models_dir)

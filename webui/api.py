@@ -125,6 +125,39 @@ def register(services: Services) -> None:
         """A search with its trials (run id, params, value, state), best params and value."""
         return actions.show_search(services, int(study_id))
 
+    def models_pull(model: str, revision: str = "", hub: str = "") -> dict[str, Any]:
+        """Download a hub model (org/name[@revision]) in the background, as `cli models pull`: id, revision,
+        path, size_mb, status, and the download's progress (follow it with models_downloads)."""
+        return actions.models_pull(services, model, revision, hub or None)
+
+    def models_list() -> list[dict[str, Any]]:
+        """Models on disk: bundled and downloaded, with size."""
+        return actions.models_list(services)
+
+    def models_rm(model: str) -> dict[str, Any]:
+        """Delete a downloaded model (refused while it downloads or a queued/running run uses it)."""
+        return actions.models_rm(services, model)
+
+    def models_downloads() -> list[dict[str, Any]]:
+        """Downloads, newest first: status, bytes, speed, ETA."""
+        return actions.models_downloads(services)
+
+    def models_cancel(download_id: int) -> dict[str, Any]:
+        """Cancel a queued or running download (the next pull keeps the whole files)."""
+        return actions.models_cancel(services, int(download_id))
+
+    def models_fit(settings: dict[str, Any]) -> dict[str, Any]:
+        """Will a run with these RunConfig settings fit: estimate_mb, available_mb, fits, advice."""
+        return actions.models_fit(services, settings)
+
+    def chat_base(model: str, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
+        """One greedy reply from a base model on disk (a bundled name or a downloaded hub id), before training."""
+        from backend.models import parse_hub_id
+
+        if model not in actions.base_chat_models(services) and parse_hub_id(model) is None:
+            raise ValueError(f"model '{model}' is not a bundled chat model or a hub id; see models_list")
+        return actions.chat(services, model, prompt, int(max_new_tokens))
+
     def search_stop(study_id: int) -> dict[str, Any]:
         """Stop a search: no new trials; its running trial is cancelled."""
         return actions.stop_search(services, int(study_id))
@@ -138,6 +171,7 @@ def register(services: Services) -> None:
     endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import, predict)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
+    endpoints += (models_pull, models_list, models_rm, models_downloads, models_cancel, models_fit, chat_base)
 
 
 def register_demo(services: Services, demo_run: int) -> None:

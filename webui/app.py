@@ -7,7 +7,7 @@ import gradio as gr
 from backend.services import Services
 from webui import api, choices
 from webui.i18n import L, language_selector, wire_language
-from webui.tabs import datasets, export, playground, runs, search, train
+from webui.tabs import datasets, export, models, playground, runs, search, train
 
 # Uploads land in Gradio's cache; once imported, the dataset keeps its own copy, so cached files older
 # than a day are deleted every hour instead of piling up in the temp folder.
@@ -51,6 +51,8 @@ def build_app(services: Services) -> gr.Blocks:
                 playground_ui = playground.build(services)
             with gr.Tab(L("tabs.export"), id="export") as export_tab:
                 export_ui = export.build(services)
+            with gr.Tab(L("tabs.models"), id="models") as models_tab:
+                models_ui = models.build(services)
         wire_language(app, language)
         train.wire(services, train_ui, tabs, runs_ui, app)
         datasets.wire(services, datasets_ui, train_ui)
@@ -59,6 +61,7 @@ def build_app(services: Services) -> gr.Blocks:
         search.wire(services, search_ui, train_ui, tabs)  # "Use best" fills the Train form
         playground.wire(services, playground_ui)
         export.wire(services, export_ui)
+        models.wire(services, models_ui, models_tab, app)
         api.register(services)  # the CLI's actions, as JSON endpoints
         # Everything that lists database rows is read when a page opens and when its tab is shown,
         # so a reload, another browser or the CLI never leaves a stale list on screen.

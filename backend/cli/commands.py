@@ -159,6 +159,12 @@ def export(services, args) -> dict[str, Any]:
     return actions.export(services, args.run_id, args.format, out=args.out, push_to=args.push_to)
 
 
+def compress(services, args) -> dict[str, Any]:
+    return actions.compress(
+        services, args.run_id, args.prune, args.recover_steps, args.tolerance, wait=args.wait, timeout=args.timeout
+    )
+
+
 def predict(services, args) -> dict[str, Any]:
     return actions.predict(
         services, args.run_id, args.prompt or "", args.image, args.dataset or "", args.split or "", out=args.out
@@ -198,6 +204,11 @@ def auth_add(services, args) -> dict[str, Any]:
     import getpass
 
     from backend.auth import add_user
+def models_fit(services, args) -> dict[str, Any]:
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    return actions.models_fit(services, given)
+
+
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -9,6 +9,7 @@ from typing import Any
 from backend.cli.commands import (
     auth_add,
     chat,
+    compress,
     datasets_add,
     datasets_delete,
     datasets_list,
@@ -17,6 +18,7 @@ from backend.cli.commands import (
     models_cancel,
     models_downloads,
     models_list,
+    models_fit,
     models_pull,
     models_rm,
     predict,
@@ -156,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--push-to", help="also upload the export to this Hugging Face Hub repo (owner/name; needs HF_TOKEN)"
     )
 
+    c = cmd(sub, "compress", compress, "prune a completed text classifier into a new run, measured beside it")
+    c.add_argument("run_id", type=int)
+    c.add_argument(
+        "--prune",
+        required=True,
+        help="unstructured:0.5 (zero the smallest 50%% of weights), neurons:0.3 (remove 30%% of MLP neurons), "
+        "layers:2 (remove 2 layers); several joined by commas",
+    )
+    c.add_argument("--recover-steps", type=int, default=0, help="fine-tune the pruned model this many steps (0: none)")
+    c.add_argument("--tolerance", type=float, default=0.02, help="accuracy (0-1) it may lose before it is flagged")
+    c.add_argument("--wait", action="store_true", help="with --recover-steps: wait for the recovery run and measure it")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+
     c = cmd(sub, "chat", chat, "one greedy reply from a completed run's model, or from a base model")
     c.add_argument("run_id", metavar="RUN_OR_MODEL", help="a completed run's id, or a base model (name, folder, id)")
     c.add_argument("--prompt", required=True)
@@ -190,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--cpu-runs", type=int, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)")
     c.add_argument("--runs-per-gpu", type=int, help="runs sharing one GPU (default 1, $TUNEBOARD_RUNS_PER_GPU)")
     auth = sub.add_parser("auth", help="users of `app.py --auth-file`").add_subparsers(dest="action", required=True)
+    c = cmd(models, "fit", models_fit, "will a run fit: estimated peak memory, what the device has, what to change")
+    _add_run_settings(c)
     c = cmd(auth, "add", auth_add, "add a user (or change a password) in an auth file of scrypt hashes")
     c.add_argument("file", help="the auth file (created owner-only if missing)")
     c.add_argument("user")

@@ -100,3 +100,21 @@ def remove(database: Database, model: str, hub: str | None = None) -> dict[str, 
     if users:
         raise ValueError(f"model {ref.repo_id} is used by queued or running run(s) {', '.join(map(str, users))}")
     return delete_cached(ref)
+
+
+def catalog(task: str, models_dir: Path) -> list[dict[str, Any]]:
+    """The Models tab's list for `task`: bundled models, then the curated hub models, each saying whether it
+    is on disk and whether a run can use it now (on disk, or the hub is reachable)."""
+    from backend.models.hub import offline_reason
+    from backend.models.popular import popular
+
+    online = offline_reason(timeout=2.0) is None
+    cached = {m["id"] for m in cached_models()}
+    rows = [
+        {"id": m.name, "task": m.task, "params": "", "licence": "", "gated": False, "context": None, "note": m.note}
+        | {"on_disk": is_materialized(m.name, models_dir) or bool(m.folder), "usable": True}
+        for m in BUNDLED.values()
+        if m.task == task and m.name in models_for(task)
+    ]
+    rows += [p | {"on_disk": p["id"] in cached, "usable": online or p["id"] in cached} for p in popular(task)]
+    return rows

@@ -1,0 +1,172 @@
+"""Will it fit? Peak memory of a training run, estimated before it is queued, next to what the device has.
+
+    estimate_run(cfg, model_dir)   # {"estimate_mb", "available_mb", "fits", "advice", "parts"}
+
+Peak = weights + gradients + optimizer state + activations (+ the runtime on a CPU, whose peak is the
+process's resident memory). Parameter counts come from the task's weightless skeleton (meta device), so
+the estimate is exact on weights; activations follow the usual per-layer count for transformers
+(Korthikanti et al. 2022, with SDPA: no stored attention matrix) and a meta-device forward for CNNs.
+docs/benchmarks.md compares it with measured peaks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from backend.config import ADAPTERS, RunConfig
+
+MB = 2**20
+CPU_RUNTIME_MB = 520.0  # torch + transformers + the data in a worker, before the model (measured: benchmarks.md)
+CUDA_RUNTIME_MB = 400.0  # the CUDA context and allocator slack beside what torch allocates
+OPTIMIZER_BYTES = {"adamw": 8, "adam": 8, "sgd": 4, "rmsprop": 4}  # state per trainable parameter (fp32)
+
+
+def estimate_run(cfg: RunConfig, model_dir: Path, device: str | None = None) -> dict[str, Any]:
+    """The estimate for `cfg` on its device, the memory available there, and what to change if it won't fit."""
+    from backend.devices import resolve_device
+
+    device = device or resolve_device(cfg.devices)
+    parts = _parts(cfg, model_dir, device)
+    estimate = sum(parts.values())
+    available = available_mb(device, cfg)
+    fits = estimate <= available
+    advice = "" if fits else _advice(cfg, model_dir, device, estimate, available)
+    return {
+        "estimate_mb": round(estimate),
+        "available_mb": round(available),
+        "fits": fits,
+        "advice": advice,
+        "device": device,
+        "parts": {k: round(v) for k, v in parts.items()},
+    }
+
+
+def available_mb(device: str, cfg: RunConfig) -> float:
+    """Free memory of one GPU the run uses, or the memory a CPU run may take (MemAvailable, per process)."""
+    if device == "cuda":
+        import torch
+
+        index = cfg.gpu_ids[0] if cfg.gpu_ids else 0
+        free, _ = torch.cuda.mem_get_info(index)
+        return free / MB
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024 / max(cfg.world_size, 1)
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / MB / max(cfg.world_size, 1)
+
+
+def _parts(cfg: RunConfig, model_dir: Path, device: str) -> dict[str, float]:
+    from backend.devices import resolve_precision
+    from backend.tasks import get_task
+
+    precision = resolve_precision(cfg.precision, device)
+    half = precision in ("bf16", "fp16")
+    model, groups = get_task(cfg.task).skeleton(cfg, model_dir)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = _trainable(cfg, model, groups, total)
+    if cfg.method == "qlora":
+        weights = total * cfg.qlora_bits / 8 + trainable * 4
+    elif cfg.method in ADAPTERS:
+        weights = total * (2 if half else 4) + trainable * 4
+    else:
+        weights = total * 4  # full and freeze train (and keep) fp32 weights; autocast computes in half
+    optimizer = trainable * OPTIMIZER_BYTES[cfg.optimizer]
+    # gradients (fp32), plus the optimizer's foreach temporaries of the same size in a step
+    gradients = trainable * 4 * (2 if cfg.method not in ADAPTERS else 1)
+    activations = _activations(cfg, model, half)
+    runtime = CPU_RUNTIME_MB * MB if device == "cpu" else CUDA_RUNTIME_MB * MB
+    return {
+        "weights": weights / MB,
+        "gradients": gradients / MB,
+        "optimizer": optimizer / MB,
+        "activations": activations / MB,
+        "runtime": runtime / MB,
+    }
+
+
+def _trainable(cfg: RunConfig, model: Any, groups: list[Any], total: int) -> int:
+    import torch
+
+    if cfg.method in ("full", "gradual"):  # gradual ends with every layer unfrozen
+        return total
+    if cfg.method == "freeze":
+        top = groups[-cfg.freeze_layers :] if cfg.freeze_layers else []
+        head = [m for m in groups[-1:]]  # the last group holds the head
+        return sum(p.numel() for g in {id(m): m for m in top + head}.values() for p in g.parameters())
+    linears = [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
+    lora = sum(cfg.lora_rank * (m.in_features + m.out_features) for m in linears)
+    return lora + (_head_params(model) if cfg.task != "sft" else 0)
+
+
+def _head_params(model: Any) -> int:
+    head = getattr(model, "classifier", None) or getattr(model, "fc", None) or getattr(model, "head", None)
+    return sum(p.numel() for p in head.parameters()) if head is not None else 0
+
+
+def _activations(cfg: RunConfig, model: Any, half: bool) -> float:
+    """Bytes kept for the backward pass in one step of `batch_size` examples."""
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "num_hidden_layers"):
+        return _cnn_activations(cfg, model, half)
+    hidden = getattr(config, "hidden_size", 0) or getattr(config, "d_model", 768)
+    inner = getattr(config, "intermediate_size", 0) or 4 * hidden
+    layers = config.num_hidden_layers
+    tokens = cfg.batch_size * cfg.cutoff_len
+    act = 2 if half else 4
+    # Per token and layer: attention inputs/outputs (~8 hidden-sized tensors) and the MLP's (~3 inner-sized).
+    per_layer = tokens * (8 * hidden + 3 * inner) * act
+    kept = 2 * tokens * hidden * act * layers + per_layer if cfg.grad_checkpointing else per_layer * layers
+    logits = 0
+    if cfg.task == "sft":  # fp32 logits, their log-softmax and its gradient, over the whole vocabulary
+        logits = 3 * tokens * config.vocab_size * 4
+    return kept + logits
+
+
+def _cnn_activations(cfg: RunConfig, model: Any, half: bool) -> float:
+    """Sum of every leaf module's output on a meta-device forward (nothing is computed)."""
+    import torch
+
+    size = cfg.image_size or 224
+    outputs: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: outputs.append(out.numel()))
+        for m in model.modules()
+        if not list(m.children())
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.empty(cfg.batch_size, 3, size, size, device="meta"))
+    except Exception:
+        return 0.0
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(outputs) * (2 if half else 4) * 1.5  # plus the inputs some layers keep (ReLU masks, pooling)
+
+
+def _advice(cfg: RunConfig, model_dir: Path, device: str, estimate: float, available: float) -> str:
+    """What to change, each with its own estimate: the first lines that fit are the ones to try."""
+    options: list[tuple[str, dict[str, Any]]] = []
+    if cfg.method in ("full", "freeze", "gradual"):
+        options.append(("method lora", {"method": "lora"}))
+    if device == "cuda" and cfg.method != "qlora":
+        options.append(("method qlora (4-bit base)", {"method": "qlora", "qlora_bits": 4}))
+    if not cfg.grad_checkpointing:
+        options.append(("gradient checkpointing", {"grad_checkpointing": True}))
+    if cfg.batch_size > 1:
+        options.append((f"batch size {cfg.batch_size // 2}", {"batch_size": cfg.batch_size // 2}))
+    if cfg.cutoff_len > 256 and cfg.task != "image-classification":
+        options.append((f"cutoff_len {cfg.cutoff_len // 2}", {"cutoff_len": cfg.cutoff_len // 2}))
+    tips = []
+    for label, change in options:
+        other = dataclasses.replace(cfg, **change)
+        tips.append(f"{label}: about {sum(_parts(other, model_dir, device).values()) / 1024:.1f} GB")
+    return f"needs about {estimate / 1024:.1f} GB but {device} has {available / 1024:.1f} GB free; try " + "; ".join(
+        tips
+    )
