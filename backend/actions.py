@@ -104,6 +104,20 @@ def train(
     return show_run(services, run.id) if wait else _run(services, run.id)
 
 
+def estimate(services: Services, settings: dict[str, Any], measure: bool = False) -> dict[str, Any]:
+    """How long a run of these settings would train here: steps x seconds per step measured on this machine
+    (by a run of the same shape, or a calibration). `measure`: calibrate when nothing was measured yet."""
+    from backend.runs.estimate import calibrate, estimate
+
+    cfg = RunConfig.from_dict(with_dataset_task(services, settings))
+    if not cfg.dataset:
+        raise ValueError("setting 'dataset' is missing: the estimate counts the steps over its rows")
+    out = estimate(services.database, services.workspace, cfg)
+    if measure and out["sec_per_step"] is None:
+        out = calibrate(services.database, services.workspace, cfg)
+    return out
+
+
 def with_dataset_task(services: Services, settings: dict[str, Any]) -> dict[str, Any]:
     """Settings whose task, when not given, is the dataset's (a text-classification dataset trains a
     classifier without --task); a dataset that does not exist is left for create_run to refuse."""

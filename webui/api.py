@@ -64,6 +64,10 @@ def register(services: Services) -> None:
         """Queue a run from RunConfig settings, e.g. {"dataset": "identity-example", "method": "lora"}."""
         return actions.train(services, settings)
 
+    def estimate(settings: dict[str, Any], measure: bool = False) -> dict[str, Any]:
+        """Steps x seconds per step measured here for a run of these settings; `measure`: calibrate if needed."""
+        return actions.estimate(services, settings, bool(measure))
+
     def runs_list(
         status: str = "", search: str = "", sort: str = "newest", limit: int = 200, offset: int = 0
     ) -> list[dict[str, Any]]:
@@ -121,10 +125,6 @@ def register(services: Services) -> None:
         (metric, direction, sampler: tpe|random|grid, trials, timeout_minutes, prune, parallel, seed)."""
         return actions.search(services, settings, space, options or {})
 
-    def search_show(study_id: int) -> dict[str, Any]:
-        """A search with its trials (run id, params, value, state), best params and value."""
-        return actions.show_search(services, int(study_id))
-
     def models_pull(model: str, revision: str = "", hub: str = "") -> dict[str, Any]:
         """Download a hub model (org/name[@revision]) in the background, as `cli models pull`: id, revision,
         path, size_mb, status, and the download's progress (follow it with models_downloads)."""
@@ -158,6 +158,10 @@ def register(services: Services) -> None:
             raise ValueError(f"model '{model}' is not a bundled chat model or a hub id; see models_list")
         return actions.chat(services, model, prompt, int(max_new_tokens))
 
+    def search_show(study_id: int) -> dict[str, Any]:
+        """A search with its trials (run id, params, value, state), best params and value."""
+        return actions.show_search(services, int(study_id))
+
     def search_stop(study_id: int) -> dict[str, Any]:
         """Stop a search: no new trials; its running trial is cancelled."""
         return actions.stop_search(services, int(study_id))
@@ -167,11 +171,12 @@ def register(services: Services) -> None:
         return actions.list_searches(services)
 
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
+    endpoints += (models_pull, models_list, models_rm, models_downloads, models_cancel, models_fit, chat_base)
     endpoints += (search, search_show, search_stop, search_list)
     endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import, predict)
+    endpoints += (estimate,)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
-    endpoints += (models_pull, models_list, models_rm, models_downloads, models_cancel, models_fit, chat_base)
 
 
 def register_demo(services: Services, demo_run: int) -> None:

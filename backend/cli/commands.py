@@ -82,6 +82,11 @@ def train(services, args) -> dict[str, Any] | int:
     return out
 
 
+def estimate(services, args) -> dict[str, Any]:
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    return actions.estimate(services, given, measure=args.measure)
+
+
 def search(services, args) -> dict[str, Any] | list[dict[str, Any]] | int:
     if args.action == "list":
         return actions.list_searches(services)
@@ -199,16 +204,16 @@ def models_cancel(services, args) -> dict[str, Any]:
     return actions.models_cancel(services, args.id)
 
 
-def auth_add(services, args) -> dict[str, Any]:
-    """Add or replace a user in an auth file; the password comes from stdin or a prompt, never argv."""
-    import getpass
-
-    from backend.auth import add_user
 def models_fit(services, args) -> dict[str, Any]:
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
     return actions.models_fit(services, given)
 
 
+def auth_add(services, args) -> dict[str, Any]:
+    """Add or replace a user in an auth file; the password comes from stdin or a prompt, never argv."""
+    import getpass
+
+    from backend.auth import add_user
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -14,11 +14,12 @@ from backend.cli.commands import (
     datasets_delete,
     datasets_list,
     datasets_show,
+    estimate,
     export,
     models_cancel,
     models_downloads,
-    models_list,
     models_fit,
+    models_list,
     models_pull,
     models_rm,
     predict,
@@ -87,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="a name for the run")
     c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    _add_run_settings(c)
+
+    c = cmd(sub, "estimate", estimate, "how long a run of these settings trains here (measured, not guessed)")
+    c.add_argument("--measure", action="store_true", help="time a few real steps first if nothing was measured yet")
     _add_run_settings(c)
 
     c = cmd(
@@ -200,13 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmd(models, "downloads", models_downloads, "downloads, newest first, with progress")
     c = cmd(models, "cancel", models_cancel, "cancel a queued or running download")
     c.add_argument("id", type=int)
+    c = cmd(models, "fit", models_fit, "will a run fit: estimated peak memory, what the device has, what to change")
+    _add_run_settings(c)
 
     c = cmd(sub, "supervise", serve_supervisor, "run the job supervisor without the web UI")
     c.add_argument("--cpu-runs", type=int, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)")
     c.add_argument("--runs-per-gpu", type=int, help="runs sharing one GPU (default 1, $TUNEBOARD_RUNS_PER_GPU)")
     auth = sub.add_parser("auth", help="users of `app.py --auth-file`").add_subparsers(dest="action", required=True)
-    c = cmd(models, "fit", models_fit, "will a run fit: estimated peak memory, what the device has, what to change")
-    _add_run_settings(c)
     c = cmd(auth, "add", auth_add, "add a user (or change a password) in an auth file of scrypt hashes")
     c.add_argument("file", help="the auth file (created owner-only if missing)")
     c.add_argument("user")
