@@ -2,24 +2,28 @@
 
     estimate_run(cfg, model_dir)   # {"estimate_mb", "available_mb", "fits", "advice", "parts"}
 
-Peak = weights + gradients + optimizer state + activations (+ the runtime on a CPU, whose peak is the
-process's resident memory). Parameter counts come from the task's weightless skeleton (meta device), so
-the estimate is exact on weights; activations follow the usual per-layer count for transformers
-(Korthikanti et al. 2022, with SDPA: no stored attention matrix) and a meta-device forward for CNNs.
+Peak = runtime + weights + optimizer state + the larger of activations (kept for the backward pass) and
+gradients with the optimizer step's temporaries; on a CPU the peak is the process's resident memory, so
+the runtime (torch, transformers, peft imported) counts. Parameter counts come from the task's weightless
+skeleton (meta device), so weights are exact; activations count what autograd keeps per layer and token
+(Korthikanti et al. 2022; on CUDA SDPA keeps no attention matrix) and a meta-device forward for CNNs.
 docs/benchmarks.md compares it with measured peaks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from backend.config import ADAPTERS, RunConfig
 
+log = logging.getLogger(__name__)
+
 MB = 2**20
-CPU_RUNTIME_MB = 520.0  # torch + transformers + the data in a worker, before the model (measured: benchmarks.md)
+CPU_RUNTIME_MB = 900.0  # a worker's resident memory after importing torch, transformers and peft (measured here)
 CUDA_RUNTIME_MB = 400.0  # the CUDA context and allocator slack beside what torch allocates
 OPTIMIZER_BYTES = {"adamw": 8, "adam": 8, "sgd": 4, "rmsprop": 4}  # state per trainable parameter (fp32)
 
@@ -30,7 +34,7 @@ def estimate_run(cfg: RunConfig, model_dir: Path, device: str | None = None) -> 
 
     device = device or resolve_device(cfg.devices)
     parts = _parts(cfg, model_dir, device)
-    estimate = sum(parts.values())
+    estimate = _peak(parts)
     available = available_mb(device, cfg)
     fits = estimate <= available
     advice = "" if fits else _advice(cfg, model_dir, device, estimate, available)
@@ -40,8 +44,43 @@ def estimate_run(cfg: RunConfig, model_dir: Path, device: str | None = None) -> 
         "fits": fits,
         "advice": advice,
         "device": device,
-        "parts": {k: round(v) for k, v in parts.items()},
+        "parts": {k: round(v, 2) for k, v in parts.items()},
     }
+
+
+def check_fit(cfg: RunConfig, models_dir: Path) -> dict[str, Any] | None:
+    """The estimate for a run about to be queued, or a ValueError with the advice when it will not fit.
+    None when the model is not on disk yet (a download comes first; the worker meets the real size)."""
+    from backend.models.catalog import BUNDLED, is_materialized, resolve_model
+    from backend.tasks import get_task
+
+    if cfg.model in BUNDLED and not is_materialized(cfg.model, models_dir):
+        return None  # converted on first use (~20 s): not while a run is being queued
+    try:
+        folder = resolve_model(cfg.model, models_dir, cfg.trust_remote_code)
+        if not hasattr(get_task(cfg.task), "skeleton"):
+            return None
+        out = estimate_run(cfg, folder)
+    except Exception as e:  # an estimate never blocks a run it cannot judge
+        log.warning("no memory estimate for %s: %s", cfg.model, e)
+        return None
+    if not out["fits"]:
+        raise ValueError(f"model '{cfg.model}' will not fit: {out['advice']}")
+    return out
+
+
+def describe(out: dict[str, Any]) -> str:
+    """'needs about 2.3 GB; cpu has 18.1 GB free' for a status line."""
+    return (
+        f"needs about {out['estimate_mb'] / 1024:.1f} GB; {out['device']} has {out['available_mb'] / 1024:.1f} GB free"
+    )
+
+
+def _peak(parts: dict[str, float]) -> float:
+    """The backward pass frees activations as it writes gradients, and the optimizer step (gradients plus
+    as much again in temporaries) comes after it: the peak holds the larger of the two, not both."""
+    steady = parts["runtime"] + parts["weights"] + parts["optimizer"]
+    return steady + max(parts["activations"] + parts["gradients"] / 2, 2 * parts["gradients"])
 
 
 def available_mb(device: str, cfg: RunConfig) -> float:
@@ -52,13 +91,21 @@ def available_mb(device: str, cfg: RunConfig) -> float:
         index = cfg.gpu_ids[0] if cfg.gpu_ids else 0
         free, _ = torch.cuda.mem_get_info(index)
         return free / MB
+    free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / MB
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1024 / max(cfg.world_size, 1)
+                free = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / MB / max(cfg.world_size, 1)
+    try:  # in a container the cgroup's limit binds before the machine's memory does
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            free = min(free, (int(limit) - used) / MB)
+    except (OSError, ValueError):
+        pass
+    return free / max(cfg.world_size, 1)
 
 
 def _parts(cfg: RunConfig, model_dir: Path, device: str) -> dict[str, float]:
@@ -77,9 +124,8 @@ def _parts(cfg: RunConfig, model_dir: Path, device: str) -> dict[str, float]:
     else:
         weights = total * 4  # full and freeze train (and keep) fp32 weights; autocast computes in half
     optimizer = trainable * OPTIMIZER_BYTES[cfg.optimizer]
-    # gradients (fp32), plus the optimizer's foreach temporaries of the same size in a step
-    gradients = trainable * 4 * (2 if cfg.method not in ADAPTERS else 1)
-    activations = _activations(cfg, model, half)
+    gradients = trainable * 4  # fp32, like the trainable weights
+    activations = _activations(cfg, model, half, device)
     runtime = CPU_RUNTIME_MB * MB if device == "cpu" else CUDA_RUNTIME_MB * MB
     return {
         "weights": weights / MB,
@@ -109,7 +155,7 @@ def _head_params(model: Any) -> int:
     return sum(p.numel() for p in head.parameters()) if head is not None else 0
 
 
-def _activations(cfg: RunConfig, model: Any, half: bool) -> float:
+def _activations(cfg: RunConfig, model: Any, half: bool, device: str) -> float:
     """Bytes kept for the backward pass in one step of `batch_size` examples."""
     config = getattr(model, "config", None)
     if config is None or not hasattr(config, "num_hidden_layers"):
@@ -119,12 +165,18 @@ def _activations(cfg: RunConfig, model: Any, half: bool) -> float:
     layers = config.num_hidden_layers
     tokens = cfg.batch_size * cfg.cutoff_len
     act = 2 if half else 4
-    # Per token and layer: attention inputs/outputs (~8 hidden-sized tensors) and the MLP's (~3 inner-sized).
-    per_layer = tokens * (8 * hidden + 3 * inner) * act
+    # Per token and layer, what autograd keeps, in hidden- and inner-sized tensors: an adapter run keeps
+    # about 10 + 4 (norms, q/k/v/o and MLP inputs also for the adapters, rotary q/k, residuals), full
+    # fine-tuning about half that. Fitted to SmolLM2's measured peaks (benchmarks.md: "Will it fit").
+    scale = 1.0 if cfg.method in ADAPTERS else 0.5
+    per_layer = tokens * scale * (10 * hidden + 4 * inner) * act
+    if device != "cuda":  # no flash kernel for training here: softmax(QK^T) and its dropout input are kept
+        heads = getattr(config, "num_attention_heads", 1)
+        per_layer += 2 * cfg.batch_size * heads * cfg.cutoff_len**2 * act
     kept = 2 * tokens * hidden * act * layers + per_layer if cfg.grad_checkpointing else per_layer * layers
     logits = 0
-    if cfg.task == "sft":  # fp32 logits, their log-softmax and its gradient, over the whole vocabulary
-        logits = 3 * tokens * config.vocab_size * 4
+    if cfg.task == "sft":  # fp32 logits, the shifted copy, their log-softmax and its gradient, over the vocabulary
+        logits = 4 * tokens * config.vocab_size * 4
     return kept + logits
 
 
@@ -166,7 +218,7 @@ def _advice(cfg: RunConfig, model_dir: Path, device: str, estimate: float, avail
     tips = []
     for label, change in options:
         other = dataclasses.replace(cfg, **change)
-        tips.append(f"{label}: about {sum(_parts(other, model_dir, device).values()) / 1024:.1f} GB")
+        tips.append(f"{label}: about {_peak(_parts(other, model_dir, device)) / 1024:.1f} GB")
     return f"needs about {estimate / 1024:.1f} GB but {device} has {available / 1024:.1f} GB free; try " + "; ".join(
         tips
     )

@@ -117,6 +117,9 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
 
     if pull is None:  # a model still to download is checked by the worker
         preflight(cfg, workspace.models_dir)
+        from backend.models.fit import check_fit
+
+        check_fit(cfg, workspace.models_dir)  # will it fit in memory: refused with what to change
     disk = free_disk_problem(workspace)
     if disk:
         raise ValueError(disk)

@@ -14,6 +14,7 @@ import gradio as gr
 from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
 from backend.data import list_datasets
 from backend.models.catalog import models_for
+from backend.models.fit import check_fit
 from backend.runs.estimate import calibrate, estimate
 from backend.runs.queue import create_run
 from backend.runs.slots import gpu_count
@@ -222,8 +223,14 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         inform(t("train.queued", run_id=run.id))
         if cfg.trust_remote_code:
             warn(t("train.remote_code_on", run_id=run.id))
+        fit = check_fit(cfg, services.workspace.models_dir)  # it fits (create_run refused it otherwise)
+        need = (
+            {"need": fit["estimate_mb"] / 1024, "device": fit["device"], "free": fit["available_mb"] / 1024}
+            if fit
+            else {}
+        )
         return (
-            t("train.queued_status", run_id=run.id),
+            t("train.queued_status", run_id=run.id) + (" " + t("train.fit", **need) if fit else ""),
             gr.Tabs(selected="runs"),
             gr.Dropdown(choices=run_choices(services), value=run.id),
         )

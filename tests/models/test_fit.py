@@ -1,0 +1,59 @@
+"""Will it fit: the estimate's parts follow the settings, and a run that would not fit is refused with advice."""
+
+import math
+
+import pytest
+
+from backend.config import RunConfig
+from backend.models.fit import available_mb, check_fit, estimate_run
+from tests.conftest import cli_json, write_alpaca
+
+
+def _fit(tiny_model, **settings) -> dict:
+    return estimate_run(RunConfig(dataset="d", model=str(tiny_model), **settings), tiny_model, device="cpu")
+
+
+def test_the_estimate_follows_method_batch_and_checkpointing(tiny_model):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    total = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model).parameters())
+    full = _fit(tiny_model, method="full", precision="fp32", batch_size=4, cutoff_len=256)
+    assert full["parts"]["weights"] == round(total * 4 / 2**20, 2)  # exact: counted on the meta-device skeleton
+    assert full["parts"]["optimizer"] == round(total * 8 / 2**20, 2)  # AdamW: two fp32 moments per weight
+    lora = _fit(tiny_model, method="lora", lora_rank=2, precision="fp32", batch_size=4, cutoff_len=256)
+    assert lora["parts"]["optimizer"] < full["parts"]["optimizer"] / 4  # the adapter is a small share
+    double = _fit(tiny_model, method="lora", lora_rank=2, precision="fp32", batch_size=8, cutoff_len=256)
+    assert double["parts"]["activations"] == pytest.approx(2 * lora["parts"]["activations"], rel=0.02)
+    kept = _fit(
+        tiny_model, method="lora", lora_rank=2, precision="fp32", batch_size=8, cutoff_len=256, grad_checkpointing=True
+    )
+    assert kept["parts"]["activations"] < double["parts"]["activations"]
+    assert torch.get_default_dtype() == torch.float32
+
+
+def test_a_run_that_cannot_fit_is_refused_with_what_to_change(tiny_model, services, tmp_path):
+    from backend.data import import_file
+    from backend.runs.queue import create_run
+
+    import_file(services.database, services.workspace, write_alpaca(tmp_path / "d.json", n=8), name="d")
+    one = _fit(tiny_model, method="full", batch_size=1, cutoff_len=4096)
+    two = _fit(tiny_model, method="full", batch_size=2, cutoff_len=4096)
+    per_example = two["estimate_mb"] - one["estimate_mb"]
+    free = available_mb("cpu", RunConfig())
+    batch = math.ceil(free / per_example) * 2  # twice what this machine holds, whatever its memory
+    cfg = RunConfig(dataset="d", model=str(tiny_model), method="full", batch_size=batch, cutoff_len=4096)
+    with pytest.raises(ValueError, match="will not fit") as refused:
+        create_run(services.database, services.workspace, cfg)
+    advice = str(refused.value)
+    assert "method lora" in advice and "gradient checkpointing" in advice and f"batch size {batch // 2}" in advice
+    assert check_fit(RunConfig(dataset="d", model=str(tiny_model)), services.workspace.models_dir)["fits"]
+    from backend.runs.queue import list_runs
+
+    assert list_runs(services.database) == []  # nothing queued
+
+
+def test_models_fit_cli(workspace, tiny_model):
+    out = cli_json(workspace, "models", "fit", "--model", str(tiny_model), "--method", "lora", "--batch-size", "2")
+    assert set(out) >= {"estimate_mb", "available_mb", "fits", "advice"} and out["fits"] and out["advice"] == ""
+    assert out["parts"]["weights"] > 0 and out["estimate_mb"] <= sum(out["parts"].values()) + 1
