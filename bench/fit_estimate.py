@@ -45,6 +45,8 @@ CASES = {
     "smollm2-full-b8": ("sft", "SmolLM2-135M-Instruct", "full", 8, 256),
     "minilm-full-b8": ("text-classification", "all-MiniLM-L6-v2", "full", 8, 128),
     "minilm-full-b32": ("text-classification", "all-MiniLM-L6-v2", "full", 32, 128),
+    "resnet18-full-b16": ("image-classification", "resnet18", "full", 16, 64),  # cutoff: the image size
+    "resnet18-full-b64": ("image-classification", "resnet18", "full", 64, 64),
 }
 
 
@@ -81,13 +83,31 @@ def main() -> None:
     sft, clf = long_rows(workspace)
     cli(workspace, "datasets", "add", str(sft), "--name", "long-sft")
     cli(workspace, "datasets", "add", str(clf), "--name", "long-clf", "--val-ratio", "0", "--test-ratio", "0")
+    if "resnet" in args.only or not args.only:
+        digits = workspace / "digits.zip"
+        subprocess.run(
+            [sys.executable, "examples/digits_to_imagefolder.py", "--out", str(digits)], cwd=ROOT, check=True
+        )
+        cli(workspace, "datasets", "add", str(digits), "--name", "digits", "--task", "image-classification")
     rows = []
     for name, (task, model, method, batch, cutoff) in CASES.items():
         if args.only not in name:
             continue
-        dataset = "long-sft" if task == "sft" else "long-clf"
-        settings = ["--model", model, "--task", task, "--method", method]
-        settings += ["--batch-size", str(batch), "--cutoff-len", str(cutoff), "--val-ratio", "0"]
+        dataset = {"sft": "long-sft", "text-classification": "long-clf"}.get(task, "digits")
+        settings = [
+            "--model",
+            model,
+            "--task",
+            task,
+            "--method",
+            method,
+            "--batch-size",
+            str(batch),
+            "--val-ratio",
+            "0",
+        ]
+        size = ["--image-size", str(cutoff)] if task == "image-classification" else ["--cutoff-len", str(cutoff)]
+        settings += size
         fit = cli(workspace, "models", "fit", *settings)
         run = cli(workspace, "train", "--dataset", dataset, *settings, "--max-steps", "2", "--wait")
         peak = run["metrics"]["peak_memory_mb"]

@@ -165,10 +165,10 @@ def _activations(cfg: RunConfig, model: Any, half: bool, device: str) -> float:
     layers = config.num_hidden_layers
     tokens = cfg.batch_size * cfg.cutoff_len
     act = 2 if half else 4
-    # Per token and layer, what autograd keeps, in hidden- and inner-sized tensors: an adapter run keeps
-    # about 10 + 4 (norms, q/k/v/o and MLP inputs also for the adapters, rotary q/k, residuals), full
-    # fine-tuning about half that. Fitted to SmolLM2's measured peaks (benchmarks.md: "Will it fit").
-    scale = 1.0 if cfg.method in ADAPTERS else 0.5
+    # Per token and layer, what autograd keeps, in hidden- and inner-sized tensors: about 10 + 4 (norms,
+    # q/k/v/o and MLP inputs, rotary q/k or dropout masks, residuals); a causal LM trained in full keeps
+    # about half as much. Fitted to the peaks measured here (benchmarks.md: "Will it fit").
+    scale = 0.5 if cfg.task == "sft" and cfg.method not in ADAPTERS else 1.0
     per_layer = tokens * scale * (10 * hidden + 4 * inner) * act
     if device != "cuda":  # no flash kernel for training here: softmax(QK^T) and its dropout input are kept
         heads = getattr(config, "num_attention_heads", 1)
