@@ -93,9 +93,8 @@ def train(
     services: Services, settings: dict[str, Any], name: str = "", wait: bool = False, timeout: float | None = None
 ) -> dict[str, Any]:
     """Queue a run; with `wait`, return when it ends (supervising it here if no app is running)."""
-    from backend.runs.queue import create_run
-
     from backend.compress import distill_settings
+    from backend.runs.queue import create_run
 
     settings = distill_settings(services.database, services.workspace, with_dataset_task(services, settings))
     run = create_run(services.database, services.workspace, RunConfig.from_dict(settings), name=name)
@@ -291,27 +290,16 @@ def export(
     return export_run(services.database, services.workspace, run_id, fmt, out=out, push_to=push_to)
 
 
-def compress(
-    services: Services,
-    run_id: int,
-    prune: str,
-    recover_steps: int = 0,
-    tolerance: float = 0.02,
-    wait: bool = False,
-    timeout: float | None = None,
-) -> dict[str, Any]:
-    """Prune a completed run into a new run measured beside it (backend.compress.variant); with
-    `recover_steps`, also fine-tune the variant in a short run (with `wait`: measured when it ends)."""
+def compress(services: Services, run_id: int, prune: str, wait: bool = False, timeout: float | None = None, **kw: Any):
+    """Prune a run into a new one measured beside it (kw: compress_run's); with `wait`, its measured recovery run."""
     from backend.compress.variant import compress_run, record_recovery
 
-    variant, recovery = compress_run(services.database, services.workspace, run_id, prune, recover_steps, tolerance)
-    if recovery is None:
-        return show_run(services, variant)
-    if not wait:
-        return {**show_run(services, variant), "recovery_run": recovery}
-    _supervise_until(services, recovery, timeout)
-    record_recovery(services.database, services.workspace, recovery, tolerance)
-    return show_run(services, recovery)
+    variant, recovery = compress_run(services.database, services.workspace, run_id, prune, **kw)
+    if recovery is not None and wait:
+        _supervise_until(services, recovery, timeout)
+        record_recovery(services.database, services.workspace, recovery, kw.get("tolerance", 0.02))
+        return show_run(services, recovery)
+    return show_run(services, variant) | ({"recovery_run": recovery} if recovery else {})
 
 
 def predict(

@@ -83,10 +83,10 @@ def classifier(tmp: Path) -> dict:
         fmt: export_run(services.database, services.workspace, run["id"], fmt) for fmt in ("int8", "onnx", "onnx-int8")
     }
     source = load_source("text-classification", *model_folder(services.database, services.workspace, run["id"]))
-    from backend.export.exporter import _validation_rows
+    from backend.export.exporter import validation_rows
     from backend.runs.queue import get_run
 
-    rows = _validation_rows(services.workspace, get_run(services.database, run["id"]))
+    rows = validation_rows(services.workspace, get_run(services.database, run["id"]))
     samples = [text_input(source.tokenizer, [r["text"]], None, source.max_length) for r in rows]
     int8 = load_int8(Path(exports["int8"]["path"]))
     variants = {

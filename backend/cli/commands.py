@@ -165,9 +165,8 @@ def export(services, args) -> dict[str, Any]:
 
 
 def compress(services, args) -> dict[str, Any]:
-    return actions.compress(
-        services, args.run_id, args.prune, args.recover_steps, args.tolerance, wait=args.wait, timeout=args.timeout
-    )
+    options = {"recover_steps": args.recover_steps, "tolerance": args.tolerance}
+    return actions.compress(services, args.run_id, args.prune, wait=args.wait, timeout=args.timeout, **options)
 
 
 def predict(services, args) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def export_run(
     try:
         _check_disk(target, _estimate_bytes(fmt, base, adapter))
         source = load_source(task, base, adapter, trusted)
-        rows = _validation_rows(workspace, run) if task != "sft" else []
+        rows = validation_rows(workspace, run) if task != "sft" else []
         from backend.export.formats import write_and_check
 
         try:
@@ -177,7 +177,7 @@ def _check_disk(target: Path, needed: int) -> None:
         )
 
 
-def _validation_rows(workspace: Workspace, run: Any) -> list[dict[str, Any]]:
+def validation_rows(workspace: Workspace, run: Any) -> list[dict[str, Any]]:
     """The rows the run was scored on: the dataset's validation split, or the share training held out."""
     from backend.config import RunConfig
     from backend.data import load_rows

@@ -80,6 +80,12 @@ def hub_cache() -> Path:
     return Path(home).expanduser() / "hub"
 
 
+def modelscope_endpoint() -> str:
+    """Where the modelscope client downloads from: $MODELSCOPE_DOMAIN (its own setting) or modelscope.cn."""
+    domain = os.environ.get("MODELSCOPE_DOMAIN", "").strip().rstrip("/") or "modelscope.cn"
+    return domain if "://" in domain else f"https://{domain}"
+
+
 def token() -> str | None:
     """$HF_TOKEN for gated and private models, or None (the client then uses a saved login, if any)."""
     return os.environ.get("HF_TOKEN") or None
@@ -91,7 +97,7 @@ def offline_reason(hub: str = "hf", timeout: float = 3.0) -> str | None:
     for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # huggingface_hub honours both
         if hub == "hf" and os.environ.get(flag, "").lower() in ("1", "true", "yes", "on"):
             return f"{flag} is set"
-    url = endpoint() if hub == "hf" else "https://modelscope.cn"
+    url = endpoint() if hub == "hf" else modelscope_endpoint()
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     problem: list[str] = [f"no answer within {timeout:g} s"]

@@ -36,19 +36,6 @@ def test_loss_equals_the_formula_on_a_hand_computed_batch():
     assert float(distill_loss(teacher, teacher, labels, t, 0.0)) == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory, tiny_bert):
-    """A tiny BERT text classifier trained on the support tickets: the teacher."""
-    ws = tmp_path_factory.mktemp("distill") / "ws"
-    cli_json(ws, "datasets", "add", str(EXAMPLES / "support_tickets.csv"), "--task", "text-classification")
-    run = cli_json(
-        ws, "train", "--task", "text-classification", "--dataset", "support_tickets", "--model", str(tiny_bert),
-        "--max-steps", "6", "--batch-size", "16", "--lr", "5e-3", "--wait",
-    )  # fmt: skip
-    assert run["status"] == "completed", run.get("reason")
-    return ws, run["id"]
-
-
 def test_student_with_every_other_layer_learns_from_its_teacher(teacher):
     from safetensors import safe_open
 

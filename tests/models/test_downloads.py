@@ -184,3 +184,18 @@ def test_train_pulls_a_hub_model_first_then_trains_and_chats(workspace, local_hu
     assert isinstance(said["reply"], str)
     base = cli_json(workspace, "chat", "tiny/chat", "--prompt", "Who are you?", "--max-new-tokens", "3")
     assert base["run_id"] == "tiny/chat" and isinstance(base["reply"], str)  # the downloaded base chats too
+
+
+def test_modelscope_ids_go_to_modelscope_and_are_refused_offline(workspace):
+    """The ModelScope seam: the hub is chosen by --hub or TUNEBOARD_HUB; here ModelScope is out of reach (no
+    local ModelScope-compatible server exists to test against), so the pull is refused in one line."""
+    proc = cli_env(workspace, "models", "pull", "Qwen/Qwen2.5-0.5B-Instruct", MODELSCOPE_DOMAIN="http://127.0.0.1:9")
+    assert proc.returncode == 2  # TUNEBOARD_HUB unset: the Hugging Face client, offline in tests
+    proc = cli_env(
+        workspace, "models", "pull", "Qwen/Qwen2.5-0.5B-Instruct", TUNEBOARD_HUB="modelscope",
+        MODELSCOPE_DOMAIN="http://127.0.0.1:9",
+    )  # fmt: skip
+    [line] = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "http://127.0.0.1:9 cannot be reached" in line
+    proc = cli_env(workspace, "models", "pull", "Qwen/x", "--hub", "elsewhere")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
