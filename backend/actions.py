@@ -290,16 +290,17 @@ def export(
     return export_run(services.database, services.workspace, run_id, fmt, out=out, push_to=push_to)
 
 
-def compress(services: Services, run_id: int, prune: str, wait: bool = False, timeout: float | None = None, **kw: Any):
-    """Prune a run into a new one measured beside it (kw: compress_run's); with `wait`, its measured recovery run."""
-    from backend.compress.variant import compress_run, record_recovery
+def compress(services: Services, run_id: int, prune: str = "", wait: bool = False, timeout: float | None = None, **kw):
+    """Prune a run into a measured new one (kw: compress_run's; `wait`: its recovery run); no `prune`: its variants."""
+    from backend.compress import variant as v
 
-    variant, recovery = compress_run(services.database, services.workspace, run_id, prune, **kw)
+    if not prune:
+        return {"run_id": run_id, "variants": v.list_variants(services.database, services.workspace, run_id)}
+    pruned, recovery = v.compress_run(services.database, services.workspace, run_id, prune, **kw)
     if recovery is not None and wait:
         _supervise_until(services, recovery, timeout)
-        record_recovery(services.database, services.workspace, recovery, kw.get("tolerance", 0.02))
-        return show_run(services, recovery)
-    return show_run(services, variant) | ({"recovery_run": recovery} if recovery else {})
+        v.record_recovery(services.database, services.workspace, recovery, kw.get("tolerance", 0.02))
+    return show_run(services, recovery if recovery and wait else pruned) | {"recovery_run": recovery}
 
 
 def predict(

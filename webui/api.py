@@ -103,6 +103,12 @@ def register(services: Services) -> None:
         """Export a completed run (adapter or merged), verified; returns paths and checks."""
         return actions.export(services, int(run_id), format)
 
+    def compress(run_id: int, prune: str = "", recover_steps: int = 0, tolerance: float = 0.02) -> dict[str, Any]:
+        """Prune a completed run into a new run measured beside it (its recovery run queued when asked);
+        without `prune`, the run and its compressed variants. As the CLI's `compress`, without --wait."""
+        options = {"recover_steps": int(recover_steps), "tolerance": float(tolerance)}
+        return actions.compress(services, int(run_id), prune, **options)
+
     def chat(run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
         """One greedy reply from a completed run's model."""
         return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
@@ -172,7 +178,7 @@ def register(services: Services) -> None:
 
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
     endpoints += (models_pull, models_list, models_rm, models_downloads, models_cancel, models_fit, chat_base)
-    endpoints += (search, search_show, search_stop, search_list)
+    endpoints += (search, search_show, search_stop, search_list, compress)
     endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import, predict)
     endpoints += (estimate,)
     for fn in endpoints:

@@ -167,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("run_id", type=int)
     c.add_argument(
         "--prune",
-        required=True,
+        default="",
         help="unstructured:0.5 (zero the smallest 50%% of weights), neurons:0.3 (remove 30%% of MLP neurons), "
-        "layers:2 (remove 2 layers); several joined by commas",
+        "layers:2 (remove 2 layers); several joined by commas. Omit it to list the run's compressed variants",
     )
     c.add_argument("--recover-steps", type=int, default=0, help="fine-tune the pruned model this many steps (0: none)")
     c.add_argument("--tolerance", type=float, default=0.02, help="accuracy (0-1) it may lose before it is flagged")

@@ -12,7 +12,6 @@ rest (huggingface_hub 2.x restarts a partly fetched file: its partial files are 
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import os
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from backend.models.downloads import end_waiting_runs, get_download
-from backend.models.hub import HubRef, endpoint, hub_cache, is_complete, modelscope_cache, token
+from backend.models.hub import HubRef, endpoint, explain, hub_cache, is_complete, modelscope_cache, token
 from backend.workspace import Workspace
 from db import Database, Download
 from db.models import utcnow
@@ -95,39 +94,6 @@ def fetch(database: Database, download_id: int, ref: HubRef) -> Path:
         )
     _write(database, download_id, bytes_total=total or _size(folder), bytes_done=total or _size(folder))
     return path
-
-
-def explain(e: BaseException, ref: HubRef) -> str:
-    """One line a person can act on, for each way a download fails."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
-    where = endpoint() if ref.hub == "hf" else "ModelScope"
-    if isinstance(e, GatedRepoError):
-        return (
-            f"{ref.repo_id} is gated: accept its licence on the model's page, then set HF_TOKEN to a token "
-            "of that account"
-        )
-    if isinstance(e, RevisionNotFoundError) or (isinstance(e, RepositoryNotFoundError) and _exists_without(ref)):
-        return f"{ref.repo_id} has no revision '{ref.revision}' on {where}: use a branch, tag or commit it has"
-    if isinstance(e, RepositoryNotFoundError):
-        return f"model {ref.repo_id} was not found on {where}: check the id (org/name), or set HF_TOKEN if private"
-    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-        return f"the disk is full while downloading {ref.name}: free space, then pull again (it resumes)"
-    return f"{ref.name} could not be downloaded from {where}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-
-
-def _exists_without(ref: HubRef) -> bool:
-    """Whether the repo is there at its default branch (some mirrors answer a missing revision with a 404
-    for the whole repo)."""
-    from huggingface_hub import HfApi
-
-    if not ref.revision or ref.hub != "hf":
-        return False
-    try:
-        HfApi(endpoint=endpoint(), token=token()).model_info(ref.repo_id, revision="main")
-    except Exception:
-        return False
-    return True
 
 
 def _hf_total(ref: HubRef) -> int:

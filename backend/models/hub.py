@@ -11,6 +11,7 @@ offline; `backend.models.downloads` fetches what is missing, as a background job
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 HUBS = ("hf", "modelscope")
 HF_ENDPOINT = "https://huggingface.co"
@@ -116,14 +117,75 @@ def offline_reason(hub: str = "hf", timeout: float = 3.0) -> str | None:
 
 
 def refuse_offline(e: NotOnDisk) -> HubRef:
-    """The model to download, or (the hub cannot be reached) a one-line ValueError saying what to do."""
-    why = offline_reason(e.ref.hub)
+    """The model to download, or a one-line ValueError: the hub cannot be reached (within seconds), or it
+    answers that the id or revision does not exist."""
+    why = offline_reason(e.ref.hub) or (_probe(e.ref) if e.ref.hub == "hf" else None)
     if why:
         raise ValueError(
             f"model '{e.ref.name}' is not on disk and cannot be downloaded now: {why}. Copy it into the "
             "Hugging Face cache (HF_HOME) or pass a local folder"
         )
     return e.ref
+
+
+def _probe(ref: HubRef, timeout: float = 4.0) -> str | None:
+    """Ask the hub about the model before queueing its download: None when it is there; a wrong id or
+    revision is a ValueError; no answer in time (a proxy that accepts and stays silent) is the reason.
+    Plain HTTP to the hub's API, so huggingface_hub's offline flag, read once at import, plays no part."""
+    import httpx
+
+    def status(revision: str) -> int:
+        url = f"{endpoint()}/api/models/{ref.repo_id}/revision/{quote(revision, safe='')}"
+        headers = {"authorization": f"Bearer {token()}"} if token() else {}
+        return httpx.get(url, headers=headers, timeout=timeout, follow_redirects=True).status_code
+
+    try:
+        code = status(ref.revision or "main")
+        if code == 200:
+            return None
+        if code in (401, 403, 404):  # the Hub answers 401 for a repo that is missing or private
+            if ref.revision and status("main") == 200:
+                raise ValueError(f"{ref.repo_id} has no revision '{ref.revision}' on {endpoint()}: use one it has")
+            raise ValueError(
+                f"model {ref.repo_id} was not found on {endpoint()}: check the id (org/name), or set HF_TOKEN "
+                "if it is private"
+            )
+    except httpx.HTTPError as err:
+        return f"{endpoint()} did not answer ({type(err).__name__})"
+    return f"{endpoint()} answered HTTP {code} about {ref.repo_id}"
+
+
+def explain(e: BaseException, ref: HubRef) -> str:
+    """One line a person can act on, for each way a download fails."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    where = endpoint() if ref.hub == "hf" else "ModelScope"
+    if isinstance(e, GatedRepoError):
+        return (
+            f"{ref.repo_id} is gated: accept its licence on the model's page, then set HF_TOKEN to a token "
+            "of that account"
+        )
+    if isinstance(e, RevisionNotFoundError) or (isinstance(e, RepositoryNotFoundError) and _exists_without(ref)):
+        return f"{ref.repo_id} has no revision '{ref.revision}' on {where}: use a branch, tag or commit it has"
+    if isinstance(e, RepositoryNotFoundError):
+        return f"model {ref.repo_id} was not found on {where}: check the id (org/name), or set HF_TOKEN if private"
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return f"the disk is full while downloading {ref.name}: free space, then pull again (it resumes)"
+    return f"{ref.name} could not be downloaded from {where}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+
+
+def _exists_without(ref: HubRef) -> bool:
+    """Whether the repo is there at its default branch (some mirrors answer a missing revision with a 404
+    for the whole repo)."""
+    from huggingface_hub import HfApi
+
+    if not ref.revision or ref.hub != "hf":
+        return False
+    try:
+        HfApi(endpoint=endpoint(), token=token()).model_info(ref.repo_id, revision="main")
+    except Exception:
+        return False
+    return True
 
 
 def local_snapshot(ref: HubRef) -> Path | None:

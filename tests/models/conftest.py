@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-BIG_MB = 48  # large enough that a download is still running when a test cancels or kills it
+BIG_MB = 32  # large enough that a download is still running when a test cancels or kills it
 
 
 @dataclass

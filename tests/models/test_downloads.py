@@ -159,7 +159,7 @@ def test_cancel_kill_and_resume_with_a_run_waiting(services, local_hub, tiny_mod
     assert digest(folder / "noise.safetensors") == digest(served)  # the resumed file is whole and right
 
 
-BIG_BYTES = 40 * 2**20
+BIG_BYTES = 24 * 2**20
 
 
 def _alive(pid: int) -> bool:
