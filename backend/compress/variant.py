@@ -237,3 +237,54 @@ def _queue_recovery(database: Database, workspace: Workspace, run: Run, variant_
     with database.session() as s:
         s.get(Run, recovery.id).parent_id = variant_id
     return recovery.id
+
+
+def list_variants(database: Database, workspace: Workspace, run_id: int) -> list[dict[str, Any]]:
+    """The run, then each compressed variant of it (pruned, recovered, distilled students), oldest first:
+    run id, name, kind, params, size_bytes, latency_ms, accuracy, flagged. A finished recovery run that was
+    not measured yet (queued without waiting) is measured now."""
+    from sqlalchemy import select
+
+    from backend.runs.queue import get_run
+
+    original = get_run(database, run_id)  # "run N not found"
+    with database.session() as s:
+        later = s.scalars(select(Run).where(Run.id > run_id, Run.status == RunStatus.completed).order_by(Run.id)).all()
+        s.expunge_all()
+    variants = {r.id for r in later if (r.metrics or {}).get("compressed_from") == run_id}
+    for r in later:
+        if r.parent_id in variants and "compressed_from" not in (r.metrics or {}):
+            record_recovery(database, workspace, r.id)
+            variants.add(r.id)
+    rows = [_row(original, "original", workspace)]
+    for r in later:
+        r = get_run(database, r.id) if r.id in variants else r
+        if r.id in variants:
+            rows.append(_row(r, (r.metrics or {}).get("compression", "prune"), workspace))
+        elif (r.config or {}).get("teacher") == run_id:
+            rows.append(_row(r, "distill", workspace))
+    measured = next((v["metrics_original"] for v in rows[1:] if v["metrics_original"]), {})
+    rows[0].update(
+        latency_ms=measured.get("latency_ms"), size_bytes=measured.get("size_bytes") or rows[0]["size_bytes"]
+    )
+    for row in rows:
+        row.pop("metrics_original")
+    return rows
+
+
+def _row(run: Run, kind: str, workspace: Workspace) -> dict[str, Any]:
+    from backend.runs.files import dir_size
+
+    m = run.metrics or {}
+    folder = workspace.run_dir(run.id) / "model"
+    return {
+        "run_id": run.id,
+        "name": run.name,
+        "kind": kind,
+        "params": m.get("params") or m.get("total_params"),
+        "size_bytes": m.get("size_bytes") or (dir_size(folder) if folder.is_dir() else None),
+        "latency_ms": m.get("latency_ms"),
+        "accuracy": m.get("accuracy", m.get("eval_accuracy")),
+        "flagged": bool(m.get("flagged")),
+        "metrics_original": m.get("original") or {},
+    }

@@ -143,3 +143,20 @@ def test_recovery_is_an_ordinary_short_run_measured_beside_the_original(teacher)
     assert m["params"] < m["original"]["params"] and 0 <= m["accuracy"] <= 1
     variant = cli_json(ws, "runs", "show", str(run["parent_id"]))
     assert variant["metrics"]["compressed_from"] == original and run["config"]["model"].endswith("/model")
+
+
+def test_variants_are_listed_beside_the_original_for_the_table_and_chart(teacher):
+    """`compress RUN` without --prune (and the Export tab's Compress section) list the run and its variants."""
+    from webui.tabs.export_compress import variants_view
+
+    ws, original = teacher
+    pruned = cli_json(ws, "compress", str(original), "--prune", "layers:1", "--tolerance", "0")
+    listed = cli_json(ws, "compress", str(original))["variants"]
+    assert listed[0]["run_id"] == original and listed[0]["kind"] == "original"
+    mine = next(v for v in listed if v["run_id"] == pruned["id"])
+    assert mine["kind"] == "prune" and mine["params"] < listed[0]["params"]
+    assert mine["flagged"] == pruned["metrics"]["flagged"]  # tolerance 0: any lost row flags it
+    assert listed[0]["latency_ms"] and listed[0]["size_bytes"] > mine["size_bytes"]
+    table, points = variants_view(listed)
+    assert len(table) == len(listed) and f"{pruned['id']} · " in table.iloc[len(listed) - 1, 0]
+    assert len(points) == len(listed) and points["size_mb"].max() == round(listed[0]["size_bytes"] / 1e6, 1)

@@ -15,6 +15,7 @@ from backend.runs.queue import get_run
 from backend.services import Services
 from webui.feedback import refuse, warn
 from webui.i18n import L, t
+from webui.tabs import export_compress
 
 COLUMNS = ("format", "size", "load", "latency", "quality", "where")  # headers: export.col_<name>
 
@@ -32,6 +33,7 @@ class ExportUI:
     result: gr.Markdown
     table: gr.Dataframe
     file: gr.File
+    compress: export_compress.CompressUI
 
 
 def build(services: Services) -> ExportUI:
@@ -42,7 +44,7 @@ def build(services: Services) -> ExportUI:
     result = gr.Markdown()
     table = gr.Dataframe(label=L("export.table"), interactive=False, wrap=True)
     file = gr.File(label=L("export.download"), interactive=False)
-    return ExportUI(run, fmt, push_to, go, result, table, file)
+    return ExportUI(run, fmt, push_to, go, result, table, file, export_compress.build())
 
 
 def quality(check: dict[str, Any]) -> str:
@@ -114,3 +116,4 @@ def wire(services: Services, ui: ExportUI) -> None:
     private = {"api_visibility": "private"}
     ui.run.change(on_run, [ui.run, ui.format], [ui.format, ui.table], **private)
     ui.go.click(on_export, [ui.run, ui.format, ui.push_to], [ui.result, ui.table, ui.file], **private)
+    export_compress.wire(services, ui.compress, ui.run)
