@@ -128,7 +128,7 @@ def refuse_offline(e: NotOnDisk) -> HubRef:
     return e.ref
 
 
-def _probe(ref: HubRef, timeout: float = 4.0) -> str | None:
+def _probe(ref: HubRef, timeout: float = 3.0) -> str | None:
     """Ask the hub about the model before queueing its download: None when it is there; a wrong id or
     revision is a ValueError; no answer in time (a proxy that accepts and stays silent) is the reason.
     Plain HTTP to the hub's API, so huggingface_hub's offline flag, read once at import, plays no part."""
