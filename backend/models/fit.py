@@ -51,6 +51,15 @@ def estimate_run(cfg: RunConfig, model_dir: Path, device: str | None = None) -> 
 def check_fit(cfg: RunConfig, models_dir: Path) -> dict[str, Any] | None:
     """The estimate for a run about to be queued, or a ValueError with the advice when it will not fit.
     None when the model is not on disk yet (a download comes first; the worker meets the real size)."""
+    out = estimate_for(cfg, models_dir)
+    if out is not None and not out["fits"]:
+        raise ValueError(f"model '{cfg.model}' will not fit: {out['advice']}")
+    return out
+
+
+def estimate_for(cfg: RunConfig, models_dir: Path) -> dict[str, Any] | None:
+    """`estimate_run` for a model on disk; None when there is nothing to judge yet (not downloaded, not
+    converted, a task without a skeleton) or the estimate failed (logged; it never blocks a run)."""
     from backend.models.catalog import BUNDLED, is_materialized, resolve_model
     from backend.tasks import get_task
 
@@ -64,8 +73,6 @@ def check_fit(cfg: RunConfig, models_dir: Path) -> dict[str, Any] | None:
     except Exception as e:  # an estimate never blocks a run it cannot judge
         log.warning("no memory estimate for %s: %s", cfg.model, e)
         return None
-    if not out["fits"]:
-        raise ValueError(f"model '{cfg.model}' will not fit: {out['advice']}")
     return out
 
 

@@ -14,7 +14,7 @@ import gradio as gr
 from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
 from backend.data import list_datasets
 from backend.models.catalog import models_for
-from backend.models.fit import check_fit
+from backend.models.fit import check_fit, estimate_for
 from backend.runs.estimate import calibrate, estimate
 from backend.runs.queue import create_run
 from backend.runs.slots import gpu_count
@@ -247,9 +247,10 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
             out = estimate(services.database, services.workspace, cfg)
             if measure and out["sec_per_step"] is None:
                 out = calibrate(services.database, services.workspace, cfg)
+            memory = memory_text(estimate_for(cfg, services.workspace.models_dir))
         except ValueError as e:
             return refuse(with_labels(str(e)), 1) if measure else ""
-        return estimate_text(out)
+        return estimate_text(out) + memory
 
     ui.estimate.click(lambda *v: time_it(True, *v), inputs, [ui.estimate_text], api_visibility="private")
     # What was measured already shows at once, and follows the settings that change a run's time.
@@ -259,6 +260,17 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         listen(
             lambda *v: time_it(False, *v), inputs, [ui.estimate_text], api_visibility="private", show_progress="hidden"
         )
+
+
+def memory_text(fit: dict | None) -> str:
+    """'Memory: needs about 2.3 GB; cpu has 18.1 GB free.', or why it will not fit and what to change."""
+    if fit is None:
+        return ""
+    if not fit["fits"]:
+        return "\n\n" + t("train.fit_no", advice=fit["advice"])
+    return "\n\n" + t(
+        "train.fit", need=fit["estimate_mb"] / 1024, device=fit["device"], free=fit["available_mb"] / 1024
+    )
 
 
 def estimate_text(out: dict) -> str:
