@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 MB = 2**20
 CPU_RUNTIME_MB = 900.0  # a worker's resident memory after importing torch, transformers and peft (measured here)
 CUDA_RUNTIME_MB = 400.0  # the CUDA context and allocator slack beside what torch allocates
+TEMPLATE_TOKENS = 32  # role markers and a default system prompt around a row's text
 OPTIMIZER_BYTES = {"adamw": 8, "adam": 8, "sgd": 4, "rmsprop": 4}  # state per trainable parameter (fp32)
 
 
@@ -39,6 +40,7 @@ def estimate_run(cfg: RunConfig, model_dir: Path, device: str | None = None) -> 
     fits = estimate <= available
     advice = "" if fits else _advice(cfg, model_dir, device, estimate, available)
     return {
+        "seq_len": cfg.cutoff_len,
         "estimate_mb": round(estimate),
         "available_mb": round(available),
         "fits": fits,
@@ -48,18 +50,23 @@ def estimate_run(cfg: RunConfig, model_dir: Path, device: str | None = None) -> 
     }
 
 
-def check_fit(cfg: RunConfig, models_dir: Path) -> dict[str, Any] | None:
+def check_fit(cfg: RunConfig, models_dir: Path, longest_chars: int | None = None) -> dict[str, Any] | None:
     """The estimate for a run about to be queued, or a ValueError with the advice when it will not fit.
     None when the model is not on disk yet (a download comes first; the worker meets the real size)."""
-    out = estimate_for(cfg, models_dir)
+    out = estimate_for(cfg, models_dir, longest_chars)
     if out is not None and not out["fits"]:
         raise ValueError(f"model '{cfg.model}' will not fit: {out['advice']}")
     return out
 
 
-def estimate_for(cfg: RunConfig, models_dir: Path) -> dict[str, Any] | None:
+def estimate_for(cfg: RunConfig, models_dir: Path, longest_chars: int | None = None) -> dict[str, Any] | None:
     """`estimate_run` for a model on disk; None when there is nothing to judge yet (not downloaded, not
-    converted, a task without a skeleton) or the estimate failed (logged; it never blocks a run)."""
+    converted, a task without a skeleton) or the estimate failed (logged; it never blocks a run).
+
+    Batches are padded to their longest row, not to cutoff_len: with the dataset's longest row in
+    characters (its stats), sequences count at most one token per character plus the chat template's."""
+    if longest_chars and cfg.task != "image-classification":
+        cfg = dataclasses.replace(cfg, cutoff_len=max(16, min(cfg.cutoff_len, int(longest_chars) + TEMPLATE_TOKENS)))
     from backend.models.catalog import BUNDLED, is_materialized, resolve_model
     from backend.tasks import get_task
 

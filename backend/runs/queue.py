@@ -119,7 +119,7 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
         preflight(cfg, workspace.models_dir)
         from backend.models.fit import check_fit
 
-        check_fit(cfg, workspace.models_dir)  # will it fit in memory: refused with what to change
+        check_fit(cfg, workspace.models_dir, (ds.stats or {}).get("max_chars"))  # refused with what to change
     disk = free_disk_problem(workspace)
     if disk:
         raise ValueError(disk)

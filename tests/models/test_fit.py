@@ -5,7 +5,7 @@ import math
 import pytest
 
 from backend.config import RunConfig
-from backend.models.fit import available_mb, check_fit, estimate_run
+from backend.models.fit import available_mb, check_fit, estimate_for, estimate_run
 from tests.conftest import cli_json, write_alpaca
 
 
@@ -36,10 +36,15 @@ def test_a_run_that_cannot_fit_is_refused_with_what_to_change(tiny_model, servic
     from backend.data import import_file
     from backend.runs.queue import create_run
 
-    import_file(services.database, services.workspace, write_alpaca(tmp_path / "d.json", n=8), name="d")
-    one = _fit(tiny_model, method="full", batch_size=1, cutoff_len=4096)
-    two = _fit(tiny_model, method="full", batch_size=2, cutoff_len=4096)
-    per_example = two["estimate_mb"] - one["estimate_mb"]
+    ds = import_file(services.database, services.workspace, write_alpaca(tmp_path / "d.json", n=8), name="d")
+    longest = ds.stats["max_chars"]  # batches are as long as the longest row, not cutoff_len
+
+    def fit(batch: int) -> dict:
+        cfg = RunConfig(dataset="d", model=str(tiny_model), method="full", batch_size=batch, cutoff_len=4096)
+        return estimate_for(cfg, tiny_model.parent, longest)
+
+    assert fit(1)["seq_len"] == longest + 32 < 4096
+    per_example = fit(2)["estimate_mb"] - fit(1)["estimate_mb"]
     free = available_mb("cpu", RunConfig())
     batch = math.ceil(free / per_example) * 2  # twice what this machine holds, whatever its memory
     cfg = RunConfig(dataset="d", model=str(tiny_model), method="full", batch_size=batch, cutoff_len=4096)

@@ -223,7 +223,8 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         inform(t("train.queued", run_id=run.id))
         if cfg.trust_remote_code:
             warn(t("train.remote_code_on", run_id=run.id))
-        fit = check_fit(cfg, services.workspace.models_dir)  # it fits (create_run refused it otherwise)
+        longest = next((d.stats or {} for d in list_datasets(services.database) if d.name == cfg.dataset), {})
+        fit = check_fit(cfg, services.workspace.models_dir, longest.get("max_chars"))  # create_run checked it
         need = (
             {"need": fit["estimate_mb"] / 1024, "device": fit["device"], "free": fit["available_mb"] / 1024}
             if fit
@@ -247,7 +248,8 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
             out = estimate(services.database, services.workspace, cfg)
             if measure and out["sec_per_step"] is None:
                 out = calibrate(services.database, services.workspace, cfg)
-            memory = memory_text(estimate_for(cfg, services.workspace.models_dir))
+            longest = next((d.stats or {} for d in list_datasets(services.database) if d.name == cfg.dataset), {})
+            memory = memory_text(estimate_for(cfg, services.workspace.models_dir, longest.get("max_chars")))
         except ValueError as e:
             return refuse(with_labels(str(e)), 1) if measure else ""
         return estimate_text(out) + memory
