@@ -101,3 +101,31 @@ def test_teacher_must_be_completed_and_of_the_data_task(teacher, tmp_path):
     proc = cli(ws, "train", "--task", "distill", "--teacher", str(teacher_id), "--dataset", "digits", "--json")
     assert proc.returncode == 2 and f"run {teacher_id} is a text-classification run but dataset 'digits'" in proc.stderr
     assert cli_json(ws, "runs", "list") == before
+
+
+@pytest.mark.slow
+def test_image_student_learns_from_its_teacher_per_augmented_batch(tmp_path):
+    """Digits: a MobileNetV3-small teacher teaches a ResNet-18 student (scored on each augmented batch)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    ws, digits = tmp_path / "ws", tmp_path / "digits.zip"
+    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(digits), "--limit", "60"]
+    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
+    cli_json(ws, "datasets", "add", str(digits), "--task", "image-classification", "--name", "digits")
+    common = ["--dataset", "digits", "--max-steps", "2", "--batch-size", "8", "--wait"]
+    teacher = cli_json(ws, "train", "--task", "image-classification", "--model", "mobilenet_v3_small", *common)
+    assert teacher["status"] == "completed", teacher.get("reason")
+    student = cli_json(
+        ws, "train", "--task", "distill", "--teacher", str(teacher["id"]), "--model", "resnet18", *common
+    )
+    assert student["status"] == "completed", student.get("reason")
+    assert student["task"] == "image-classification" and student["metrics"]["teacher_run"] == teacher["id"]
+    assert 0 <= student["metrics"]["eval_accuracy"] <= 1
+    log = (ws / "runs" / str(student["id"]) / "log.txt").read_text()
+    assert "distilling run" in log and "cached" not in log  # images: the teacher scores each batch
+    proc = cli(ws, "train", "--task", "distill", "--teacher", str(teacher["id"]), "--layers-from-teacher", "2",
+               "--dataset", "digits", "--json")  # fmt: skip
+    assert proc.returncode == 2 and "thins transformer text classifiers" in proc.stderr
