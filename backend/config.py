@@ -42,7 +42,8 @@ DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 # Learning rates that move a 135M model visibly within a few epochs on ~100 rows, without
 # wrecking it: LoRA updates few weights, so it tolerates (and needs) a larger step.
 # Freeze and gradual train fewer, higher weights than full: a step between the two.
-# Early stopping without held-out rows: refused when a run is queued (backend/runs/queue.py) and when it trains (backend/training/optim.py).
+# Early stopping without held-out rows: refused when a run is queued (backend/runs/queue.py) and when it
+# trains (backend/training/optim.py).
 NEEDS_VALIDATION = (
     "setting 'early_stopping_patience' needs a validation set: set val_ratio (e.g. 0.1) "
     "or import a dataset with a validation split"
