@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -126,13 +129,32 @@ def queued(services, tiny_model, tmp_path):
 
 def cli(workspace: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run `python -m backend.cli --workspace WS ARGS` exactly as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "backend.cli", "--workspace", str(workspace), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "backend.cli", "--workspace", str(workspace), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        stop_workers(workspace)
+        raise
+
+
+def stop_workers(workspace: Path) -> None:
+    """Kill the workers of runs this test started in `workspace`. Workers outlive the command that
+    queued them (by design), so a `--wait` that timed out would leave its run training and slowing
+    every test after it."""
+    from backend.workspace import Workspace
+    from db import Database, Run, RunStatus
+
+    database = Database.open(Workspace.resolve(workspace).database_url, upgrade=False)
+    with database.session() as s:
+        pids = [p for p in s.scalars(select(Run.pid).where(Run.status == RunStatus.running)) if p]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def cli_json(workspace: Path, *args: str, timeout: float = 600):
