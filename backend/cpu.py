@@ -25,13 +25,14 @@ TUNEBOARD_CPU_SHARING=0 switches all of this off (the old behaviour; bench/cpu_s
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from backend.processes import is_alive
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def live_leases(folder: Path | None = None) -> int:
     count = 0
     for path in folder.glob("*-*"):
         pid = path.name.split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and is_alive(int(pid), None):
             count += 1
         else:
             path.unlink(missing_ok=True)
@@ -159,16 +160,3 @@ def lease(name: str | None = None) -> Lease:
     """A context manager: hold a share of the cores while the block computes (set in the calling thread).
     `name`: RUN in a worker, which adopts the lease its supervisor took for it (`lease_for`)."""
     return Lease(name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie (exited, not yet reaped) holds no cores
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
