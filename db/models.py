@@ -106,6 +106,11 @@ class Run(Base):
     trial_number: Mapped[int | None] = mapped_column(Integer)
     # set while the run waits for its model's download (the supervisor starts it once this is cleared)
     download_id: Mapped[int | None] = mapped_column(ForeignKey("downloads.id", ondelete="SET NULL"))
+    # where it executes: "local" (a process of this machine, torchrun for several GPUs) or "ray" (a job of
+    # the Ray cluster, whose submission id is cluster_job_id), and how many training workers it uses
+    executor: Mapped[str] = mapped_column(String(20), default="local", server_default="local")
+    cluster_job_id: Mapped[str | None] = mapped_column(String(200))
+    workers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_started_at: Mapped[float | None] = mapped_column(Float)  # process start time, guards against pid reuse
