@@ -71,4 +71,9 @@ def models_fit(services: Services, settings: dict[str, Any]) -> dict[str, Any]:
     settings = with_dataset_task(services, settings)
     cfg = RunConfig.from_dict({k: v for k, v in settings.items() if v is not None})
     folder = resolve_model(cfg.model, services.workspace.models_dir, cfg.trust_remote_code)
-    return {"model": cfg.model, "task": cfg.task, "method": cfg.method, **estimate_run(cfg, folder)}
+    return {
+        "model": cfg.model,
+        "task": cfg.task,
+        "method": cfg.method,
+        **estimate_run(cfg, folder, cache_dir=services.workspace.models_dir / ".summaries"),
+    }

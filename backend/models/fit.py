@@ -7,6 +7,8 @@ gradients with the optimizer step's temporaries; on a CPU the peak is the proces
 the runtime (torch, transformers, peft imported) counts. Parameter counts come from the task's weightless
 skeleton (meta device), so weights are exact; activations count what autograd keeps per layer and token
 (Korthikanti et al. 2022; on CUDA SDPA keeps no attention matrix) and a meta-device forward for CNNs.
+The skeleton's counts are kept per model (backend/models/summary.py), so only a model's first check
+builds one.
 docs/benchmarks.md compares it with measured peaks.
 """
 
@@ -29,16 +31,23 @@ TEMPLATE_TOKENS = 32  # role markers and a default system prompt around a row's 
 OPTIMIZER_BYTES = {"adamw": 8, "adam": 8, "sgd": 4, "rmsprop": 4}  # state per trainable parameter (fp32)
 
 
-def estimate_run(cfg: RunConfig, model_dir: Path, device: str | None = None) -> dict[str, Any]:
-    """The estimate for `cfg` on its device, the memory available there, and what to change if it won't fit."""
+def estimate_run(
+    cfg: RunConfig, model_dir: Path, device: str | None = None, cache_dir: Path | None = None
+) -> dict[str, Any]:
+    """The estimate for `cfg` on its device, the memory available there, and what to change if it won't fit.
+    `cache_dir` keeps the model's counts for the next check (a models folder's `.summaries/`)."""
     from backend.devices import resolve_device
+    from backend.models.summary import summarize
 
+    summary = summarize(cfg, model_dir, cache_dir)
+    if summary is None:
+        raise ValueError(f"task '{cfg.task}' has no memory estimate")
     device = device or resolve_device(cfg.devices)
-    parts = _parts(cfg, model_dir, device)
+    parts = _parts(cfg, summary, device)
     estimate = _peak(parts)
     available = available_mb(device, cfg)
     fits = estimate <= available
-    advice = "" if fits else _advice(cfg, model_dir, device, estimate, available)
+    advice = "" if fits else _advice(cfg, summary, device, estimate, available)
     return {
         "seq_len": cfg.cutoff_len,
         "estimate_mb": round(estimate),
@@ -68,15 +77,12 @@ def estimate_for(cfg: RunConfig, models_dir: Path, longest_chars: int | None = N
     if longest_chars and cfg.task != "image-classification":
         cfg = dataclasses.replace(cfg, cutoff_len=max(16, min(cfg.cutoff_len, int(longest_chars) + TEMPLATE_TOKENS)))
     from backend.models.catalog import BUNDLED, is_materialized, resolve_model
-    from backend.tasks import get_task
 
     if cfg.model in BUNDLED and not is_materialized(cfg.model, models_dir):
         return None  # converted on first use (~20 s): not while a run is being queued
     try:
         folder = resolve_model(cfg.model, models_dir, cfg.trust_remote_code)
-        if not hasattr(get_task(cfg.task), "skeleton"):
-            return None
-        out = estimate_run(cfg, folder)
+        out = estimate_run(cfg, folder, cache_dir=Path(models_dir) / ".summaries")
     except Exception as e:  # an estimate never blocks a run it cannot judge
         log.warning("no memory estimate for %s: %s", cfg.model, e)
         return None
@@ -122,15 +128,13 @@ def available_mb(device: str, cfg: RunConfig) -> float:
     return free / max(cfg.world_size, 1)
 
 
-def _parts(cfg: RunConfig, model_dir: Path, device: str) -> dict[str, float]:
+def _parts(cfg: RunConfig, summary: dict[str, Any], device: str) -> dict[str, float]:
     from backend.devices import resolve_precision
-    from backend.tasks import get_task
 
     precision = resolve_precision(cfg.precision, device)
     half = precision in ("bf16", "fp16")
-    model, groups = get_task(cfg.task).skeleton(cfg, model_dir)
-    total = sum(p.numel() for p in model.parameters())
-    trainable = _trainable(cfg, model, groups, total)
+    total = summary["total"]
+    trainable = _trainable(cfg, summary)
     if cfg.method == "qlora":
         weights = total * cfg.qlora_bits / 8 + trainable * 4
     elif cfg.method in ADAPTERS:
@@ -139,7 +143,7 @@ def _parts(cfg: RunConfig, model_dir: Path, device: str) -> dict[str, float]:
         weights = total * 4  # full and freeze train (and keep) fp32 weights; autocast computes in half
     optimizer = trainable * OPTIMIZER_BYTES[cfg.optimizer]
     gradients = trainable * 4  # fp32, like the trainable weights
-    activations = _activations(cfg, model, half, device)
+    activations = _activations(cfg, summary, half, device)
     runtime = CPU_RUNTIME_MB * MB if device == "cpu" else CUDA_RUNTIME_MB * MB
     return {
         "weights": weights / MB,
@@ -150,33 +154,22 @@ def _parts(cfg: RunConfig, model_dir: Path, device: str) -> dict[str, float]:
     }
 
 
-def _trainable(cfg: RunConfig, model: Any, groups: list[Any], total: int) -> int:
-    import torch
-
+def _trainable(cfg: RunConfig, summary: dict[str, Any]) -> int:
     if cfg.method in ("full", "gradual"):  # gradual ends with every layer unfrozen
-        return total
-    if cfg.method == "freeze":
-        top = groups[-cfg.freeze_layers :] if cfg.freeze_layers else []
-        head = [m for m in groups[-1:]]  # the last group holds the head
-        return sum(p.numel() for g in {id(m): m for m in top + head}.values() for p in g.parameters())
-    linears = [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
-    lora = sum(cfg.lora_rank * (m.in_features + m.out_features) for m in linears)
-    return lora + (_head_params(model) if cfg.task != "sft" else 0)
+        return summary["total"]
+    groups = summary["groups"]
+    if cfg.method == "freeze":  # the top freeze_layers groups; the last group holds the head
+        return sum(groups[-cfg.freeze_layers :]) if cfg.freeze_layers else groups[-1]
+    lora = cfg.lora_rank * summary["lora_io"]
+    return lora + (summary["head"] if cfg.task != "sft" else 0)
 
 
-def _head_params(model: Any) -> int:
-    head = getattr(model, "classifier", None) or getattr(model, "fc", None) or getattr(model, "head", None)
-    return sum(p.numel() for p in head.parameters()) if head is not None else 0
-
-
-def _activations(cfg: RunConfig, model: Any, half: bool, device: str) -> float:
+def _activations(cfg: RunConfig, summary: dict[str, Any], half: bool, device: str) -> float:
     """Bytes kept for the backward pass in one step of `batch_size` examples."""
-    config = getattr(model, "config", None)
-    if config is None or not hasattr(config, "num_hidden_layers"):
-        return _cnn_activations(cfg, model, half)
-    hidden = getattr(config, "hidden_size", 0) or getattr(config, "d_model", 768)
-    inner = getattr(config, "intermediate_size", 0) or 4 * hidden
-    layers = config.num_hidden_layers
+    shape = summary["shape"]
+    if shape is None:  # a CNN: every leaf module's output, plus the inputs some layers keep (ReLU masks, pooling)
+        return cfg.batch_size * summary["image_outputs"] * (2 if half else 4) * 1.5
+    hidden, inner, layers = shape["hidden"], shape["inner"], shape["layers"]
     tokens = cfg.batch_size * cfg.cutoff_len
     act = 2 if half else 4
     # Per token and layer, what autograd keeps, in hidden- and inner-sized tensors: about 10 + 4 (norms,
@@ -185,38 +178,15 @@ def _activations(cfg: RunConfig, model: Any, half: bool, device: str) -> float:
     scale = 0.5 if cfg.task == "sft" and cfg.method not in ADAPTERS else 1.0
     per_layer = tokens * scale * (10 * hidden + 4 * inner) * act
     if device != "cuda":  # no flash kernel for training here: softmax(QK^T) and its dropout input are kept
-        heads = getattr(config, "num_attention_heads", 1)
-        per_layer += 2 * cfg.batch_size * heads * cfg.cutoff_len**2 * act
+        per_layer += 2 * cfg.batch_size * shape["heads"] * cfg.cutoff_len**2 * act
     kept = 2 * tokens * hidden * act * layers + per_layer if cfg.grad_checkpointing else per_layer * layers
     logits = 0
     if cfg.task == "sft":  # fp32 logits, the shifted copy, their log-softmax and its gradient, over the vocabulary
-        logits = 4 * tokens * config.vocab_size * 4
+        logits = 4 * tokens * shape["vocab"] * 4
     return kept + logits
 
 
-def _cnn_activations(cfg: RunConfig, model: Any, half: bool) -> float:
-    """Sum of every leaf module's output on a meta-device forward (nothing is computed)."""
-    import torch
-
-    size = cfg.image_size or 224
-    outputs: list[int] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, out: outputs.append(out.numel()))
-        for m in model.modules()
-        if not list(m.children())
-    ]
-    try:
-        with torch.no_grad():
-            model(torch.empty(cfg.batch_size, 3, size, size, device="meta"))
-    except Exception:
-        return 0.0
-    finally:
-        for h in hooks:
-            h.remove()
-    return sum(outputs) * (2 if half else 4) * 1.5  # plus the inputs some layers keep (ReLU masks, pooling)
-
-
-def _advice(cfg: RunConfig, model_dir: Path, device: str, estimate: float, available: float) -> str:
+def _advice(cfg: RunConfig, summary: dict[str, Any], device: str, estimate: float, available: float) -> str:
     """What to change, each with its own estimate: the first lines that fit are the ones to try."""
     options: list[tuple[str, dict[str, Any]]] = []
     if cfg.method in ("full", "freeze", "gradual"):
@@ -232,7 +202,7 @@ def _advice(cfg: RunConfig, model_dir: Path, device: str, estimate: float, avail
     tips = []
     for label, change in options:
         other = dataclasses.replace(cfg, **change)
-        tips.append(f"{label}: about {_peak(_parts(other, model_dir, device)) / 1024:.1f} GB")
+        tips.append(f"{label}: about {_peak(_parts(other, summary, device)) / 1024:.1f} GB")
     return f"needs about {estimate / 1024:.1f} GB but {device} has {available / 1024:.1f} GB free; try " + "; ".join(
         tips
     )

@@ -62,3 +62,28 @@ def test_models_fit_cli(workspace, tiny_model):
     out = cli_json(workspace, "models", "fit", "--model", str(tiny_model), "--method", "lora", "--batch-size", "2")
     assert set(out) >= {"estimate_mb", "available_mb", "fits", "advice"} and out["fits"] and out["advice"] == ""
     assert out["parts"]["weights"] > 0 and out["estimate_mb"] <= sum(out["parts"].values()) + 1
+
+
+def test_the_model_counts_are_kept_until_its_files_change(tiny_model, tmp_path):
+    """A second check of the same model reads its counts from the cache (no skeleton, no transformers
+    model classes: a `train` from the CLI is queued in seconds); editing the model's files recounts."""
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    cache = tmp_path / "cache"
+    cfg = RunConfig(dataset="d", model=str(model), method="full", precision="fp32")
+    first = estimate_run(cfg, model, device="cpu", cache_dir=cache)
+    (entry,) = cache.glob("*.json")
+    kept = json.loads(entry.read_text())
+    kept["summary"]["total"] *= 2  # what the cache says is what the next check uses
+    entry.write_text(json.dumps(kept))
+    assert estimate_run(cfg, model, device="cpu", cache_dir=cache)["parts"]["weights"] == pytest.approx(
+        2 * first["parts"]["weights"], abs=0.01
+    )
+    config = json.loads((model / "config.json").read_text())
+    config["num_hidden_layers"] = 1  # a changed model is counted again
+    (model / "config.json").write_text(json.dumps(config))
+    smaller = estimate_run(cfg, model, device="cpu", cache_dir=cache)
+    assert smaller["parts"]["weights"] < first["parts"]["weights"]
