@@ -2,6 +2,9 @@
 
 sft                   messages: list<{role, content}>, optional tools (JSON text) | or text
 text-classification   text, label, optional text_pair
+preference            messages (prompt turns), chosen, rejected
+kto                   messages (prompt turns), completion, desirable (bool)
+prompts               messages (prompt turns), answer
 image-classification  image (the encoded file's bytes), label, file
 """
 
@@ -20,6 +23,7 @@ def columns_of(rows: list[dict[str, Any]]) -> list[str]:
     """Columns in canonical order; optional ones only when some row has them."""
     present = set().union(*(r.keys() for r in rows[:1000])) | ({"tools"} if any("tools" in r for r in rows) else set())
     order = ("messages", "tools", "text", "text_pair", "label", "image", "file")
+    order += ("chosen", "rejected", "completion", "desirable", "answer")
     return [c for c in order if c in present]
 
 
@@ -34,6 +38,11 @@ def schema(columns: list[str]):
         "label": pa.string(),
         "image": pa.binary(),
         "file": pa.string(),
+        "chosen": pa.string(),
+        "rejected": pa.string(),
+        "completion": pa.string(),
+        "desirable": pa.bool_(),
+        "answer": pa.string(),
     }
     return pa.schema([(c, types[c]) for c in columns])
 

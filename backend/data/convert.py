@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.data import alpaca, classification, imagefolder, llamafactory, messages, sharegpt, text
+from backend.data import alpaca, classification, imagefolder, llamafactory, messages, preference, sharegpt, text
 from backend.data.detect import detect_format, split_of, task_of
 from backend.data.errors import DataError
 from backend.data.options import ImportOptions
@@ -154,6 +154,8 @@ def _convert_records(
         rows = sharegpt.convert(records, file_name, limit, invalid=invalid)
     elif fmt == "messages":
         rows = messages.convert(records, file_name, limit, invalid=invalid)
+    elif fmt in preference.FORMATS:
+        rows = preference.convert(records, fmt, file_name, limit, invalid=invalid)
     else:
         raise DataError(f"{file_name}: format '{fmt}' needs a zip or folder, not a single file")
     return fmt, mapping, list(rows)
@@ -183,6 +185,8 @@ def _convert_llamafactory(
             at = f"{entry.name}: {rel}"
             if entry.formatting == "sharegpt":
                 rows = sharegpt.convert(records, at, limit, entry.columns, entry.tags, invalid)
+            elif entry.formatting in preference.FORMATS:
+                rows = preference.convert(records, entry.formatting, at, limit, entry.columns, entry.tags, invalid)
             elif entry.formatting == "text":
                 rows = text.convert(records, at, limit, entry.columns["text"], invalid)
             else:

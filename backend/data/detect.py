@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backend.data import alpaca, classification, messages, sharegpt, text
+from backend.data import alpaca, classification, messages, preference, sharegpt, text
 from backend.data.errors import DataError
 from backend.data.options import SPLIT_ALIASES
 
@@ -16,6 +16,7 @@ TASK_OF = {
     "text": "sft",
     "classification": "text-classification",
     "imagefolder": "image-classification",
+    **preference.TASK_OF,
 }
 EXAMPLES = (
     'Alpaca {"instruction": "...", "output": "..."}; ShareGPT {"conversations": [{"from": "human", "value": "..."}]}; '
@@ -33,6 +34,8 @@ def detect_format(record: Any, file_name: str, task: str = "", text_column: str 
     columns = list(record)
     if task == "text-classification" or label_column:
         return "classification"
+    if task in preference.FORMATS or preference.detect(record):
+        return task if task in preference.FORMATS else preference.detect(record)
     for name, module in (("sharegpt", sharegpt), ("messages", messages), ("alpaca", alpaca)):
         if module.looks_like(record):
             return name

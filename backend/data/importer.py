@@ -23,7 +23,7 @@ from backend.data import canonical, hub, splits, store
 from backend.data.classification import check_classes
 from backend.data.convert import Converted, convert_hub, convert_upload
 from backend.data.errors import DataError
-from backend.data.options import ImportOptions
+from backend.data.options import CLASSIFIER_TASKS, ImportOptions
 from backend.data.readers import Progress
 from backend.data.stats import import_stats
 from backend.workspace import Workspace
@@ -150,13 +150,14 @@ def _prepare(conv: Converted, opts: ImportOptions, staged: Path) -> _Ready:
         conv.splits[split] = [r for r, _ in keep]
         prints[split] = [fp for _, fp in keep]
     dropped = duplicates if opts.drop_duplicates else 0
-    if conv.task != "sft":
+    if conv.task in CLASSIFIER_TASKS:
         check_classes([r["label"] for part in conv.splits.values() for r in part], conv.source)
     if set(conv.splits) == {"train"}:
         val, test = opts.ratios(conv.task)
         if val or test:
             by_row = {id(r): fp for r, fp in zip(conv.splits["train"], prints["train"], strict=True)}
-            conv.splits = splits.split_rows(conv.splits["train"], val, test, opts.seed, conv.task != "sft", conv.source)
+            stratify = conv.task in CLASSIFIER_TASKS
+            conv.splits = splits.split_rows(conv.splits["train"], val, test, opts.seed, stratify, conv.source)
             prints = {k: [by_row[id(r)] for r in rows] for k, rows in conv.splits.items()}
     if not conv.splits.get("train"):
         raise DataError(f"{conv.source}: the train split is empty; it needs at least one row")

@@ -2,8 +2,9 @@
 
 Each entry's `file_name` (a file or a folder of files, next to dataset_info.json), `formatting`
 (alpaca, the default, or sharegpt), `columns` and `tags` are honoured. An alpaca entry that maps
-only `prompt` is plain text for pre-training (LLaMA-Factory's c4_demo). Entries this importer
-cannot use (hub-only, ranking/preference, KTO, multimodal, or a file missing from the folder)
+only `prompt` is plain text for pre-training (LLaMA-Factory's c4_demo). `ranking: true` entries
+are preference pairs and entries with a `kto_tag` column KTO rows (backend/data/preference.py).
+Entries this importer cannot use (hub-only, multimodal, or a file missing from the folder)
 are skipped with the reason; the import fails only when no entry is left.
 """
 
@@ -21,13 +22,20 @@ INFO = "dataset_info.json"
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}
 ALPACA_COLUMNS |= {"history": "history", "tools": "tools"}
 MEDIA = ("images", "videos", "audios")
+# Ranking and KTO entries: LLaMA-Factory's column names -> backend/data/preference.py's
+PREFERENCE_COLUMNS = {
+    "alpaca": {"prompt": "instruction", "query": "input", "system": "system", "chosen": "chosen"},
+    "sharegpt": {"messages": "conversations", "system": "system", "chosen": "chosen", "kto_tag": "label"},
+}
+PREFERENCE_COLUMNS["alpaca"] |= {"rejected": "rejected", "kto_tag": "label", "response": "completion"}
+PREFERENCE_COLUMNS["sharegpt"] |= {"rejected": "rejected"}
 
 
 @dataclass
 class Entry:
     name: str
     files: list[Path]  # relative to the folder
-    formatting: str  # alpaca, sharegpt or text
+    formatting: str  # alpaca, sharegpt, text, preference or kto
     columns: dict[str, str] = field(default_factory=dict)  # canonical converter field -> file column
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -62,11 +70,7 @@ def _unsupported(spec: dict[str, Any]) -> str:
     if "file_name" not in spec:
         hub = next((k for k in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url") if k in spec), "")
         return f"it lives on a hub ({hub}); add it by hub id instead" if hub else "it has no 'file_name'"
-    if spec.get("ranking"):
-        return "preference (ranking) data is not supported yet"
     columns = spec.get("columns") or {}
-    if "kto_tag" in columns:
-        return "KTO data is not supported yet"
     if any(m in columns for m in MEDIA):
         return "multimodal (image/video/audio) columns are not supported yet"
     return ""
@@ -97,6 +101,10 @@ def _entry(root: Path, name: str, spec: dict[str, Any], at: str) -> Entry:
     tags = spec.get("tags") or {}
     if not isinstance(columns, dict) or not isinstance(tags, dict):
         raise DataError(f"{at}: 'columns' and 'tags' must be objects")
+    if spec.get("ranking") or "kto_tag" in columns:
+        names = PREFERENCE_COLUMNS[formatting]
+        mapped = {names[k]: v for k, v in columns.items() if k in names}
+        return Entry(name, files, "preference" if spec.get("ranking") else "kto", mapped, tags)
     if formatting == "sharegpt":
         return Entry(
             name, files, "sharegpt", {k: v for k, v in columns.items() if k in ("messages", "system", "tools")}, tags

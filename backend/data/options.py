@@ -15,9 +15,13 @@ from typing import Literal, get_args
 
 from backend.data.errors import DataError
 
-Format = Literal["auto", "alpaca", "sharegpt", "messages", "text", "classification", "imagefolder", "llamafactory"]
+Format = Literal[
+    "auto", "alpaca", "sharegpt", "messages", "text", "classification", "imagefolder", "llamafactory",
+    "preference", "kto", "prompts",
+]  # fmt: skip
 FORMATS: tuple[str, ...] = get_args(Format)
-TASKS = ("sft", "text-classification", "image-classification")
+TASKS = ("sft", "text-classification", "image-classification", "preference", "kto", "prompts")
+CLASSIFIER_TASKS = ("text-classification", "image-classification")  # labelled rows: stratified splits
 SPLITS = ("train", "validation", "test")
 # Folder and file stems that name a split, as people and the Hugging Face hub spell them.
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation"}
@@ -79,7 +83,7 @@ class ImportOptions:
 
     def ratios(self, task: str) -> tuple[float, float]:
         """(validation, test) shares for a task: classification holds out 10% + 10% unless told otherwise."""
-        default = CLASSIFICATION_SPLIT if task != "sft" else (0.0, 0.0)
+        default = CLASSIFICATION_SPLIT if task in CLASSIFIER_TASKS else (0.0, 0.0)
         val = default[0] if self.val_ratio is None else self.val_ratio
         test = default[1] if self.test_ratio is None else self.test_ratio
         return val, test

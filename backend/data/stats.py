@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from backend.data.preference import preference_stats
+
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 2000  # tokenizing more rows changes the histogram little and costs seconds
 CHARS_PER_TOKEN = 4
@@ -34,6 +36,8 @@ def import_stats(task: str, splits: dict[str, list[dict[str, Any]]], duplicates:
             "system_rows": sum(r["messages"][0]["role"] == "system" for r in rows),
             "tool_rows": sum(bool(r.get("tools")) or any(m["role"] == "tool" for m in r["messages"]) for r in rows),
         }
+    elif task in ("preference", "kto", "prompts"):
+        stats |= preference_stats(task, rows)
     elif task == "sft":
         lengths = [len(r["text"]) for r in rows]
         stats |= {"mean_chars": round(sum(lengths) / len(rows), 1), "max_chars": max(lengths)}

@@ -243,7 +243,15 @@ def _llamafactory(root: Path, alpaca: list, sharegpt: list) -> None:
     )
     write(root / "qa" / "part2.jsonl", jsonl([{"question": f"Q{i}?", "answer": f"A{i}."} for i in range(3, 5)]))
     write(root / "c4_demo.jsonl", jsonl([{"text": f"Some web text number {i}."} for i in range(6)]))
-    write(root / "dpo_en_demo.json", "[]")
+    ranking = [
+        {
+            "conversations": [{"from": "human", "value": f"Name a colour ({i})."}],
+            "chosen": {"from": "gpt", "value": "Blue."},
+            "rejected": {"from": "gpt", "value": "Colours are a deep subject; let me explain at length first."},
+        }
+        for i in range(3)
+    ]
+    write(root / "dpo_en_demo.json", json.dumps(ranking, indent=2))
     write(root / "mllm_demo.json", "[]")
 
 

@@ -19,8 +19,9 @@ def test_add_show_delete(workspace, tmp_path):
         "openai_style_demo",
         "custom_qa",
         "c4_demo",
+        "dpo_en_demo",  # ranking: true, a preference dataset
     ]
-    assert "skipped dpo_en_demo" in proc.stderr  # said, not silently dropped
+    assert "skipped mllm_demo" in proc.stderr  # said, not silently dropped
 
     ds = cli_json(
         workspace,

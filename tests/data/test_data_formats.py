@@ -184,9 +184,10 @@ def test_llamafactory_folder_imports_every_usable_entry(services, caplog):
         "openai_style_demo": ("sharegpt", 2),
         "custom_qa": ("alpaca", 5),
         "c4_demo": ("text", 6),
+        "dpo_en_demo": ("preference", 3),  # ranking: true
     }
     skipped = " ".join(caplog.messages)
-    for name in ("alpaca_en", "dpo_en_demo", "mllm_demo", "private_cluster_data", "not_downloaded_yet"):
+    for name in ("alpaca_en", "mllm_demo", "private_cluster_data", "not_downloaded_yet"):
         assert f"skipped {name}: " in skipped
     assert "file '/ML-A100/team/sft_data/train.json' is outside the folder" in skipped
     by_name = {r.dataset.name: r.dataset for r in results}
