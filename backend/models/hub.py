@@ -17,6 +17,7 @@ import os
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,23 @@ def offline_reason(hub: str = "hf", timeout: float = 3.0) -> str | None:
     thread.start()
     thread.join(timeout)
     return f"{url} cannot be reached ({problem[0]})" if problem[0] else None
+
+
+_RECENT: dict[str, tuple[float, str | None]] = {}
+
+
+def recent_offline_reason(hub: str = "hf", max_age: float = 60.0, timeout: float = 2.0) -> str | None:
+    """`offline_reason`, asked at most once a minute: a page that lists models on every visit (the
+    Models tab) answers at once instead of waiting up to `timeout` seconds on a silent network."""
+    key = "|".join(  # a changed endpoint or offline flag is asked again
+        [hub, endpoint() if hub == "hf" else modelscope_endpoint()]
+        + [os.environ.get(f, "") for f in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
+    )
+    now = time.monotonic()
+    checked = _RECENT.get(key)
+    if checked is None or now - checked[0] > max_age:
+        checked = _RECENT[key] = (now, offline_reason(hub, timeout))
+    return checked[1]
 
 
 def refuse_offline(e: NotOnDisk) -> HubRef:

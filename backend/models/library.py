@@ -105,10 +105,10 @@ def remove(database: Database, model: str, hub: str | None = None) -> dict[str, 
 def catalog(task: str, models_dir: Path) -> list[dict[str, Any]]:
     """The Models tab's list for `task`: bundled models, then the curated hub models, each saying whether it
     is on disk and whether a run can use it now (on disk, or the hub is reachable)."""
-    from backend.models.hub import offline_reason
+    from backend.models.hub import recent_offline_reason
     from backend.models.popular import popular
 
-    online = offline_reason(timeout=2.0) is None
+    online = recent_offline_reason() is None  # probed at most once a minute
     cached = {m["id"] for m in cached_models()}
     rows = [
         {"id": m.name, "task": m.task, "params": "", "licence": "", "gated": False, "context": None, "note": m.note}

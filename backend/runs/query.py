@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 from backend.runs.files import checkpoint_steps, dir_size, log_tail
 from backend.workspace import Workspace
-from db import Database, Dataset, MetricPoint, Run, RunStatus
+from db import Database, Dataset, Download, MetricPoint, Run, RunStatus
 from db.models import as_utc
 
 Sort = Literal["newest", "oldest", "name", "status", "model", "priority", "final_loss"]
@@ -241,6 +241,8 @@ def summary(
                 for a in run.artifacts
             ],
         )
+        if run.download_id is not None and database is not None:
+            out["download"] = _download(database, run.download_id)
         if workspace is not None:
             out["checkpoints"] = checkpoints(workspace, run.id)
             out["log_tail"] = log_tail(workspace.run_dir(run.id))
@@ -251,6 +253,22 @@ def checkpoints(workspace: Workspace, run_id: int) -> list[dict[str, Any]]:
     """The run's complete checkpoints on disk, oldest first (the Trainer keeps the last save_total_limit)."""
     found = checkpoint_steps(workspace.run_dir(run_id) / "checkpoints")
     return [{"step": step, "path": str(p), "size_bytes": dir_size(p)} for step, p in found]
+
+
+def _download(database: Database, download_id: int) -> dict[str, Any] | None:
+    """Where the download a queued run waits for stands: its progress and ETA."""
+    with database.session() as s:
+        d = s.get(Download, download_id)
+        if d is None:
+            return None
+        return {
+            "id": d.id,
+            "model": d.repo_id,
+            "status": d.status,
+            "progress": round(d.bytes_done / d.bytes_total, 4) if d.bytes_total else 0.0,
+            "bytes_total": d.bytes_total,
+            "eta_seconds": round(d.eta_seconds) if d.eta_seconds is not None else None,
+        }
 
 
 def _wait_seconds(run: Run) -> float | None:

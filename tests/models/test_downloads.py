@@ -124,6 +124,12 @@ def test_cancel_kill_and_resume_with_a_run_waiting(services, local_hub, tiny_mod
     run_id = create_run(services.database, services.workspace, RunConfig(dataset="sums", model="tiny/big")).id
     waiting = get_run(services.database, run_id)
     assert waiting.status == RunStatus.queued and waiting.download_id is not None
+    from backend.runs.query import summary
+    from webui.tabs.runs_views import header
+
+    shown = summary(get_run(services.database, run_id), detail=True, database=services.database)
+    assert shown["download"]["id"] == waiting.download_id and shown["download"]["status"] == "queued"
+    assert "downloading tiny/big" in header(shown)  # the Runs page says what the run waits for
     second = _until(lambda: started(waiting.download_id), "the run's download to make progress")
     assert get_run(services.database, run_id).status == RunStatus.queued  # not started while downloading
     os.kill(second.pid, signal.SIGKILL)
@@ -199,3 +205,18 @@ def test_modelscope_ids_go_to_modelscope_and_are_refused_offline(workspace):
     assert proc.returncode == 2 and "http://127.0.0.1:9 cannot be reached" in line
     proc = cli_env(workspace, "models", "pull", "Qwen/x", "--hub", "elsewhere")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_the_models_list_says_which_hub_models_a_run_can_use_now(local_hub, tmp_path, monkeypatch):
+    """Reachable hub: every curated model is usable (it downloads first). Offline: only those on disk,
+    and the list answers without waiting on the network again."""
+    from backend.models.library import catalog
+
+    local_hub.clear_cache()
+    online = catalog("sft", tmp_path)
+    assert online[0]["usable"] and all(m["usable"] for m in online)  # bundled first, hub models pullable
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = catalog("sft", tmp_path)
+    hub_models = [m for m in offline if "/" in m["id"]]
+    assert hub_models and not any(m["usable"] or m["on_disk"] for m in hub_models)
+    assert offline[0]["usable"]  # the bundled model needs no hub

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from backend.runs.query import EARLIER_SECONDS
+from backend.tasks.selfcheck import learned
 from webui.i18n import t
 from webui.labels import metric_label, setting_label
 
@@ -57,7 +58,9 @@ def runs_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     out = []
     for s in rows:
         status = t(f"runs.status_{s['status']}")
-        if s.get("queue_position"):
+        if s.get("download_id"):
+            status += f" ({t('runs.downloading')})"
+        elif s.get("queue_position"):
             status += f" (#{s['queue_position']})"
         out.append(
             [
@@ -96,7 +99,11 @@ def curve_frame(curves: dict[str, dict[Any, list]], names: list[str], run_label:
 def header(s: dict[str, Any]) -> str:
     """Run title, status, what it trains, and where it stands (queue place, step and ETA, or why it stopped)."""
     status = s["status"]
-    if status == "queued":
+    download = s.get("download")
+    if status == "queued" and download and download["status"] in ("queued", "running"):
+        eta = t("runs.eta", eta=duration(download["eta_seconds"])) if download.get("eta_seconds") else ""
+        where = t("runs.where_download", model=download["model"], percent=round(download["progress"] * 100), eta=eta)
+    elif status == "queued":
         where = t("runs.where_queued", position=s.get("queue_position") or "?", priority=s["priority"])
     else:
         eta = t("runs.eta", eta=duration(s["eta_seconds"])) if s.get("eta_seconds") else ""
@@ -131,6 +138,9 @@ def header(s: dict[str, Any]) -> str:
         m = s.get("metrics") or {}
         if s.get("task", "sft") == "sft":
             text += "\n\n" + t("runs.completed_hint", loss=m.get("final_loss"), tps=m.get("tokens_per_second"))
+            if learned(m) is False:  # its answers to its own training prompts miss their targets
+                matched = round(100 * m["train_check_matched"])
+                text += "\n\n" + t("runs.not_learned", matched=matched, n=m["train_check_n"])
         else:  # a classifier: its scores, and Export for the model (the playground chats)
             text += "\n\n" + t("runs.completed_hint_classifier", accuracy=_fmt(m.get("eval_accuracy")))
     return text
