@@ -65,6 +65,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "model": DEFAULT_MODELS["text-classification"],
         "method": "full",
         "epochs": 5.0,
+        "min_steps": 0,
         "batch_size": 16,
         "cutoff_len": 128,  # short texts; attention cost grows with the square of the length
         "val_ratio": 0.2,
@@ -73,6 +74,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "model": DEFAULT_MODELS["image-classification"],
         "method": "full",
         "epochs": 5.0,
+        "min_steps": 0,
         "batch_size": 32,
         "val_ratio": 0.2,
     },
@@ -115,6 +117,10 @@ class RunConfig:
 
     epochs: float = field(default=4.0, metadata={"help": "Passes over the training data."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: use epochs)."})
+    min_steps: int = field(
+        default=60,
+        metadata=_only("At least this many optimizer steps: small datasets get more epochs (0: off).", task=("sft",)),
+    )
     learning_rate: float = field(default=0.0, metadata={"help": "Step size (0: the method's default)."})
     batch_size: int = field(default=8, metadata={"help": "Examples per step; lower it if memory runs out."})
     grad_accum: int = field(default=1, metadata={"help": "Steps to accumulate before an update."})
@@ -251,6 +257,7 @@ class RunConfig:
             _check(math.isfinite(value), name, "must be a finite number")
         _check(self.epochs > 0 or self.max_steps > 0, "epochs", "must be above 0 (or set max_steps)")
         _check(self.max_steps >= 0, "max_steps", "must be 0 or more")
+        _check(self.min_steps >= 0, "min_steps", "must be 0 or more")
         _check(self.learning_rate >= 0 and self.learning_rate < 1, "learning_rate", "must be between 0 and 1")
         _check(self.batch_size >= 1, "batch_size", "must be at least 1")
         _check(self.grad_accum >= 1, "grad_accum", "must be at least 1")

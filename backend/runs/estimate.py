@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -62,15 +61,14 @@ def shape_key(config: dict[str, Any]) -> str:
 
 
 def planned_steps(database: Database, workspace: Workspace, cfg: RunConfig) -> int:
-    """Optimizer steps the run will take: max_steps, else epochs over the dataset's training rows."""
+    """Optimizer steps the run will take: max_steps, else epochs over the dataset's training rows, at
+    least min_steps (backend/training/length.py)."""
     if cfg.max_steps:
         return cfg.max_steps
     from backend.data import find_dataset, load_rows
+    from backend.training.length import planned_steps as steps_for
 
-    rows = len(load_rows(workspace, find_dataset(database, cfg.dataset).id, "train"))
-    batches = math.ceil(rows / (cfg.batch_size * cfg.world_size))
-    per_epoch = max(math.ceil(batches / cfg.grad_accum), 1)  # as the Trainer counts them
-    return math.ceil(per_epoch * cfg.epochs)
+    return steps_for(cfg, len(load_rows(workspace, find_dataset(database, cfg.dataset).id, "train")))
 
 
 def measured(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple[float, str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -99,6 +100,7 @@ def train(
     from backend.models.catalog import resolve_model
     from backend.runs.callbacks import DatabaseCallback, ThreadShare
     from backend.tasks import get_task
+    from backend.training.length import trainer_max_steps
     from backend.training.methods import GradualUnfreezing, prepare
     from backend.training.optim import optimizer, stopping_callbacks, training_arguments
 
@@ -149,8 +151,10 @@ def train(
         100 * trainable / total,
     )
 
+    # A small dataset trains at least min_steps (more epochs); the saved config keeps what was asked.
+    floor = dataclasses.replace(cfg, max_steps=max(trainer_max_steps(cfg, len(built.train)), 0))
     args = training_arguments(
-        cfg,
+        floor,
         run_dir / "checkpoints",
         has_eval=built.eval is not None,
         device=device,

@@ -148,8 +148,15 @@ def build(
     tokens = sum(len(x) for x in train["input_ids"])
     built = Built(model, tokenizer, train, evalset, collator, tokens, sft_trainer(), layer_groups=groups)
     chat_held_out = [r for r in eval_rows if r.get("messages")]
-    if cfg.eval_samples and chat_held_out:
-        built.final_metrics = lambda trainer: answer_scores(trainer.model, tokenizer, chat_held_out[: cfg.eval_samples])
+
+    def final_metrics(trainer: Any) -> dict[str, Any]:
+        from backend.tasks.selfcheck import train_check
+
+        out = answer_scores(trainer.model, tokenizer, chat_held_out[: cfg.eval_samples]) if cfg.eval_samples else {}
+        return {**out, **train_check(trainer.model, tokenizer, train_rows, cfg.seed)}  # did it pick the data up?
+
+    if chat:
+        built.final_metrics = final_metrics
     return built
 
 

@@ -31,7 +31,7 @@ METHOD_SETTINGS = [
     "freeze_layers", "unfreeze_every", "unfreeze_unit",
 ]  # fmt: skip
 HYPER_ROWS = [
-    ["epochs", "max_steps", "learning_rate", "batch_size"],
+    ["epochs", "max_steps", "min_steps", "learning_rate", "batch_size"],
     ["grad_accum", "cutoff_len", "image_size", "warmup_ratio", "scheduler"],
     ["optimizer", "momentum", "weight_decay", "max_grad_norm"],
     ["val_ratio", "eval_steps", "early_stopping_patience", "early_stopping_metric", "eval_samples"],
@@ -39,7 +39,8 @@ HYPER_ROWS = [
     ["logging_steps", "save_steps", "save_total_limit", "seed"],
 ]
 HARDWARE = ["precision", "nproc", "trust_remote_code"]
-TIMING_SETTINGS = ["epochs", "max_steps", "batch_size", "cutoff_len", "lora_rank", "precision"]  # re-estimate on change
+# re-estimate on change
+TIMING_SETTINGS = ["epochs", "max_steps", "min_steps", "batch_size", "cutoff_len", "lora_rank", "precision"]
 SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *HARDWARE]
 
 
