@@ -1,6 +1,6 @@
 """Schema and sessions only: no business logic lives here."""
 
-from db.models import Artifact, Base, Dataset, Download, MetricPoint, Run, RunStatus, Study
+from db.models import Artifact, Base, Dataset, Download, EvalSample, Evaluation, MetricPoint, Run, RunStatus, Study
 from db.session import Database, make_engine, migrate
 
 __all__ = [
@@ -9,6 +9,8 @@ __all__ = [
     "Database",
     "Dataset",
     "Download",
+    "EvalSample",
+    "Evaluation",
     "MetricPoint",
     "Run",
     "RunStatus",

@@ -215,3 +215,48 @@ class Download(Base):
 
     def __repr__(self) -> str:
         return f"<Download {self.id} {self.status} {self.repo_id!r}>"
+
+
+class Evaluation(Base):
+    """Models scored on suites in a background process (backend/evaluate/worker.py), like a run."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, running, completed, failed, cancelled
+    models: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"ref": "run:3", "label": ...}]
+    suites: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"name", "kind", "metric", "path"}]
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # fewshot, limit
+    results: Mapped[list[Any]] = mapped_column(JSON, default=list)  # one per (model, suite) scored so far
+    done: Mapped[int] = mapped_column(Integer, default=0)  # samples scored
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    eta_seconds: Mapped[float | None] = mapped_column(Float)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)  # after a run
+    reason: Mapped[str | None] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    pid_started_at: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # processes started (a vanished one is restarted)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<Evaluation {self.id} {self.status}>"
+
+
+class EvalSample(Base):
+    """One scored sample of an evaluation: a model's answer to one prompt of one suite."""
+
+    __tablename__ = "eval_samples"
+    __table_args__ = (Index("ix_eval_samples_evaluation_model_suite", "evaluation_id", "model", "suite"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(300))
+    suite: Mapped[str] = mapped_column(String(300))
+    index: Mapped[int] = mapped_column(Integer)  # the sample's row in the suite
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    reference: Mapped[str] = mapped_column(Text, default="")
+    answer: Mapped[str] = mapped_column(Text, default="")
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # log-likelihoods, judge's reason

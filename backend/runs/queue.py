@@ -72,7 +72,7 @@ def create_run(
         from backend.models.downloads import release_if_done
 
         release_if_done(database, download.id)  # it may have ended between the two writes
-    notify()  # an app's supervisor thread starts it now rather than on its next tick
+    notify(workspace)  # the supervisor (this process's or an app's) starts it now, not on its next tick
     return run
 
 
@@ -237,6 +237,9 @@ def resume_run(database: Database, run_id: int, *, as_new: bool = False, workspa
         ).rowcount
         if not again:
             raise ValueError(f"run {run_id} is {run.status.value}; only interrupted, failed or cancelled runs resume")
+    from backend.runs.supervisor import notify
+
+    notify(workspace)
     return get_run(database, run_id)
 
 
@@ -279,6 +282,9 @@ def _resume_as_new(database: Database, workspace: Workspace, parent_id: int) -> 
         except OSError:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
+    from backend.runs.supervisor import notify
+
+    notify(workspace)
     return get_run(database, child.id)
 
 
