@@ -214,23 +214,23 @@ class RunConfig:
         default=0,
         metadata=_only(
             "Distillation: a completed run whose model teaches this one (0: none); the student is `model`.",
-            task=(*CLASSIFIERS, "distill"),
+            task=(*CLASSIFIERS, "sft", "distill"),
         ),
     )
     temperature: float = field(
         default=2.0,
-        metadata=_only("Distillation: softens both models' class scores; higher passes more dark knowledge.",
-                       task=(*CLASSIFIERS, "distill")),
+        metadata=_only("Distillation: softens both models' scores (classes or next tokens); higher passes more.",
+                       task=(*CLASSIFIERS, "sft", "distill")),
     )  # fmt: skip
     alpha: float = field(
         default=0.5,
         metadata=_only("Distillation: weight of the true labels' loss; 1 - alpha goes to the teacher's.",
-                       task=(*CLASSIFIERS, "distill")),
+                       task=(*CLASSIFIERS, "sft", "distill")),
     )  # fmt: skip
     layers_from_teacher: int = field(
         default=0,
         metadata=_only("Distillation: the student is the teacher keeping every k-th layer (0: `model`).",
-                       task=(*CLASSIFIERS, "distill")),
+                       task=(*CLASSIFIERS, "sft", "distill")),
     )  # fmt: skip
     trust_remote_code: bool = field(
         default=False,
@@ -297,8 +297,6 @@ class RunConfig:
         _check(self.layers_from_teacher >= 0, "layers_from_teacher", "must be 0 (use model) or more")
         if self.task == "distill" or self.layers_from_teacher:
             _check(self.teacher > 0, "teacher", "is 0: distillation needs a completed teacher run (--teacher RUN)")
-        if self.teacher and self.task == "sft":
-            _check(False, "teacher", "distils classifiers only (text or image); chat distillation is not built yet")
 
     @property
     def gpu_ids(self) -> list[int]:

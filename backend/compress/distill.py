@@ -1,10 +1,13 @@
-"""Distillation as a task: a student classifier learns from a completed run's model (the teacher).
+"""Distillation as a task: a student learns from a completed run's model (the teacher).
 
-The data's task (text or image classification) builds the student as usual; this module wraps its
-Trainer so the loss mixes the true labels with the teacher's softened class scores (`distill_loss`,
-backend/compress/loss.py). Text is not augmented, so the teacher scores every training row once before
-training (with its own tokenizer: the student may use another) and the scores travel in the batches;
-images are randomly cropped and flipped, so the teacher scores each augmented batch as it comes.
+The data's task (chat, text or image classification) builds the student as usual; this module wraps its
+Trainer so the loss mixes the true labels with the teacher's softened scores (`distill_loss`,
+backend/compress/loss.py): class scores for a classifier, the next-token distribution at every answer
+token for a chat model (`token_distill_loss`; teacher and student must share a tokenizer, which is
+checked before the run is queued and again here). Text classification is not augmented, so the
+teacher scores every training row once before training (with its own tokenizer: the student may use
+another) and the scores travel in the batches; images are randomly cropped and flipped, and chat logits
+span the whole vocabulary, so there the teacher scores each batch as it comes.
 The student is `cfg.model`, or with `layers_from_teacher` k the teacher itself keeping every k-th layer.
 
     python -m backend.cli train --task distill --teacher 3 --model all-MiniLM-L6-v2 --layers-from-teacher 2 \
@@ -23,7 +26,7 @@ from typing import Any
 import torch
 
 from backend.compress.layers import every_kth, keep_layers, layer_list
-from backend.compress.loss import distill_loss
+from backend.compress.loss import distill_loss, token_distill_loss
 from backend.config import RunConfig
 from backend.tasks.base import Built
 
@@ -47,8 +50,8 @@ def build(
     from backend.tasks.classification import class_list
 
     source = load_source(cfg.task, *teacher)  # fp32, eval mode, any LoRA merged in
-    labels = class_list(train_rows, eval_rows, cfg.task)
-    if source.labels != labels:
+    labels = class_list(train_rows, eval_rows, cfg.task) if cfg.task != "sft" else None
+    if cfg.task != "sft" and source.labels != labels:
         raise ValueError(
             f"teacher run {cfg.teacher} knows the classes {', '.join(source.labels)}, the data has "
             f"{', '.join(labels)}; distil on the dataset the teacher was trained on"
@@ -64,12 +67,22 @@ def build(
         built = task.build(cfg, model_dir, train_rows, eval_rows, dtype)
     if cfg.task == "text-classification":
         built.train = built.train.add_column(CACHED, _teacher_logits(source, train_rows, eval_rows, cfg))
+    if cfg.task == "sft" and built.tokenizer.get_vocab() != source.tokenizer.get_vocab():
+        raise ValueError(
+            f"setting 'model': student {cfg.model} does not share teacher run {cfg.teacher}'s tokenizer; "
+            "token-level distillation needs the same tokenizer"
+        )
     built.trainer_cls = type(
         "DistillTrainer",
         (DistillMixin, built.trainer_cls),
-        {"teacher": source.model, "temperature": cfg.temperature, "alpha": cfg.alpha},
+        {
+            "teacher": source.model,
+            "temperature": cfg.temperature,
+            "alpha": cfg.alpha,
+            "loss": staticmethod(token_distill_loss if cfg.task == "sft" else distill_loss),
+        },
     )
-    student_layers = len(layer_list(built.model)) if cfg.task == "text-classification" else None
+    student_layers = len(layer_list(built.model)) if cfg.task != "image-classification" else None
     teacher_params = sum(p.numel() for p in source.model.parameters())
     inner = built.final_metrics
 
@@ -91,6 +104,7 @@ class DistillMixin:
     teacher: Any
     temperature: float
     alpha: float
+    loss: Any  # distill_loss (class scores) or token_distill_loss (a chat model's next tokens)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, **kw: Any) -> Any:
         cached = inputs.pop(CACHED, None)
@@ -102,15 +116,15 @@ class DistillMixin:
             with torch.no_grad():
                 self.teacher.to(outputs.logits.device)
                 cached = self.teacher(**inputs).logits
-        loss = distill_loss(outputs.logits, cached.to(outputs.logits.device), labels, self.temperature, self.alpha)
+        loss = self.loss(outputs.logits, cached.to(outputs.logits.device), labels, self.temperature, self.alpha)
         return (loss, outputs) if return_outputs else loss
 
 
 def _thinned_teacher(source: Any, k: int) -> Path:
     """A folder holding the teacher with every k-th layer (and its tokenizer): the student's starting point."""
-    if source.kind != "text-classifier":
+    if source.kind == "image-classifier":
         raise ValueError(
-            "setting 'layers_from_teacher' thins transformer text classifiers; for images choose a smaller "
+            "setting 'layers_from_teacher' thins transformer models; for images choose a smaller "
             "--model (resnet18, mobilenet_v3_small)"
         )
     student = copy.deepcopy(source.model)

@@ -1,4 +1,4 @@
-"""A transformer classifier's stack of layers: found, thinned to every k-th layer, or cut to a list."""
+"""A transformer's stack of layers: found, thinned to every k-th layer, or cut to a list."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def keep_layers(model: Any, keep: list[int]) -> Any:
         if attention is not None and hasattr(attention, "layer_idx"):
             attention.layer_idx = i
     model.config.num_hidden_layers = len(kept)
+    kinds = getattr(model.config, "layer_types", None)  # per-layer attention kinds (sliding/full) follow
+    if isinstance(kinds, list) and len(kinds) == len(layers):
+        model.config.layer_types = [kinds[i] for i in keep]
     return model
 
 

@@ -21,3 +21,13 @@ def distill_loss(student: Any, teacher: Any, labels: Any, temperature: float, al
         F.log_softmax(student / temperature, dim=-1), F.softmax(teacher / temperature, dim=-1), reduction="batchmean"
     )
     return alpha * hard + (1 - alpha) * temperature**2 * soft
+
+
+def token_distill_loss(student: Any, teacher: Any, labels: Any, temperature: float, alpha: float) -> Any:
+    """`distill_loss` per answer token of a causal LM: the logits at position i predict token i + 1, and
+    only tokens with a label (the answers, not the prompts or padding: -100) count, each as one row."""
+    keep = labels[:, 1:] != -100
+    vocab = min(student.size(-1), teacher.size(-1))  # embeddings padded to different multiples
+    return distill_loss(
+        student[:, :-1][keep][:, :vocab], teacher[:, :-1][keep][:, :vocab], labels[:, 1:][keep], temperature, alpha
+    )

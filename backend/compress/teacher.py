@@ -1,11 +1,13 @@
 """What a distillation run asks for, checked before it is queued: `--task distill` becomes the data's
-task, and the teacher must be a completed run of that task (nothing is written on a refusal)."""
+task, the teacher must be a completed run of that task, and a chat student must share the teacher's
+tokenizer (nothing is written on a refusal)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from backend.config import CLASSIFIERS
+from backend.config import ADAPTERS, CLASSIFIERS
 from backend.workspace import Workspace
 from db import Database, RunStatus
 
@@ -32,15 +34,45 @@ def distill_settings(database: Database, workspace: Workspace, settings: dict[st
             f"setting 'teacher': run {teacher} is a {run.task} run but dataset '{ds.name}' is {task}; "
             f"choose a teacher trained on {task} data"
         )
-    if task not in CLASSIFIERS:
-        raise ValueError("setting 'teacher' distils classifiers only (text or image); chat distillation is not built")
-    model_folder(database, workspace, teacher)  # its saved model is still on disk
+    if task not in (*CLASSIFIERS, "sft"):
+        raise ValueError(f"setting 'teacher' distils chat (sft) runs and classifiers, not {task} runs")
+    base, adapter, trusted = model_folder(database, workspace, teacher)  # its saved model is still on disk
     out = {**settings, "task": task}
     if int(settings.get("layers_from_teacher") or 0):
-        if task != "text-classification":
+        if task == "image-classification":
             raise ValueError(
-                "setting 'layers_from_teacher' thins transformer text classifiers; for images choose a smaller "
+                "setting 'layers_from_teacher' thins transformer models; for images choose a smaller "
                 "--model (resnet18, mobilenet_v3_small)"
             )
         out["model"] = run.model  # the student is the teacher's network with fewer layers
+        if task == "sft":  # its thinned layers are new weights: trained in full (an adapter needs a saved base)
+            if out.get("method") in ADAPTERS:
+                raise ValueError(
+                    f"setting 'method': {out['method']} trains an adapter on a saved base model, but a student "
+                    "thinned from its teacher (layers_from_teacher) has none; use --method full or freeze"
+                )
+            out["method"] = out.get("method") or "full"
+    elif task == "sft":
+        from backend.models.catalog import BUNDLED, is_materialized, resolve_model
+
+        student = out.get("model") or run.model
+        if not (student in BUNDLED and not is_materialized(student, workspace.models_dir)):
+            folder = resolve_model(student, workspace.models_dir, bool(out.get("trust_remote_code")))
+            same_tokenizer(adapter or base, folder, trusted, teacher, student)
     return out
+
+
+def same_tokenizer(teacher_dir: Path, student_dir: Path, code: bool, teacher: int, student: str) -> None:
+    """Token-level distillation compares the two models' distributions token by token: refused unless
+    both split text into the same tokens with the same ids."""
+    from transformers import AutoTokenizer
+
+    ours = AutoTokenizer.from_pretrained(student_dir, trust_remote_code=code).get_vocab()
+    theirs = AutoTokenizer.from_pretrained(teacher_dir, trust_remote_code=code).get_vocab()
+    if ours != theirs:
+        differ = len(set(ours.items()) ^ set(theirs.items()))
+        raise ValueError(
+            f"setting 'model': student {student} does not share teacher run {teacher}'s tokenizer "
+            f"({len(ours)} vs {len(theirs)} tokens, {differ} entries differ); token-level distillation needs the "
+            "same tokenizer: choose a student of the teacher's family, or --layers-from-teacher K"
+        )
