@@ -16,6 +16,13 @@ from backend.actions.datasets import (
     list_datasets,
     show_dataset,
 )
+from backend.actions.evaluate import (
+    evaluate,
+    evaluation_cancel,
+    evaluation_list,
+    evaluation_show,
+    evaluation_summary,
+)
 from backend.actions.export import (
     compress,
     export,
@@ -54,6 +61,11 @@ from backend.actions.search import (
 )
 
 __all__ = [
+    "evaluate",
+    "evaluation_cancel",
+    "evaluation_list",
+    "evaluation_show",
+    "evaluation_summary",
     "add_dataset",
     "add_datasets",
     "delete_dataset",

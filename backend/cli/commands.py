@@ -181,6 +181,25 @@ def chat(services, args) -> dict[str, Any]:
     return actions.chat(services, chat_source(args.run_id), args.prompt, max_new_tokens=args.max_new_tokens)
 
 
+def evaluate(services, args) -> dict[str, Any] | list[dict[str, Any]]:
+    if args.action == "list":
+        return actions.evaluation_list(services)
+    if args.action in ("show", "cancel"):
+        if args.id is None:
+            raise ValueError(f"`evaluate {args.action}` needs the evaluation's id, e.g. evaluate {args.action} 1")
+        return (actions.evaluation_show if args.action == "show" else actions.evaluation_cancel)(services, args.id)
+    return actions.evaluate(
+        services,
+        args.model,
+        args.suite,
+        metric=args.metric,
+        fewshot=args.fewshot,
+        limit=args.limit,
+        wait=args.wait,
+        timeout=args.timeout,
+    )
+
+
 def models_pull(services, args) -> dict[str, Any]:
     return actions.models_pull(
         services, args.model, revision=args.revision, hub=args.hub, wait=args.wait, timeout=args.timeout

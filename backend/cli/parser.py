@@ -15,6 +15,7 @@ from backend.cli.commands import (
     datasets_list,
     datasets_show,
     estimate,
+    evaluate,
     export,
     models_cancel,
     models_downloads,
@@ -120,6 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--wait", action="store_true", help="block until the search ends")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
     _add_run_settings(c)
+
+    c = cmd(
+        sub,
+        "evaluate",
+        evaluate,
+        "score models on eval suites in a background job: `evaluate --model base:NAME|run:ID|FOLDER --suite S ...` "
+        "starts one, `evaluate show ID` (per-sample rows), `evaluate list`, `evaluate cancel ID`",
+    )
+    c.add_argument("action", nargs="?", choices=["show", "list", "cancel"], help="omit to start an evaluation")
+    c.add_argument("id", nargs="?", type=int, help="the evaluation's id (show, cancel)")
+    c.add_argument("--model", action="append", default=[], help="base:NAME, run:ID or a model folder (repeat)")
+    c.add_argument(
+        "--suite", action="append", default=[], help="a shipped suite (identity, arithmetic, mc-en, mc-zh) or a file"
+    )
+    c.add_argument("--metric", help="for generation files: exact|numeric|regex:PATTERN|contains|bleu4|rouge_l|json")
+    c.add_argument("--fewshot", type=int, default=0, help="multiple choice: examples in each prompt")
+    c.add_argument("--limit", type=int, help="score only the first N samples of each suite")
+    c.add_argument("--wait", action="store_true", help="block until the evaluation ends")
+    c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
 
     runs_help = "list, show, cancel, resume, compare and delete runs"
     runs = sub.add_parser("runs", help=runs_help).add_subparsers(dest="action", required=True)
@@ -230,7 +250,17 @@ def _add_run_settings(c: argparse.ArgumentParser) -> None:
         hint = f.metadata["help"] + (f" [{where}]" if where else "")
         if isinstance(f.default, bool):
             c.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=hint)
+        elif f.name == "reward":  # repeated: --reward exact@2 --reward 'regex:<answer>.*?</answer>'
+            c.add_argument(flag, action=_JoinLines, default=None, metavar="SPEC", help=f"{hint} (repeatable)")
         else:
             per_task = "".join(f"; {t}: {d[f.name]}" for t, d in TASK_DEFAULTS.items() if f.name in d)
             c.add_argument(flag, type=kind, default=None, help=f"{hint} (default: {f.default}{per_task})", **extra)
     c.add_argument("--lr", dest="learning_rate", type=float, help="alias of --learning-rate")
+
+
+class _JoinLines(argparse.Action):
+    """A repeatable option whose values become one setting, a line each (RunConfig.reward)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        old = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, f"{old}\n{values}" if old else values)

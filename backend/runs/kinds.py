@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from backend.workspace import Workspace
-from db import Database, Download, Study
+from db import Database, Download, Evaluation, Study
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class JobKind:
 KINDS: list[JobKind] = [
     JobKind("search", Study, "backend.search.driver:advance_studies"),
     JobKind("download", Download, "backend.models.downloads:advance_downloads"),
+    JobKind("evaluation", Evaluation, "backend.evaluate.driver:advance_evaluations"),
 ]
 
 

@@ -1,0 +1,67 @@
+"""Evaluate: models scored on suites as a background job (backend/evaluate), for the CLI, the API and the tab.
+
+evaluate(services, ["base:SmolLM2-135M-Instruct", "run:3"], ["identity", "mc-en"], wait=True)
+# {"id", "status", "results": [{"model", "suite", "metric", "score", "n", "ci95"}], "differences": [...]}
+evaluation_show(services, 1)  # adds "samples": every model's answer and score per prompt
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.services import Services
+
+
+def evaluate(
+    services: Services,
+    models: list[str],
+    suites: list[str],
+    metric: str | None = None,
+    fewshot: int = 0,
+    limit: int | None = None,
+    wait: bool = False,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Queue an evaluation of every model on every suite (checked first; nothing written on a refusal)."""
+    from backend.evaluate.jobs import create_evaluation
+
+    row = create_evaluation(
+        services.database, services.workspace, list(models), list(suites), metric, int(fewshot or 0), limit or None
+    )
+    if wait:
+        from backend.actions.waiting import supervise_while
+        from backend.evaluate.jobs import LIVE, get_evaluation
+
+        busy = lambda: get_evaluation(services.database, row.id).status in LIVE  # noqa: E731
+        supervise_while(services, busy, timeout, f"evaluation {row.id}")
+    return evaluation_summary(services, row.id)
+
+
+def evaluation_summary(services: Services, evaluation_id: int) -> dict[str, Any]:
+    """Status, progress and results, with each model's difference from the first on every suite."""
+    from backend.evaluate.compare import differences
+    from backend.evaluate.jobs import get_evaluation, samples, summary
+
+    out = summary(get_evaluation(services.database, int(evaluation_id)))
+    out["differences"] = differences(out["results"], samples(services.database, int(evaluation_id)))
+    return out
+
+
+def evaluation_show(services: Services, evaluation_id: int) -> dict[str, Any]:
+    """The summary plus every per-sample row."""
+    from backend.evaluate.jobs import samples
+
+    return {**evaluation_summary(services, evaluation_id), "samples": samples(services.database, int(evaluation_id))}
+
+
+def evaluation_list(services: Services, limit: int = 50) -> list[dict[str, Any]]:
+    from backend.evaluate.jobs import list_evaluations, summary
+
+    return [summary(e) for e in list_evaluations(services.database, limit)]
+
+
+def evaluation_cancel(services: Services, evaluation_id: int) -> dict[str, Any]:
+    from backend.evaluate.jobs import cancel_evaluation
+
+    cancel_evaluation(services.database, int(evaluation_id))
+    return evaluation_summary(services, evaluation_id)

@@ -1,0 +1,42 @@
+"""Models side by side on a suite: each model's difference from the first (the base), with a paired 95% CI.
+
+    differences(results, samples)
+    # [{"suite": "identity", "model": "run:3", "baseline": "base:...", "difference": 85.0,
+    #   "ci95": [70.0, 95.0], "regression": False}]
+A regression is a drop whose whole interval lies below zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.evaluate.scoring import paired_ci95
+
+
+def differences(results: list[dict[str, Any]], samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_key: dict[tuple[str, str], dict[int, float]] = {}
+    for s in samples:
+        by_key.setdefault((s["model"], s["suite"]), {})[s["index"]] = s["score"]
+    models = list(dict.fromkeys(r["model"] for r in results))
+    out = []
+    for suite in dict.fromkeys(r["suite"] for r in results):
+        present = [m for m in models if (m, suite) in by_key]
+        if len(present) < 2:
+            continue
+        base = by_key[(present[0], suite)]
+        for model in present[1:]:
+            mine = by_key[(model, suite)]
+            shared = sorted(set(base) & set(mine))
+            if not shared:
+                continue
+            paired = paired_ci95([mine[i] for i in shared], [base[i] for i in shared])
+            out.append(
+                {
+                    "suite": suite,
+                    "model": model,
+                    "baseline": present[0],
+                    **paired,
+                    "regression": paired["ci95"][1] < 0,
+                }
+            )
+    return out
