@@ -194,6 +194,15 @@ def _launch_options(services, args, authenticator) -> dict:
     }
 
 
+def _quiet_when_idle(blocks):
+    """Gradio's queue polls for events every 1 ms (10 ms for progress) when nothing is queued: ~6% of a
+    core for an app nobody looks at. Its own Windows intervals (50 ms, 100 ms) cost ~0.5% and add at
+    most 50 ms before a click's handler starts (docs/benchmarks.md, bench/idle_cpu.py)."""
+    queue = blocks._queue  # no public setting for it (gradio 6.31)
+    queue.sleep_when_free, queue.progress_update_sleep_when_free = 0.05, 0.1
+    return blocks
+
+
 def _serve_full(services, args, authenticator) -> int:
     import gradio as gr
 
@@ -211,7 +220,7 @@ def _serve_full(services, args, authenticator) -> int:
     # (a merged model is hundreds of MB); the exports folder is the one place downloads come from anyway.
     gr.set_static_paths([services.workspace.root / "exports"])
     try:
-        app.queue(default_concurrency_limit=4).launch(
+        _quiet_when_idle(app.queue(default_concurrency_limit=4)).launch(
             css=CSS, footer_links=["api"], **_launch_options(services, args, authenticator)
         )
     finally:
@@ -234,7 +243,7 @@ def _serve_demo(services, run_id: int, args, authenticator) -> int:
     options = _launch_options(services, args, authenticator)
     options["allowed_paths"], options["max_file_size"] = [], "1kb"  # nothing to download, nothing to upload
     options["app_kwargs"]["middleware"].append(Middleware(DemoGuard))
-    app.queue(default_concurrency_limit=2).launch(css=CSS, footer_links=["api"], **options)
+    _quiet_when_idle(app.queue(default_concurrency_limit=2)).launch(css=CSS, footer_links=["api"], **options)
     return 0
 
 

@@ -46,15 +46,19 @@ def register(kind: JobKind) -> None:
     KINDS[:] = [k for k in KINDS if k.name != kind.name] + [kind]
 
 
-def advance_live(database: Database, workspace: Workspace) -> None:
-    """One step of every kind that has a live job; a failing kind is logged and the others go on."""
+def advance_live(database: Database, workspace: Workspace) -> bool:
+    """One step of every kind that has a live job; a failing kind is logged and the others go on.
+    True when any job was live (the supervisor stays awake)."""
+    any_live = False
     for kind in list(KINDS):
         with database.session() as s:
             live = s.scalar(select(kind.table.id).where(kind.table.status.in_(LIVE)).limit(1))
         if live is None:
             continue
+        any_live = True
         module, function = kind.advance.split(":")
         try:
             getattr(importlib.import_module(module), function)(database, workspace)
         except Exception:
             log.exception("advancing %s jobs failed", kind.name)
+    return any_live

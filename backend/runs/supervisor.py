@@ -6,6 +6,11 @@ CPU by default). Workers run in their own process session, so stopping the app d
 them; on start and every tick the supervisor checks each `running` run: a live worker is left
 alone, a dead one is marked with the reason and its log tail.
 
+Idle (nothing running, queued or live of any other kind), it stops querying the database every
+tick: it waits for a wake-up (`notify`: this process's event, or another process touching
+workspace/supervisor.wake) and looks at the database only every IDLE_TICK seconds, so an app left
+open all day costs nearly nothing (docs/benchmarks.md, bench/idle_cpu.py).
+
     sup = Supervisor(database, workspace); sup.start()   # thread, used by app.py
     sup.run_until(run_id)                                 # foreground, used by `cli train --wait`
     python -m backend.cli supervise --cpu-runs 2          # a process of its own
@@ -49,13 +54,19 @@ DEFAULT_CPU_RUNS = 1  # runs training on the CPU at once (they share its cores)
 DEFAULT_RUNS_PER_GPU = 1  # runs sharing one GPU at once
 MIN_FREE_GB = 1.0  # below this much free disk in the workspace, runs do not start ($TUNEBOARD_MIN_FREE_GB)
 QUEUE_SCAN = 100  # queued runs looked at per tick (the ones that fit start)
+IDLE_TICK = 15.0  # seconds between database looks while idle (work queued without a wake-up waits this long)
+WAKE_FILE = "supervisor.wake"  # touched when work is queued; an idle supervisor stats it every tick
 
 _work = threading.Event()  # set when this process queues a run: its supervisor thread looks at once
 
 
-def notify() -> None:
-    """Wake this process's supervisor now (a run was queued); others see it on their next tick."""
+def notify(workspace: Workspace | None = None) -> None:
+    """Wake the supervisor now (work was queued): this process's at once, and, given the workspace,
+    the one in another process (an app while the CLI queues) within a tick."""
     _work.set()
+    if workspace is not None:
+        with contextlib.suppress(OSError):  # a read-only workspace: the idle supervisor looks within IDLE_TICK
+            (workspace.root / WAKE_FILE).touch()
 
 
 def free_disk_problem(workspace: Workspace) -> str | None:
@@ -79,6 +90,7 @@ class Supervisor:
         cpu_runs: int | None = None,
         runs_per_gpu: int | None = None,
         tick: float = 1.0,
+        idle_tick: float = IDLE_TICK,
     ):
         self.database = database
         self.workspace = workspace
@@ -89,6 +101,7 @@ class Supervisor:
             else runs_per_gpu,
         )
         self.tick_seconds = tick
+        self.idle_seconds = max(idle_tick, tick)
         self._children: dict[int, subprocess.Popen] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,26 +157,47 @@ class Supervisor:
     def loop(self) -> None:
         """Tick until stopped; a failing tick (a database restart, say) is logged and retried."""
         while not self._stop.is_set():
+            busy = True
             try:
                 if self._lock_file is not None or self.acquire():
-                    self.tick()
+                    busy = self.tick()
             except Exception:
                 log.exception("supervisor tick failed")
-            _work.wait(self.tick_seconds)
+            if busy:
+                _work.wait(self.tick_seconds)
+            else:
+                self._wait_idle()
             _work.clear()
+
+    def _wait_idle(self) -> None:
+        """Until woken (notify, or the wake file touched) or IDLE_TICK passed: a stat per tick, no query."""
+        deadline = time.monotonic() + self.idle_seconds
+        seen = self._wake_stamp()
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if _work.wait(self.tick_seconds) or self._wake_stamp() != seen:
+                return
+
+    def _wake_stamp(self) -> int:
+        try:
+            return (self.workspace.root / WAKE_FILE).stat().st_mtime_ns
+        except OSError:
+            return 0
 
     # -- one tick ------------------------------------------------------------------------------
 
-    def tick(self) -> None:
-        self.reconcile()
-        self.advance_jobs()
-        self.launch_queued()
+    def tick(self) -> bool:
+        """One look at everything; True while anything is live (a run running or queued, a search, ...)."""
+        running = self.reconcile()
+        jobs = self.advance_jobs()
+        queued = self.launch_queued()
+        return running or jobs or queued or bool(self._children)
 
-    def advance_jobs(self) -> None:
+    def advance_jobs(self) -> bool:
         """Other kinds of long work (hyperparameter searches, ...) take their step here (backend.runs.kinds)."""
-        advance_live(self.database, self.workspace)
+        return advance_live(self.database, self.workspace)
 
-    def reconcile(self) -> None:
+    def reconcile(self) -> bool:
+        """Mark the running runs whose worker is gone; True when any run was running."""
         now = utcnow()
         # After a suspend the wall clock jumps ahead of every heartbeat: give workers a tick to beat.
         woke_up = time.monotonic() - self._last_tick > STALE_HEARTBEAT.total_seconds() / 2
@@ -186,6 +220,7 @@ class Supervisor:
         for run_id, proc in list(self._children.items()):
             if proc.poll() is not None:
                 del self._children[run_id]
+        return bool(running)
 
     def _end(self, run_id: int, status: RunStatus, reason: str, now: datetime | None = None) -> None:
         """Mark a running run ended, only if its worker did not write an outcome meanwhile."""
@@ -224,8 +259,9 @@ class Supervisor:
             return f"cancelled; the worker did not stop within {grace:.0f} s and was killed"
         return None
 
-    def launch_queued(self) -> None:
-        """Start queued runs in order (priority desc, then id) while their devices have a free slot."""
+    def launch_queued(self) -> bool:
+        """Start queued runs in order (priority desc, then id) while their devices have a free slot;
+        True when any run was queued."""
         with self.database.session() as s:
             busy = Counter(
                 d
@@ -257,6 +293,7 @@ class Supervisor:
                 continue
             if self.launch(run_id, assigned):
                 busy.update(assigned)
+        return bool(queued)
 
     def _refuse(self, run_id: int, reason: str) -> None:
         """A queued run that can never start here ends failed, with the reason, instead of waiting forever."""

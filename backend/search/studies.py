@@ -128,7 +128,7 @@ def create_study(
     with database.session() as s:
         row = s.get(Study, row.id)
         row.status = "queued"
-    notify()
+    notify(workspace)
     return row
 
 
