@@ -14,7 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from backend import actions
-from backend.models.hub import offline_reason
+from backend.models.hub import HUBS, hub_choice, recent_offline_reason
 from backend.models.library import catalog
 from backend.services import Services
 from webui.choices import TASKS
@@ -27,6 +27,7 @@ class ModelsUI:
     task: gr.Dropdown
     offline: gr.Markdown
     catalog: gr.Dataframe
+    hub: gr.Radio
     model_id: gr.Textbox
     revision: gr.Textbox
     pull: gr.Button
@@ -44,6 +45,13 @@ def build(services: Services) -> ModelsUI:
     offline = gr.Markdown()
     table = gr.Dataframe(label=L("models.catalog"), interactive=False, wrap=True)
     with gr.Row():
+        hub = gr.Radio(
+            [(L(f"models.hub_{h}"), h) for h in HUBS],
+            value=_default_hub(),
+            label=L("models.hub"),
+            scale=0,
+            min_width=300,
+        )
         model_id = gr.Textbox(label=L("models.id"), info=L("models.id_info"), placeholder="Qwen/Qwen2.5-0.5B-Instruct")
         revision = gr.Textbox(label=L("models.revision"), placeholder="main", scale=0)
         pull = gr.Button(L("models.pull"), variant="primary", elem_classes="tb-inline-button", scale=0)
@@ -57,8 +65,29 @@ def build(services: Services) -> ModelsUI:
         delete = gr.Button(L("models.delete"), variant="stop", elem_classes="tb-inline-button", scale=0)
     timer = gr.Timer(2.0, active=False)
     return ModelsUI(
-        task, offline, table, model_id, revision, pull, downloads, cancel_id, cancel, on_disk, chosen, delete, timer
+        task,
+        offline,
+        table,
+        hub,
+        model_id,
+        revision,
+        pull,
+        downloads,
+        cancel_id,
+        cancel,
+        on_disk,
+        chosen,
+        delete,
+        timer,
     )
+
+
+def _default_hub() -> str:
+    """$TUNEBOARD_HUB when it names a hub (a wrong value is refused when a pull uses it), else hf."""
+    try:
+        return hub_choice(None)
+    except ValueError:
+        return "hf"
 
 
 def catalog_table(services: Services, task: str) -> pd.DataFrame:
@@ -115,9 +144,9 @@ def disk_table(services: Services) -> tuple[pd.DataFrame, list[str]]:
 def wire(services: Services, ui: ModelsUI, tab: gr.Tab, app: gr.Blocks) -> None:
     private = {"api_visibility": "private"}
 
-    def refresh(task: str) -> list[Any]:
+    def refresh(task: str, hub: str = "hf") -> list[Any]:
         table, deletable = disk_table(services)
-        why = offline_reason(timeout=2.0)
+        why = recent_offline_reason(hub)
         banner = t("models.offline", why=why) if why else ""
         return [
             banner,
@@ -129,8 +158,9 @@ def wire(services: Services, ui: ModelsUI, tab: gr.Tab, app: gr.Blocks) -> None:
         ]
 
     outputs = [ui.offline, ui.catalog, ui.downloads, ui.on_disk, ui.chosen, ui.timer]
-    tab.select(refresh, ui.task, outputs, show_progress="hidden", **private)
-    app.load(refresh, ui.task, outputs, show_progress="hidden", **private)
+    tab.select(refresh, [ui.task, ui.hub], outputs, show_progress="hidden", **private)
+    app.load(refresh, [ui.task, ui.hub], outputs, show_progress="hidden", **private)
+    ui.hub.change(refresh, [ui.task, ui.hub], outputs, show_progress="hidden", **private)
     ui.task.change(lambda task: catalog_table(services, task), ui.task, ui.catalog, **private)
 
     def pick(e: gr.SelectData) -> str:
@@ -143,9 +173,9 @@ def wire(services: Services, ui: ModelsUI, tab: gr.Tab, app: gr.Blocks) -> None:
 
     ui.timer.tick(tick, None, ui.downloads, show_progress="hidden", **private)
 
-    def pull(model: str, revision: str):
+    def pull(model: str, revision: str, hub: str):
         try:
-            out = actions.models_pull(services, (model or "").strip(), (revision or "").strip())
+            out = actions.models_pull(services, (model or "").strip(), (revision or "").strip(), hub=hub)
         except ValueError as e:
             return refuse(str(e), 1)
         inform(
@@ -155,7 +185,7 @@ def wire(services: Services, ui: ModelsUI, tab: gr.Tab, app: gr.Blocks) -> None:
         )
         return downloads_html(services)
 
-    ui.pull.click(pull, [ui.model_id, ui.revision], ui.downloads, **private)
+    ui.pull.click(pull, [ui.model_id, ui.revision, ui.hub], ui.downloads, **private)
 
     def cancel(download_id: float | None):
         if not download_id:
@@ -168,7 +198,7 @@ def wire(services: Services, ui: ModelsUI, tab: gr.Tab, app: gr.Blocks) -> None:
 
     ui.cancel.click(cancel, ui.cancel_id, ui.downloads, **private)
 
-    def delete(model: str | None, task: str):
+    def delete(model: str | None, task: str, hub: str):
         if not model:
             return refuse(t("models.pick_model"), len(outputs))
         try:
@@ -176,6 +206,6 @@ def wire(services: Services, ui: ModelsUI, tab: gr.Tab, app: gr.Blocks) -> None:
         except ValueError as e:
             return refuse(str(e), len(outputs))
         inform(t("models.deleted", model=out["id"], mb=out["freed_mb"]))
-        return refresh(task)
+        return refresh(task, hub)
 
-    ui.delete.click(delete, [ui.chosen, ui.task], outputs, **private)
+    ui.delete.click(delete, [ui.chosen, ui.task, ui.hub], outputs, **private)
