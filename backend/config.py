@@ -15,9 +15,11 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
+from backend import alignment
+
 # distill: a request, not a stored task: a run asked for with --task distill takes its data's task and
 # learns from its teacher run (backend/compress/distill.py); see RunConfig.teacher.
-Task = Literal["sft", "text-classification", "image-classification", "distill"]
+Task = Literal["sft", "text-classification", "image-classification", "distill", "dpo", "orpo", "kto", "reward", "grpo"]
 CLASSIFIERS = ("text-classification", "image-classification")
 Method = Literal["lora", "full", "freeze", "gradual", "qlora"]
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
@@ -34,6 +36,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": get_args(Optimizer),
     "unfreeze_unit": get_args(UnfreezeUnit),
     "chat_template": get_args(ChatTemplate),
+    "loss_type": alignment.LOSS_TYPES,
 }
 ADAPTERS = ("lora", "qlora")  # methods that train a LoRA adapter and save `adapter/`
 
@@ -105,7 +108,10 @@ class RunConfig:
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Catalog name or local model folder."})
     task: Task = field(
         default="sft",
-        metadata={"help": "sft: instruction / chat; text-classification; image-classification (torchvision)."},
+        metadata={
+            "help": "sft: instruction / chat; text-classification; image-classification (torchvision); "
+            "dpo, orpo, reward (preference pairs), kto (good/bad answers), grpo (prompts + rewards)."
+        },
     )
     method: Method = field(
         default="lora",
@@ -232,6 +238,12 @@ class RunConfig:
         metadata=_only("Distillation: the student is the teacher keeping every k-th layer (0: `model`).",
                        task=(*CLASSIFIERS, "sft", "distill")),
     )  # fmt: skip
+    beta: float = alignment.BETA  # dpo, orpo, kto, reward, grpo: backend/alignment.py
+    loss_type: str = alignment.LOSS_TYPE
+    from_run: int = alignment.FROM_RUN
+    num_generations: int = alignment.NUM_GENERATIONS
+    max_completion_len: int = alignment.MAX_COMPLETION_LEN
+    reward: str = alignment.REWARD
     trust_remote_code: bool = field(
         default=False,
         metadata={
@@ -282,6 +294,7 @@ class RunConfig:
         _check(self.nproc >= 1, "nproc", "must be at least 1")
         _check(self.image_size == 0 or 16 <= self.image_size <= 1024, "image_size", "must be 0 (auto) or 16-1024")
         self._validate_distillation()
+        alignment.validate(self)
         if self.method == "gradual":
             _check(self.unfreeze_every >= 1, "unfreeze_every", "must be at least 1 for the gradual method")
         _check(_DEVICES.fullmatch(self.devices) is not None, "devices", "must be auto, cpu, mps, cuda or cuda:0,1,...")

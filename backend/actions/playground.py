@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backend.alignment import CHAT_TASKS
 from backend.config import GREEDY, GenerationConfig
 from backend.services import Services
 
@@ -35,7 +36,7 @@ def predict(
         return batch_predict(services.database, services.workspace, run_id, dataset, split, out=out)
     if out:
         raise ValueError("--out names the CSV of a --dataset prediction; leave it out for one prompt or image")
-    if task == "sft":
+    if task in CHAT_TASKS:
         if image:
             raise ValueError(f"run {run_id} is a chat (sft) run; give --prompt TEXT, not an image")
         return {"task": task, **chat(services, run_id, prompt, max_new_tokens)}

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from backend import cpu
+from backend.alignment import model_task
 from backend.export import verify as ev
 from backend.export.sources import load_source
 from backend.runs.files import dir_size
@@ -42,7 +43,7 @@ MARKER = ".tuneboard-export"  # only folders carrying it are replaced by a new e
 
 
 def formats_for(task: str) -> tuple[str, ...]:
-    return TASK_FORMATS.get(task, ("merged",))
+    return TASK_FORMATS.get(model_task(task), ("merged",))
 
 
 def export_run(
@@ -63,7 +64,7 @@ def export_run(
     if run.status != RunStatus.completed:
         why = f" ({run.reason.strip().splitlines()[-1][:200]})" if run.reason else ""
         raise ValueError(f"run {run_id} is {run.status.value}{why}; only a completed run can be exported")
-    task = (run.config or {}).get("task", "sft")
+    task = model_task((run.config or {}).get("task", "sft"))  # a DPO/GRPO policy exports as a chat model
     if fmt not in formats_for(task) and fmt != "adapter":  # a missing adapter is explained below
         raise ValueError(f"a {task} run exports as {', '.join(formats_for(task))}; '{fmt}' is for chat (sft) runs")
     if push_to:

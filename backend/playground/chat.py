@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backend import cpu
+from backend.alignment import CHAT_TASKS
 from backend.config import CHAT, GREEDY, GenerationConfig
 from backend.playground.cache import CACHE
 from backend.runs.results import model_folder
@@ -31,7 +32,7 @@ def require_chat_run(database: Database, run_id: int) -> None:
     from backend.runs.queue import get_run
 
     task = (get_run(database, run_id).config or {}).get("task", "sft")
-    if task != "sft":
+    if task not in CHAT_TASKS:  # preference- and RL-tuned policies are chat models too
         raise ValueError(
             f"run {run_id} is a {task} run; the playground chats with chat (sft) runs. "
             "Its validation scores are on the run page, and Export gives the model as a folder to load"

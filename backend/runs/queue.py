@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from backend.alignment import DATA_TASK
 from backend.config import NEEDS_VALIDATION, RunConfig
 from backend.data.store import find_dataset
 from backend.models.hub import HubRef
@@ -42,8 +43,10 @@ def create_run(
     """Validate everything a user can get wrong, then queue the run. Nothing is written on error.
 
     `study` is (study id, trial number) for a hyperparameter search's trial."""
+    from backend.runs.start import starting_point
     from backend.runs.supervisor import notify
 
+    cfg = starting_point(database, workspace, cfg)  # from_run: a completed SFT run's model becomes `model`
     ds, devices, pull = check_run(database, workspace, cfg)
     download = None
     if pull is not None:  # a hub model not on disk: the run waits in the queue while it downloads
@@ -86,17 +89,20 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
     ds = find_dataset(database, cfg.dataset)
-    if ds.task != cfg.task:
+    data_task = DATA_TASK.get(cfg.task, cfg.task)  # dpo trains on preference data, grpo on prompts ...
+    if ds.task != data_task:
+        fits = ", ".join(t for t, d in DATA_TASK.items() if d == ds.task) or ds.task
         raise ValueError(
             f"dataset '{ds.name}' is a {ds.task} dataset but the run's task is {cfg.task}; "
-            f"choose a {cfg.task} dataset or set task to {ds.task}"
+            f"choose a {data_task} dataset or set task to {fits}"
         )
-    if cfg.model in BUNDLED and BUNDLED[cfg.model].task != cfg.task:
+    model_task = "sft" if cfg.task in DATA_TASK else cfg.task  # preference and RL tasks tune chat models
+    if cfg.model in BUNDLED and BUNDLED[cfg.model].task != model_task:
         from backend.models.catalog import models_for
 
         raise ValueError(
             f"setting 'model': {cfg.model} is a {BUNDLED[cfg.model].task} model; for {cfg.task} choose "
-            f"{', '.join(models_for(cfg.task))} or a local model folder"
+            f"{', '.join(models_for(model_task))} or a local model folder"
         )
     _check_early_stopping(cfg, ds.splits)
     # The model before the devices: a wrong name is refused before torch is imported (about a second).

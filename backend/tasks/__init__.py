@@ -14,6 +14,12 @@ _TASKS = {
     "image-classification": "backend.tasks.image_classification",
     # A run with a teacher: the data's task builds the student, this wraps its Trainer (takes the teacher too).
     "distill": "backend.compress.distill",
+    # Preference and RL tuning on TRL's trainers (backend/alignment.py holds their settings).
+    "dpo": "backend.tasks.preference",
+    "orpo": "backend.tasks.preference",
+    "kto": "backend.tasks.preference",
+    "reward": "backend.tasks.preference",
+    "grpo": "backend.tasks.grpo",
 }
 
 
