@@ -26,6 +26,17 @@ def model_task(task: str) -> str:
     return "sft" if task in POLICY_TASKS else task
 
 
+TASK_HELP = (  # RunConfig.task's hint (kept here: config.py is at its size limit)
+    "sft: instruction / chat; text-classification; image-classification (torchvision); "
+    "dpo, orpo, reward (preference pairs), kto (good/bad answers), grpo (prompts + rewards)."
+)
+
+
+def _check(ok: bool, name: str, what: str) -> None:
+    if not ok:
+        raise ValueError(f"setting '{name}' {what}")
+
+
 def _when(help: str, *tasks: str) -> dict[str, Any]:
     return {"help": help, "when": {"task": tasks}}
 
@@ -73,8 +84,6 @@ REWARD = field(
 
 def validate(cfg: Any) -> None:
     """The alignment settings of a RunConfig; raises ValueError naming the setting."""
-    from backend.config import _check
-
     _check(cfg.loss_type in LOSS_TYPES, "loss_type", f"must be one of {', '.join(LOSS_TYPES)}")
     _check(cfg.beta >= 0, "beta", "must be 0 or more")
     _check(cfg.from_run >= 0, "from_run", "must be a run id (0: start from `model`)")

@@ -106,13 +106,7 @@ class RunConfig:
 
     dataset: str = field(default="", metadata={"help": "Dataset name or id (see the Datasets tab)."})
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Catalog name or local model folder."})
-    task: Task = field(
-        default="sft",
-        metadata={
-            "help": "sft: instruction / chat; text-classification; image-classification (torchvision); "
-            "dpo, orpo, reward (preference pairs), kto (good/bad answers), grpo (prompts + rewards)."
-        },
-    )
+    task: Task = field(default="sft", metadata={"help": alignment.TASK_HELP})
     method: Method = field(
         default="lora",
         metadata={

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from backend.config import RunConfig
 from backend.workspace import Workspace
-from db import Database
+from db import Database, Run, RunStatus
 
 SFT_TASKS = ("sft", "dpo", "orpo", "kto", "grpo")  # causal LMs a policy can start from
 
@@ -25,13 +25,10 @@ def starting_point(database: Database, workspace: Workspace, cfg: RunConfig) -> 
         cfg = dataclasses.replace(cfg, reward=_reward_folders(database, workspace, cfg.reward))
     if not cfg.from_run:
         return cfg
-    from backend.runs.queue import get_run
-    from backend.runs.results import model_folder
-
-    run = get_run(database, cfg.from_run)
+    run = _run(database, cfg.from_run, "from_run")
     if run.task not in SFT_TASKS:
         raise ValueError(f"setting 'from_run': run {run.id} is a {run.task} run; start from an SFT (chat) run")
-    base, adapter, trusted = model_folder(database, workspace, run.id)
+    base, adapter, trusted = _folders(workspace, run)
     folder = base if adapter is None else _merged(base, adapter, workspace.run_dir(run.id) / "merged", trusted)
     return dataclasses.replace(cfg, model=str(folder), trust_remote_code=cfg.trust_remote_code or trusted)
 
@@ -62,16 +59,40 @@ def _merged(base: Path, adapter: Path, target: Path, trusted: bool) -> Path:
 def _reward_folders(database: Database, workspace: Workspace, text: str) -> str:
     """`reward_model:RUN` lines with the reward run's saved model folder in place of its id."""
     from backend.rewards import parse_specs
-    from backend.runs.queue import get_run
-    from backend.runs.results import model_folder
 
     lines = []
     for spec in parse_specs(text):
         arg = spec.argument.strip()
         if spec.name == "reward_model" and arg.isdigit():
-            if get_run(database, int(arg)).task != "reward":
+            run = _run(database, int(arg), "reward")
+            if run.task != "reward":
                 raise ValueError(f"setting 'reward': run {arg} is not a reward run; train one with --task reward")
-            base, adapter, _ = model_folder(database, workspace, int(arg))
+            base, adapter, _ = _folders(workspace, run)
             arg = str(adapter or base)
         lines.append(f"{spec.name}:{arg}@{spec.weight}" if arg else f"{spec.name}@{spec.weight}")
     return "\n".join(lines)
+
+
+def _run(database: Database, run_id: int, setting: str) -> Run:
+    """A completed run (read here, not through backend.runs.queue, which calls this module)."""
+    with database.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ValueError(f"setting '{setting}': run {run_id} does not exist; give a completed run's id")
+        if run.status != RunStatus.completed:
+            raise ValueError(f"setting '{setting}': run {run_id} is {run.status.value}; only a completed run can")
+        s.expunge(run)
+        return run
+
+
+def _folders(workspace: Workspace, run: Run) -> tuple[Path, Path | None, bool]:
+    """(base model folder, adapter folder or None, whether its code may run), as backend/runs/results.py gives."""
+    from backend.models.catalog import resolve_model
+
+    run_dir = workspace.run_dir(run.id)
+    trusted = bool((run.config or {}).get("trust_remote_code"))
+    if (run_dir / "adapter").is_dir():
+        return resolve_model(run.model, workspace.models_dir, trusted), run_dir / "adapter", trusted
+    if (run_dir / "model").is_dir():
+        return run_dir / "model", None, trusted
+    raise ValueError(f"run {run.id} has no saved model in {run_dir}")
