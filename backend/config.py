@@ -27,6 +27,7 @@ Scheduler = Literal["linear", "cosine", "constant_with_warmup"]
 Optimizer = Literal["adamw", "adam", "sgd", "rmsprop"]
 UnfreezeUnit = Literal["epochs", "steps"]
 ChatTemplate = Literal["auto", "chatml", "llama3", "alpaca"]
+TRACKERS = ("tensorboard", "mlflow", "wandb", "trackio")  # the Trainer's report_to integrations a run may use
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "task": get_args(Task),
@@ -210,6 +211,9 @@ class RunConfig:
     save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps (0: each epoch)."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept on disk."})
     seed: int = field(default=42, metadata={"help": "Random seed for data order and init."})
+    report_to: str = field(
+        default="", metadata={"help": f"Also log to these trackers, comma-separated: {', '.join(TRACKERS)}."}
+    )
     teacher: int = field(
         default=0,
         metadata=_only(
@@ -286,6 +290,8 @@ class RunConfig:
         _check(self.qlora_bits in (4, 8), "qlora_bits", "must be 4 or 8")
         _check(self.eval_samples >= 0, "eval_samples", "must be 0 (off) or more")
         _check(self.nproc >= 1, "nproc", "must be at least 1")
+        unknown = [t for t in self.trackers if t not in TRACKERS]
+        _check(not unknown, "report_to", f"names {', '.join(unknown)}; choose among {', '.join(TRACKERS)}")
         _check(self.image_size == 0 or 16 <= self.image_size <= 1024, "image_size", "must be 0 (auto) or 16-1024")
         self._validate_distillation()
         alignment.validate(self)
@@ -309,6 +315,11 @@ class RunConfig:
     def gpu_ids(self) -> list[int]:
         """GPU indices named in `devices` ("cuda:0,2" -> [0, 2]); empty when none are named."""
         return [int(i) for i in self.devices.split(":", 1)[1].split(",")] if self.devices.startswith("cuda:") else []
+
+    @property
+    def trackers(self) -> list[str]:
+        """report_to as a list ("tensorboard, mlflow" -> ["tensorboard", "mlflow"])."""
+        return [t.strip().lower() for t in self.report_to.split(",") if t.strip()]
 
     @property
     def world_size(self) -> int:

@@ -176,11 +176,31 @@ def register(services: Services) -> None:
         """Every search, newest first."""
         return actions.list_searches(services)
 
+    def evaluate(
+        models: list[str], suites: list[str], metric: str = "", fewshot: int = 0, limit: int = 0
+    ) -> dict[str, Any]:
+        """Queue an evaluation of each model (base:NAME, run:ID or a folder) on each suite (a shipped name or
+        a file); follow it with evaluate_show."""
+        return actions.evaluate(services, list(models), list(suites), metric or None, int(fewshot), int(limit) or None)
+
+    def evaluate_show(evaluation_id: int) -> dict[str, Any]:
+        """An evaluation: status, progress, results with 95% CI, differences from the first model, samples."""
+        return actions.evaluation_show(services, int(evaluation_id))
+
+    def evaluate_list() -> list[dict[str, Any]]:
+        """Every evaluation, newest first."""
+        return actions.evaluation_list(services)
+
+    def evaluate_cancel(evaluation_id: int) -> dict[str, Any]:
+        """Stop a queued or running evaluation; results so far stay."""
+        return actions.evaluation_cancel(services, int(evaluation_id))
+
     endpoints = (datasets_list, datasets_show, train, runs_list, runs_show, runs_cancel, runs_resume, export, chat)
     endpoints += (models_pull, models_list, models_rm, models_downloads, models_cancel, models_fit, chat_base)
     endpoints += (search, search_show, search_stop, search_list, compress)
     endpoints += (runs_delete, runs_priority, runs_compare, datasets_delete, datasets_import, predict)
     endpoints += (estimate,)
+    endpoints += (evaluate, evaluate_show, evaluate_list, evaluate_cancel)
     for fn in endpoints:
         gr.api(guarded(fn), api_name=fn.__name__)
 

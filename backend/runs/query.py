@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
 from backend.runs.files import checkpoint_steps, dir_size, log_tail
+from backend.runs.trackers import locations
 from backend.workspace import Workspace
 from db import Database, Dataset, Download, MetricPoint, Run, RunStatus
 from db.models import as_utc
@@ -229,6 +230,9 @@ def summary(
             reason=run.reason,
             pid=run.pid,
             devices=run.devices,
+            executor=run.executor,  # where it trains: local (this machine) or ray (a cluster)
+            cluster_job_id=run.cluster_job_id,
+            workers=run.workers,
             epoch=run.epoch,
             started_at=_iso(run.started_at),
             finished_at=_iso(run.finished_at),
@@ -246,6 +250,7 @@ def summary(
         if workspace is not None:
             out["checkpoints"] = checkpoints(workspace, run.id)
             out["log_tail"] = log_tail(workspace.run_dir(run.id))
+            out["trackers"] = locations(workspace.run_dir(run.id))  # where it is in TensorBoard, MLflow ...
     return out
 
 

@@ -77,6 +77,18 @@ def _cpu_share(cfg: RunConfig) -> contextlib.AbstractContextManager[cpu.Lease | 
     return cpu.lease(cpu.RUN) if resolve_device(cfg.devices) == "cpu" else contextlib.nullcontext()
 
 
+def _trackers(database: Database, workspace: Workspace, run_id: int, cfg: RunConfig, args) -> list:
+    """Rank 0 reports to the chosen trackers under the run's name; a callback notes where (backend.runs.trackers)."""
+    from backend.runs import trackers
+    from backend.runs.callbacks import TrackerLinks
+
+    with database.session() as s:
+        name = s.get(Run, run_id).name
+    where = trackers.prepare(cfg, run_id, name, workspace)
+    args.report_to, args.run_name = cfg.trackers, name
+    return [TrackerLinks(where, cfg, workspace.run_dir(run_id))]
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
@@ -163,6 +175,7 @@ def train(
         group_by_length=not cfg.packing and "input_ids" in getattr(built.train, "column_names", ()),
     )
     callback = DatabaseCallback(database, run_id, built.train_tokens)
+    links = _trackers(database, workspace, run_id, cfg, args) if lead and cfg.trackers else []
     trainer = built.trainer_cls(
         model=built.model,
         args=args,
@@ -174,6 +187,7 @@ def train(
         callbacks=[
             *method_callbacks,
             *([callback] if lead else []),
+            *links,
             *stopping_callbacks(cfg),
             *([ThreadShare(share)] if share else []),
         ],

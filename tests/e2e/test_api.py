@@ -19,6 +19,7 @@ SERVER_ONLY = {"supervise", "auth add"}
 RENAMED = {"datasets add": "add_dataset"}  # the Datasets tab's upload, named before the others
 ALSO = {"datasets_import"}  # `datasets add` for a hub id or server path, with every import option
 ALSO |= {"search_show", "search_stop", "search_list"}  # `search show|stop|list ID`: the action is an argument
+ALSO |= {"evaluate_show", "evaluate_list", "evaluate_cancel"}  # `evaluate show|list|cancel ID`
 ALSO |= {"chat_base"}  # `chat MODEL` (chat with a base model): on the API, apart from `chat RUN_ID`
 
 

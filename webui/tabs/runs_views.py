@@ -204,6 +204,9 @@ def hardware(s: dict[str, Any]) -> str:
     m = s.get("metrics") or {}
     items = [
         (t("runs.hw_devices"), s.get("devices") or m.get("device")),
+        (t("runs.hw_executor"), s.get("executor")),
+        (t("runs.hw_cluster_job"), s.get("cluster_job_id")),
+        (t("runs.hw_workers"), s.get("workers") if (s.get("workers") or 1) > 1 else None),
         (t("runs.hw_precision"), m.get("precision")),
         (t("runs.hw_processes"), m.get("world_size")),
         (t("runs.hw_pid"), s.get("pid")),
@@ -218,7 +221,25 @@ def hardware(s: dict[str, Any]) -> str:
         (t("runs.hw_train_seconds"), duration(m.get("train_seconds"))),
         (t("runs.hw_heartbeat"), when(s.get("heartbeat_at"))),
     ]
+    items += tracker_items(s.get("trackers") or {})
     return "\n".join(f"- **{k}**: {_fmt(v)}" for k, v in items if v not in (None, ""))
+
+
+def tracker_items(where: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """Where the run is in each tracker it reported to, as the command or address that opens it."""
+    items = []
+    if "tensorboard" in where:
+        items.append(("TensorBoard", f"`tensorboard --logdir {where['tensorboard']['log_dir']}`"))
+    if "mlflow" in where:
+        m = where["mlflow"]
+        run = t("runs.tracker_mlflow_run", run_id=m.get("run_id", "?"), experiment=m.get("experiment", ""))
+        items.append(("MLflow", f"{run} (`mlflow ui --backend-store-uri {m['tracking_uri']}`)"))
+    if "wandb" in where:
+        w = where["wandb"]
+        items.append(("W&B", w.get("url") or f"`wandb sync {w.get('dir', '')}` ({w.get('mode', '')})"))
+    if "trackio" in where:
+        items.append(("Trackio", f"`trackio show --project {where['trackio']['project']}`"))
+    return items
 
 
 def artifacts_frame(s: dict[str, Any]) -> pd.DataFrame:

@@ -36,12 +36,13 @@ HYPER_ROWS = [
     ["optimizer", "momentum", "weight_decay", "max_grad_norm"],
     ["val_ratio", "eval_steps", "early_stopping_patience", "early_stopping_metric", "eval_samples"],
     ["train_on_prompt", "packing", "chat_template", "image_flip", "grad_checkpointing"],
-    ["logging_steps", "save_steps", "save_total_limit", "seed"],
+    ["logging_steps", "save_steps", "save_total_limit", "seed", "report_to"],
 ]
 HARDWARE = ["precision", "nproc", "trust_remote_code"]
+DISTILL = ["teacher", "temperature", "alpha", "layers_from_teacher"]  # learn from a completed run (a teacher)
 # re-estimate on change
 TIMING_SETTINGS = ["epochs", "max_steps", "min_steps", "batch_size", "cutoff_len", "lora_rank", "precision"]
-SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *HARDWARE]
+SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *DISTILL, *HARDWARE]
 
 
 @dataclass
