@@ -6,15 +6,19 @@ step never looks like a dead worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
+from backend.config import RunConfig
 from backend.cpu import Lease
+from backend.runs.trackers import LOCATIONS
 from db import Database, MetricPoint, Run, RunStatus
 from db.models import utcnow
 
@@ -116,3 +120,28 @@ class Heartbeat:
             run = s.get(Run, self.run_id)
             if run is not None and run.status == RunStatus.running:
                 run.heartbeat_at = utcnow()
+
+
+class TrackerLinks(TrainerCallback):
+    """Once the integrations have opened their runs (they come before this callback), note each run's id
+    in run_dir/trackers.json and give MLflow the run's Tuneboard settings as a JSON artifact."""
+
+    def __init__(self, where: dict[str, dict[str, Any]], cfg: RunConfig, run_dir: Path):
+        self.where, self.cfg, self.run_dir = where, cfg, run_dir
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if "mlflow" in self.where:
+            import mlflow
+
+            active = mlflow.active_run()
+            if active is not None:
+                mlflow.log_dict(self.cfg.to_dict(), "tuneboard/config.json")
+                self.where["mlflow"].update(run_id=active.info.run_id, experiment_id=active.info.experiment_id)
+        if "wandb" in self.where:
+            import wandb
+
+            if wandb.run is not None:
+                self.where["wandb"].update(run_id=wandb.run.id, dir=str(wandb.run.dir), url=wandb.run.url or "")
+        (self.run_dir / LOCATIONS).write_text(json.dumps(self.where, indent=1))
