@@ -21,6 +21,18 @@ POLICY_TASKS = ("dpo", "orpo", "kto", "grpo")  # tasks that start from an SFT ru
 CHAT_TASKS = ("sft", *POLICY_TASKS)  # their runs save a chat model: playground, export and predict as SFT's
 
 
+def base_task(task: str) -> str:
+    """The catalog task whose models a run of `task` starts from: chat models for every alignment task."""
+    return "sft" if task in ALIGNMENT_TASKS else task
+
+
+def run_task(data_task: str, current: str) -> str:
+    """The run task a `data_task` dataset trains: `current` when it fits (orpo on pairs), else the first that does."""
+    if DATA_TASK.get(current) == data_task:
+        return current
+    return next((t for t, d in DATA_TASK.items() if d == data_task), data_task)
+
+
 def model_task(task: str) -> str:
     """The kind of model a run of `task` saves: 'sft' (a chat model) for preference/RL policies."""
     return "sft" if task in POLICY_TASKS else task

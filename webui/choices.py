@@ -20,6 +20,11 @@ TASKS = [
     ("train.task_sft", "sft"),
     ("train.task_text", "text-classification"),
     ("train.task_image", "image-classification"),
+    ("train.task_dpo", "dpo"),
+    ("train.task_orpo", "orpo"),
+    ("train.task_kto", "kto"),
+    ("train.task_reward", "reward"),
+    ("train.task_grpo", "grpo"),
 ]
 METHODS = ["lora", "full", "freeze", "gradual", "qlora"]
 

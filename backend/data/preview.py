@@ -18,11 +18,14 @@ def flatten(row: dict[str, Any]) -> dict[str, str]:
     earlier = sum(m["role"] == "user" for m in turns[:last_user])
     prompt = turns[last_user]["content"] if turns else ""
     answer = "\n".join(m["content"] for m in turns[last_user + 1 :])
-    return {
-        "system": system,
-        "prompt": (f"[+{earlier} earlier turns] " if earlier else "") + prompt,
-        "answer": answer,
-    }
+    shown = {"system": system, "prompt": (f"[+{earlier} earlier turns] " if earlier else "") + prompt}
+    if "chosen" in row:  # a preference pair: the two answers side by side
+        return shown | {"chosen": row["chosen"], "rejected": row["rejected"]}
+    if "completion" in row:  # KTO: one answer and whether it is a good one
+        return shown | {"completion": row["completion"], "desirable": str(row["desirable"]).lower()}
+    if "answer" in row:  # GRPO prompts: the reference answer
+        return shown | {"answer": row["answer"]}
+    return shown | {"answer": answer}
 
 
 def page(

@@ -186,7 +186,8 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
     status = s["status"]
     names = curve_names(services.database, [s["id"]])
     others = [n for n in names if n != views.LOSS_CURVE]
-    preferred = next((n for n in ("eval_loss", "learning_rate") if n in others), next(iter(others), None))
+    first = ("eval_rewards/accuracies", "rewards/margins", "reward", "eval_loss", "learning_rate")  # dpo..., grpo
+    preferred = next((n for n in first if n in others), next(iter(others), None))
     chosen = metric if metric in others else preferred
     data = curves(services.database, [s["id"]])
     metrics = s.get("metrics") or {}

@@ -21,7 +21,8 @@ from webui.labels import metric_label, setting_label
 LIVE_KEYS = {"eta_seconds", "sec_per_step", EARLIER_SECONDS}  # progress and bookkeeping figures, not results
 HEADLINE = (  # the scores that judge a run, shown first: classifiers', then chat models', then training's
     "eval_accuracy", "eval_f1_macro", "eval_precision_macro", "eval_recall_macro",
-    "eval_loss", "eval_perplexity", "eval_bleu4", "eval_rouge_l", "final_loss", "train_loss",
+    "eval_loss", "eval_perplexity", "eval_bleu4", "eval_rouge_l", "eval_rewards_accuracy", "reward",
+    "final_loss", "train_loss",
 )  # fmt: skip
 # One series per plot: Gradio 6's line plot fixes its colour domain at the first data it draws, so a
 # series that appears later (eval_loss after the first epoch) would be drawn without a colour.
@@ -174,7 +175,23 @@ def final_metrics(metrics: dict[str, Any]) -> str:
             for name, scores in per_class.items()
             if isinstance(scores, dict)
         ]
-    return "\n".join(lines)
+    return "\n".join(lines + samples_table(metrics.get("samples")))
+
+
+def samples_table(samples: Any) -> list[str]:
+    """GRPO: the last sampled completions with each reward function's score (Markdown lines)."""
+    if not isinstance(samples, list) or not samples or not isinstance(samples[0], dict):
+        return []
+    rewards = [k for k in samples[0] if k not in ("prompt", "completion")]
+
+    def cell(value: Any) -> str:
+        return html.escape(str(value)).replace("|", "\\|").replace("\n", " ")[:200]
+
+    lines = ["", f"**{t('runs.samples')}**", "", "| prompt | completion | " + " | ".join(rewards) + " |"]
+    lines.append("|---" * (2 + len(rewards)) + "|")
+    columns = ("prompt", "completion", *rewards)
+    lines += ["| " + " | ".join(cell(row.get(k, "")) for k in columns) + " |" for row in samples]
+    return lines
 
 
 def confusion_matrix(metrics: dict[str, Any]) -> str:
