@@ -150,10 +150,12 @@ def build(
     chat_held_out = [r for r in eval_rows if r.get("messages")]
 
     def final_metrics(trainer: Any) -> dict[str, Any]:
-        from backend.tasks.selfcheck import train_check
+        from backend.tasks import selfcheck
 
         out = answer_scores(trainer.model, tokenizer, chat_held_out[: cfg.eval_samples]) if cfg.eval_samples else {}
-        return {**out, **train_check(trainer.model, tokenizer, train_rows, cfg.seed)}  # did it pick the data up?
+        asked = selfcheck.sample(train_rows, cfg.seed)  # did it pick the data up? its own prompts, greedy
+        _, answers, targets = generate_answers(trainer.model, tokenizer, asked, selfcheck.MAX_NEW_TOKENS, len(asked))
+        return {**out, **selfcheck.train_check(answers, targets)}
 
     if chat:
         built.final_metrics = final_metrics

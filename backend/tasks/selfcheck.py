@@ -6,7 +6,8 @@ each answer against its target with ROUGE-L (Chinese segmented into words); an a
 MATCH counts as matched. The share of matched answers goes into the run's metrics, and the Runs page
 says plainly when it is below LEARNED.
 
-    train_check(model, tokenizer, rows, seed=42)
+    rows = sample(train_rows, seed=42)                      # up to 8 training conversations
+    train_check(answers, targets)                           # their greedy answers (causal_lm.generate_answers)
     # {"train_check_matched": 0.25, "train_check_n": 8, "train_check_rouge_l": 31.0}
     learned(metrics)   # False: answers do not match the training targets yet
 """
@@ -22,14 +23,16 @@ MATCH = 50.0  # ROUGE-L (0-100) at which an answer counts as the target's
 LEARNED = 0.5  # share of matched answers below which the run did not pick up its data
 
 
-def train_check(model: Any, tokenizer: Any, rows: list[dict[str, Any]], seed: int = 42) -> dict[str, Any]:
-    """Score greedy answers to up to SAMPLES training conversations against their assistant targets."""
-    from backend.metrics import rouge_l
-    from backend.tasks.causal_lm import generate_answers
-
+def sample(rows: list[dict[str, Any]], seed: int = 42) -> list[dict[str, Any]]:
+    """Up to SAMPLES of the training conversations, the same ones for the same seed."""
     chats = [r for r in rows if r.get("messages")]
-    sample = random.Random(seed).sample(chats, min(SAMPLES, len(chats)))
-    _, answers, targets = generate_answers(model, tokenizer, sample, MAX_NEW_TOKENS, batch_size=SAMPLES)
+    return random.Random(seed).sample(chats, min(SAMPLES, len(chats)))
+
+
+def train_check(answers: list[str], targets: list[str]) -> dict[str, Any]:
+    """Greedy answers to sampled training prompts scored against their assistant targets (ROUGE-L)."""
+    from backend.metrics import rouge_l
+
     if not answers:
         return {}
     scores = [rouge_l([a], [t]) if a.strip() else 0.0 for a, t in zip(answers, targets, strict=True)]

@@ -3,7 +3,8 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from backend.tasks.selfcheck import learned, train_check
+from backend.tasks.causal_lm import generate_answers
+from backend.tasks.selfcheck import learned, sample, train_check
 from webui.tabs.runs_views import header
 
 ROWS = [
@@ -30,16 +31,21 @@ def test_untrained_answers_miss_and_learned_ones_match(tiny_model):
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    before = train_check(model, tokenizer, ROWS)
+    before = _check(model, tokenizer)
     assert before["train_check_n"] == 2 and before["train_check_matched"] == 0.0 and learned(before) is False
     shown = header(_summary(before))
     assert "did not pick up the data" in shown and "train longer" in shown
 
     _fit(model, tokenizer, ROWS)
-    after = train_check(model, tokenizer, ROWS)
+    after = _check(model, tokenizer)
     assert after["train_check_matched"] == 1.0 and learned(after) is True, after
     assert "did not pick up" not in header(_summary(after))
     assert learned({"final_loss": 0.1}) is None  # a run without the check says nothing
+
+
+def _check(model, tokenizer):
+    _, answers, targets = generate_answers(model, tokenizer, sample(ROWS), 32, 8)
+    return train_check(answers, targets)
 
 
 def _summary(metrics):
