@@ -49,7 +49,7 @@ def distill_settings(database: Database, workspace: Workspace, settings: dict[st
             if out.get("method") in ADAPTERS:
                 raise ValueError(
                     f"setting 'method': {out['method']} trains an adapter on a saved base model, but a student "
-                    "thinned from its teacher (layers_from_teacher) has none; use --method full or freeze"
+                    "thinned from its teacher (layers_from_teacher) has none; choose method full or freeze (--method full)"
                 )
             out["method"] = out.get("method") or "full"
     elif task == "sft":

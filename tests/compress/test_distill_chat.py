@@ -78,5 +78,5 @@ def test_a_student_with_another_tokenizer_or_an_adapter_is_refused(chat_teacher,
         ws, "train", "--task", "distill", "--teacher", str(teacher_id), "--layers-from-teacher", "2",
         "--method", "lora", "--dataset", "sums",
     )  # fmt: skip
-    assert adapter.returncode == 2 and "use --method full" in adapter.stderr
+    assert adapter.returncode == 2 and "method full or freeze" in adapter.stderr
     assert cli_json(ws, "runs", "list") == before  # nothing queued

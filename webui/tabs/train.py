@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from backend.alignment import base_task, run_task
+from backend import actions
 from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
 from backend.data import list_datasets
 from backend.models.catalog import models_for
 from backend.models.fit import check_fit, estimate_for
 from backend.runs.estimate import calibrate, estimate
-from backend.runs.queue import create_run
+from backend.runs.queue import get_run
 from backend.runs.slots import gpu_count
 from backend.services import IDENTITY_EXAMPLE, Services
 from webui.choices import TASKS, dataset_names, method_choices, refresh_choices, run_choices
@@ -41,10 +41,9 @@ HYPER_ROWS = [
 ]
 HARDWARE = ["precision", "nproc", "trust_remote_code"]
 DISTILL = ["teacher", "temperature", "alpha", "layers_from_teacher"]  # learn from a completed run (a teacher)
-ALIGNMENT = ["from_run", "beta", "loss_type", "num_generations", "max_completion_len", "reward"]  # dpo ... grpo
 # re-estimate on change
 TIMING_SETTINGS = ["epochs", "max_steps", "min_steps", "batch_size", "cutoff_len", "lora_rank", "precision"]
-SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *ALIGNMENT, *DISTILL, *HARDWARE]
+SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *DISTILL, *HARDWARE]
 
 
 @dataclass
@@ -108,8 +107,8 @@ def build(services: Services) -> TrainUI:
         info=L("train.gpus_info"),
         visible=gpu_count() > 0,
     )
-    with gr.Accordion(L("train.alignment"), open=False), gr.Row():  # its settings show for dpo ... grpo
-        for name in ALIGNMENT:
+    with gr.Accordion(L("train.distillation"), open=False), gr.Row():
+        for name in DISTILL:
             settings[name] = _widget(name)
     with gr.Accordion(L("train.hardware"), open=False), gr.Row():
         for name in HARDWARE:
@@ -153,7 +152,7 @@ def _widget(name: str) -> gr.components.Component:
         return gr.Number(
             default, label=label, info=info, precision=0 if isinstance(default, int) else None, visible=shown
         )
-    return gr.Textbox(default, label=label, info=info, visible=shown, lines=3 if name == "reward" else 1)
+    return gr.Textbox(default, label=label, info=info, visible=shown)
 
 
 def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks) -> None:
@@ -175,8 +174,8 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         values = [gr.update(value=task_defaults.get(n, getattr(DEFAULTS, n))) for n in names]
         quick, group, *shown = show(task, new_method, optimizer)
         merged = [{**v, **s} for v, s in zip(values, shown, strict=True)]
-        models = models_for(base_task(task))  # preference and RL tasks tune chat models
-        default_model = DEFAULT_MODELS.get(base_task(task), models[0] if models else None)
+        models = models_for(task)
+        default_model = DEFAULT_MODELS.get(task, models[0] if models else None)
         datasets = refresh_choices(services, every_task=True)(None, task)
         return [
             gr.Dropdown(choices=models, value=default_model),
@@ -190,7 +189,6 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
     def follow_dataset(dataset: str | None, task: str, method: str, optimizer: str):
         """A dataset of another task switches the task (with its models and defaults), as the CLI does."""
         own = next((d.task for d in list_datasets(services.database) if d.name == dataset), task)
-        own = run_task(own, task)  # preference data trains dpo (or orpo, reward), prompts grpo ...
         if own == task:
             return [gr.skip()] * (6 + len(widgets))
         model, _, *rest = switch_task(own, method, optimizer)
@@ -216,16 +214,22 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
     shown = [ui.quick_start, ui.method_group, *widgets]
     app.load(show, shown_by, shown, api_visibility="private", show_progress="hidden")
 
-    def form_config(task: str, model: str, dataset: str, method: str, gpus: list[str], values) -> RunConfig:
+    def form_settings(task: str, model: str, dataset: str, method: str, gpus: list[str], values) -> dict:
         chosen = dict(zip(names, values, strict=True))
         if gpus:
             chosen["devices"] = "cuda:" + ",".join(g.split(":")[1] for g in sorted(gpus))
-        return RunConfig.from_dict({**chosen, "task": task, "model": model, "dataset": dataset or "", "method": method})
+        return {**chosen, "task": task, "model": model, "dataset": dataset or "", "method": method}
+
+    def form_config(task: str, model: str, dataset: str, method: str, gpus: list[str], values) -> RunConfig:
+        return RunConfig.from_dict(form_settings(task, model, dataset, method, gpus, values))
 
     def start(task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
-        try:
-            cfg = form_config(task, model, dataset, method, gpus, values)
-            run = create_run(services.database, services.workspace, cfg)
+        try:  # as the CLI and the API queue it (a teacher run makes it a distillation, checked here)
+            run = get_run(
+                services.database,
+                actions.train(services, form_settings(task, model, dataset, method, gpus, values))["id"],
+            )
+            cfg = RunConfig.from_dict(run.config)
         except ValueError as e:
             return refuse(with_labels(str(e)), 3)
         inform(t("train.queued", run_id=run.id))
