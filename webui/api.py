@@ -183,9 +183,10 @@ def register(services: Services) -> None:
         a file); follow it with evaluate_show."""
         return actions.evaluate(services, list(models), list(suites), metric or None, int(fewshot), int(limit) or None)
 
-    def evaluate_show(evaluation_id: int) -> dict[str, Any]:
-        """An evaluation: status, progress, results with 95% CI, differences from the first model, samples."""
-        return actions.evaluation_show(services, int(evaluation_id))
+    def evaluate_show(evaluation_id: int, disagreements_only: bool = False) -> dict[str, Any]:
+        """An evaluation: status, progress, results with 95% CI, differences from the first model, samples
+        (only those the models score differently, with disagreements_only)."""
+        return actions.evaluation_show(services, int(evaluation_id), bool(disagreements_only))
 
     def evaluate_list() -> list[dict[str, Any]]:
         """Every evaluation, newest first."""

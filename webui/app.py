@@ -7,7 +7,7 @@ import gradio as gr
 from backend.services import Services
 from webui import api, choices
 from webui.i18n import L, language_selector, wire_language
-from webui.tabs import datasets, export, models, playground, runs, search, train
+from webui.tabs import datasets, evaluate, export, models, playground, runs, search, train
 
 # Uploads land in Gradio's cache; once imported, the dataset keeps its own copy, so cached files older
 # than a day are deleted every hour instead of piling up in the temp folder.
@@ -49,6 +49,8 @@ def build_app(services: Services) -> gr.Blocks:
                 search_ui = search.build(services)
             with gr.Tab(L("tabs.playground"), id="playground") as playground_tab:
                 playground_ui = playground.build(services)
+            with gr.Tab(L("tabs.evaluate"), id="evaluate") as evaluate_tab:
+                evaluate_ui = evaluate.build(services)
             with gr.Tab(L("tabs.export"), id="export") as export_tab:
                 export_ui = export.build(services)
             with gr.Tab(L("tabs.models"), id="models") as models_tab:
@@ -61,6 +63,7 @@ def build_app(services: Services) -> gr.Blocks:
         search.wire(services, search_ui, train_ui, tabs)  # "Use best" fills the Train form
         playground.wire(services, playground_ui)
         export.wire(services, export_ui)
+        evaluate.wire(services, evaluate_ui, evaluate_tab, app)
         models.wire(services, models_ui, models_tab, app)
         api.register(services)  # the CLI's actions, as JSON endpoints
         # Everything that lists database rows is read when a page opens and when its tab is shown,

@@ -7,6 +7,7 @@ evaluation_show(services, 1)  # adds "samples": every model's answer and score p
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from backend.services import Services
@@ -47,11 +48,36 @@ def evaluation_summary(services: Services, evaluation_id: int) -> dict[str, Any]
     return out
 
 
-def evaluation_show(services: Services, evaluation_id: int) -> dict[str, Any]:
-    """The summary plus every per-sample row."""
+def evaluation_show(
+    services: Services, evaluation_id: int, disagreements_only: bool = False, csv: str | None = None
+) -> dict[str, Any]:
+    """The summary plus every per-sample row (only where the models' scores differ, with
+    `disagreements_only`); `csv`: also write the rows side by side (a model's answer and score per column)."""
+    from backend.evaluate.compare import side_by_side
     from backend.evaluate.jobs import samples
 
-    return {**evaluation_summary(services, evaluation_id), "samples": samples(services.database, int(evaluation_id))}
+    rows = samples(services.database, int(evaluation_id))
+    if disagreements_only:
+        kept = {(r["suite"], r["index"]) for r in side_by_side(rows, True)}
+        rows = [r for r in rows if (r["suite"], r["index"]) in kept]
+    out = {**evaluation_summary(services, evaluation_id), "samples": rows}
+    if csv:
+        out["csv"] = str(write_csv(side_by_side(rows), csv))
+    return out
+
+
+def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Rows (dicts) as a UTF-8 CSV with a header (Excel opens Chinese text right: a BOM is written)."""
+    import csv
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    with target.open("w", newline="", encoding="utf-8-sig") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
 
 
 def evaluation_list(services: Services, limit: int = 50) -> list[dict[str, Any]]:

@@ -75,6 +75,8 @@ def datasets_show(services, args) -> dict[str, Any]:
 
 def train(services, args) -> dict[str, Any] | int:
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
+    if args.executor:
+        given["executor"] = args.executor
     out = actions.train(services, given, name=args.name or "", wait=args.wait, timeout=args.timeout)
     if args.wait and out["status"] != "completed":
         print_result(out, args.json)
@@ -187,7 +189,9 @@ def evaluate(services, args) -> dict[str, Any] | list[dict[str, Any]]:
     if args.action in ("show", "cancel"):
         if args.id is None:
             raise ValueError(f"`evaluate {args.action}` needs the evaluation's id, e.g. evaluate {args.action} 1")
-        return (actions.evaluation_show if args.action == "show" else actions.evaluation_cancel)(services, args.id)
+        if args.action == "cancel":
+            return actions.evaluation_cancel(services, args.id)
+        return actions.evaluation_show(services, args.id, args.disagreements, args.csv)
     return actions.evaluate(
         services,
         args.model,

@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="a name for the run")
     c.add_argument("--wait", action="store_true", help="block until the run ends; exit 1 unless it completed")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    c.add_argument(
+        "--executor",
+        choices=["local", "slurm"],
+        help="where the workers start: local (this machine, default) or slurm (the run waits for "
+        "`python -m backend.runs.worker RUN --claim` on the cluster's nodes; docs/multinode.md)",
+    )
     _add_run_settings(c)
 
     c = cmd(sub, "estimate", estimate, "how long a run of these settings trains here (measured, not guessed)")
@@ -137,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--metric", help="for generation files: exact|numeric|regex:PATTERN|contains|bleu4|rouge_l|json")
     c.add_argument("--fewshot", type=int, default=0, help="multiple choice: examples in each prompt")
+    c.add_argument("--disagreements", action="store_true", help="show: only samples the models score differently")
+    c.add_argument("--csv", help="show: also write the samples side by side to this CSV file")
     c.add_argument("--limit", type=int, help="score only the first N samples of each suite")
     c.add_argument("--wait", action="store_true", help="block until the evaluation ends")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")

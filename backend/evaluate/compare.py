@@ -40,3 +40,20 @@ def differences(results: list[dict[str, Any]], samples: list[dict[str, Any]]) ->
                 }
             )
     return out
+
+
+def side_by_side(samples: list[dict[str, Any]], disagreements_only: bool = False) -> list[dict[str, Any]]:
+    """One row per (suite, sample): prompt, reference, then each model's answer and score. With
+    `disagreements_only`, the rows where the models' scores differ."""
+    models = list(dict.fromkeys(s["model"] for s in samples))
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for s in samples:
+        row = rows.setdefault(
+            (s["suite"], s["index"]),
+            {"suite": s["suite"], "index": s["index"], "prompt": s["prompt"], "reference": s["reference"]},
+        )
+        row[f"{s['model']} answer"], row[f"{s['model']} score"] = s["answer"], s["score"]
+    out = list(rows.values())
+    if disagreements_only:
+        out = [r for r in out if len({r.get(f"{m} score") for m in models}) > 1]
+    return out
