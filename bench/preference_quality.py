@@ -1,0 +1,151 @@
+"""Quality of the preference and RL tasks with default settings, through the CLI as a user runs it.
+
+    .venv/bin/python bench/preference_quality.py --only dpo     # examples/concise, bundled SmolLM2
+    .venv/bin/python bench/preference_quality.py --only grpo    # examples/arithmetic
+
+- dpo: `train --task dpo --dataset concise` with nothing else set. Held-out preference accuracy:
+  before, the share of the 16 validation pairs where the base model gives `chosen` a higher mean
+  per-token log-probability than `rejected`; after, TRL's eval_rewards/accuracies (the trained
+  policy's implicit reward prefers `chosen`). Goal: >= 90%. Also the mean length of greedy answers
+  to the held-out prompts, before and after (the preferred style is short).
+- grpo: `train --task grpo --dataset arithmetic --reward format --reward numeric@2`. Format
+  compliance (<answer>N</answer>) and reference matches of greedy answers to the 24 held-out
+  prompts, before and after. Goal: format >= 80% in <= 20 minutes.
+
+Prints one JSON line per task; wall time covers the whole `train --wait` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+MODEL = "SmolLM2-135M-Instruct"
+
+
+def cli(workspace: Path, *args: str) -> dict:
+    cmd = [sys.executable, "-m", "backend.cli", "--workspace", str(workspace), *args, "--json"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr[-2000:]}{proc.stdout[-2000:]}")
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def _load(folder: Path, adapter: Path | None):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return model.eval(), AutoTokenizer.from_pretrained(folder)
+
+
+def mean_logp(model, tok, prompt: list[dict], answer: str) -> float:
+    import torch
+
+    head = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    full = tok.apply_chat_template([*prompt, {"role": "assistant", "content": answer}], tokenize=False)
+    p_ids = tok(head, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([tok(full, add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        logp = model(ids).logits[0, :-1].log_softmax(-1).gather(1, ids[0, 1:, None])[:, 0]
+    return float(logp[len(p_ids) - 1 :].mean())
+
+
+def greedy(model, tok, rows: list[dict], max_new: int) -> list[str]:
+    from backend.tasks.causal_lm import generate_answers
+
+    chats = [{"messages": [*r["messages"], {"role": "assistant", "content": "x"}]} for r in rows]
+    return generate_answers(model, tok, chats, max_new_tokens=max_new)[1]
+
+
+def dpo(ws: Path) -> dict:
+    from backend.data import load_rows
+    from backend.models.catalog import resolve_model
+    from backend.workspace import Workspace
+
+    ds = cli(ws, "datasets", "add", str(ROOT / "examples" / "concise"), "--name", "concise")
+    held = load_rows(Workspace.resolve(ws), ds["id"], "validation")
+    base_dir = resolve_model(MODEL, Workspace.resolve(ws).models_dir, False)
+    base, tok = _load(base_dir, None)
+    before = sum(mean_logp(base, tok, r["messages"], r["chosen"]) > mean_logp(base, tok, r["messages"], r["rejected"])
+                 for r in held) / len(held)  # fmt: skip
+    before_len = sum(map(len, greedy(base, tok, held, 96))) / len(held)
+    t0 = time.monotonic()
+    run = cli(ws, "train", "--task", "dpo", "--dataset", "concise", "--wait")
+    seconds = time.monotonic() - t0
+    tuned, _ = _load(base_dir, ws / "runs" / str(run["id"]) / "adapter")
+    answers = greedy(tuned, tok, held, 96)
+    return {
+        "task": "dpo",
+        "pairs_held_out": len(held),
+        "preference_accuracy_before": round(before, 3),
+        "preference_accuracy_after": run["metrics"].get("eval_rewards_accuracy"),
+        "mean_answer_chars_before": round(before_len, 1),
+        "mean_answer_chars_after": round(sum(map(len, answers)) / len(held), 1),
+        "example_answers": answers[:3],
+        "train_seconds": run["metrics"].get("train_seconds"),
+        "wall_seconds": round(seconds, 1),
+    }
+
+
+def grpo(ws: Path) -> dict:
+    from backend.data import load_rows
+    from backend.models.catalog import resolve_model
+    from backend.rewards.builtin import answer_of
+    from backend.workspace import Workspace
+
+    ds = cli(ws, "datasets", "add", str(ROOT / "examples" / "arithmetic"), "--name", "arithmetic")
+    held = load_rows(Workspace.resolve(ws), ds["id"], "validation")
+    base_dir = resolve_model(MODEL, Workspace.resolve(ws).models_dir, False)
+    fmt = re.compile(r"^\s*<answer>.+?</answer>\s*$", re.S)
+
+    def score(answers: list[str]) -> tuple[float, float]:
+        ok = sum(bool(fmt.match(a)) for a in answers) / len(held)
+        right = sum(answer_of(a) == r["answer"] for a, r in zip(answers, held, strict=True)) / len(held)
+        return round(ok, 3), round(right, 3)
+
+    base, tok = _load(base_dir, None)
+    before = score(greedy(base, tok, held, 32))
+    t0 = time.monotonic()
+    run = cli(ws, "train", "--task", "grpo", "--dataset", "arithmetic", "--reward", "format", "--reward", "numeric@2",
+              "--wait")  # fmt: skip
+    seconds = time.monotonic() - t0
+    tuned, _ = _load(base_dir, ws / "runs" / str(run["id"]) / "adapter")
+    answers = greedy(tuned, tok, held, 32)
+    after = score(answers)
+    return {
+        "task": "grpo",
+        "prompts_held_out": len(held),
+        "format_before": before[0],
+        "match_before": before[1],
+        "format_after": after[0],
+        "match_after": after[1],
+        "example_answers": answers[:3],
+        "train_seconds": run["metrics"].get("train_seconds"),
+        "wall_seconds": round(seconds, 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", choices=["dpo", "grpo"])
+    args = p.parse_args()
+    for name, bench in (("dpo", dpo), ("grpo", grpo)):
+        if args.only in (None, name):
+            with tempfile.TemporaryDirectory(prefix=f"tb-bench-{name}-") as tmp:
+                print(json.dumps(bench(Path(tmp) / "ws"), ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
