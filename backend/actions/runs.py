@@ -13,12 +13,18 @@ from backend.services import Services
 def train(
     services: Services, settings: dict[str, Any], name: str = "", wait: bool = False, timeout: float | None = None
 ) -> dict[str, Any]:
-    """Queue a run; with `wait`, return when it ends (supervising it here if no app is running)."""
+    """Queue a run; with `wait`, return when it ends (supervising it here if no app is running).
+    settings["executor"] (not a RunConfig setting): local, or slurm for workers a cluster's launcher starts."""
     from backend.compress import distill_settings
     from backend.runs.queue import create_run
 
+    settings = dict(settings)
+    executor = str(settings.pop("executor", None) or "local")
+    if wait and executor != "local":
+        raise ValueError(f"--wait supervises the run here; a {executor} run starts on the cluster: drop --wait")
     settings = distill_settings(services.database, services.workspace, with_dataset_task(services, settings))
-    run = create_run(services.database, services.workspace, RunConfig.from_dict(settings), name=name)
+    cfg = RunConfig.from_dict(settings)
+    run = create_run(services.database, services.workspace, cfg, name=name, executor=executor)
     if wait:
         supervise_until(services, run.id, timeout)
     return show_run(services, run.id) if wait else run_summary(services, run.id)

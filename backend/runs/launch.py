@@ -6,6 +6,10 @@ CPU (DDP over gloo). The supervisor owns *when* a worker starts; this module own
 
     worker_command(7, {"devices": "cuda:0,1"}, ws)
     -> [python, -m, torch.distributed.run, --standalone, --nproc-per-node, 2, -m, backend.runs.worker, 7, ...]
+
+Several machines (Slurm, or any launcher): a run queued with `--executor slurm` waits for its workers,
+started on each node with `node_command` (torchrun's c10d rendezvous on the first node); the first
+worker to start claims the run (docs/multinode.md).
 """
 
 from __future__ import annotations
@@ -29,3 +33,17 @@ def worker_command(run_id: int, config: dict, workspace: Workspace) -> list[str]
         return [sys.executable, *worker]
     # --standalone: a rendezvous on this machine with a free port, so two runs never collide.
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes), *worker]
+
+
+def node_command(
+    run_id: int, workspace: Workspace, *, nnodes: int, nproc_per_node: int, endpoint: str, rdzv_id: str = ""
+) -> list[str]:
+    """One node's command line for run `run_id` trained on `nnodes` machines (the same on every node):
+    torchrun joins the others at `endpoint` (host:port on the first node) and each worker claims the run."""
+    worker = ["-m", "backend.runs.worker", str(run_id), "--workspace", str(workspace.root), "--claim"]
+    return [
+        sys.executable,
+        *("-m", "torch.distributed.run", "--nnodes", str(nnodes), "--nproc-per-node", str(nproc_per_node)),
+        *("--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", rdzv_id or f"tuneboard-run-{run_id}"),
+        *worker,
+    ]

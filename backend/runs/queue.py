@@ -39,14 +39,18 @@ def create_run(
     *,
     priority: int = 0,
     study: tuple[int, int] | None = None,
+    executor: str = "local",
 ) -> Run:
     """Validate everything a user can get wrong, then queue the run. Nothing is written on error.
 
-    `study` is (study id, trial number) for a hyperparameter search's trial."""
+    `study` is (study id, trial number) for a hyperparameter search's trial; `executor` where its workers
+    start: local (this machine's supervisor) or slurm (a cluster's launcher, backend.runs.external)."""
+    from backend.runs.external import check_executor
     from backend.runs.start import starting_point
     from backend.runs.supervisor import notify
 
     cfg = starting_point(database, workspace, cfg)  # from_run: a completed SFT run's model becomes `model`
+    check_executor(executor)
     ds, devices, pull = check_run(database, workspace, cfg)
     download = None
     if pull is not None:  # a hub model not on disk: the run waits in the queue while it downloads
@@ -69,6 +73,8 @@ def create_run(
             study_id=study[0] if study else None,
             trial_number=study[1] if study else None,
             download_id=download.id if download else None,
+            executor=executor,
+            workers=cfg.world_size,
         )
         s.add(run)
     if download is not None:

@@ -35,6 +35,7 @@ from sqlalchemy import select, update
 
 from backend import cpu
 from backend.processes import is_alive, process_start_time
+from backend.runs.external import LOCAL
 from backend.runs.failures import explain_exit
 from backend.runs.files import checkpoint_steps, log_tail
 from backend.runs.kinds import advance_live
@@ -239,6 +240,11 @@ class Supervisor:
 
     def _why_dead(self, run: Run, now: datetime, check_clock: bool = True) -> str | None:
         """None while the run's worker is healthy, else the reason it is not."""
+        if run.executor != LOCAL:  # its workers live on other machines: only their heartbeat tells
+            beat = as_utc(run.heartbeat_at)
+            if check_clock and beat and now - beat > STALE_HEARTBEAT:
+                return f"no heartbeat for {int((now - beat).total_seconds())} s from its {run.executor} workers."
+            return None
         if run.pid is None:
             started = as_utc(run.started_at)
             return "the worker never started" if started and now - started > START_GRACE else None
@@ -265,12 +271,15 @@ class Supervisor:
         with self.database.session() as s:
             busy = Counter(
                 d
-                for devices in s.scalars(select(Run.devices).where(Run.status == RunStatus.running))
+                for devices in s.scalars(
+                    select(Run.devices).where(Run.status == RunStatus.running, Run.executor == LOCAL)
+                )
                 for d in (parse_devices(devices) or ["cpu"])
             )
             queued = s.execute(
                 select(Run.id, Run.devices)
                 .where(Run.status == RunStatus.queued, Run.download_id.is_(None))  # none waits for its model
+                .where(Run.executor == LOCAL)  # the others wait for their cluster's launcher (backend.runs.external)
                 .order_by(Run.priority.desc(), Run.id)
                 .limit(QUEUE_SCAN)
             ).all()

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.runs.worker", description=__doc__)
     parser.add_argument("run_id", type=int)
     parser.add_argument("--workspace", default=None)
+    parser.add_argument("--claim", action="store_true", help="started by a cluster launcher: take the queued run")
     args = parser.parse_args(argv)
     cpu.wait_politely()  # before torch is imported (a worker started by hand; the supervisor's env says so too)
 
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     _log_to(run_dir / LOG_FILE)
 
+    if args.claim:  # srun/torchrun on several nodes: the first worker up marks the run running
+        from backend.runs.external import claim
+
+        claim(database, args.run_id, int(os.environ.get("WORLD_SIZE", "1")))
     with database.session() as s:
         run = s.get(Run, args.run_id)
         if run is None or run.status != RunStatus.running:
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id, share)
         if lead:
             _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
+        if lead and status == RunStatus.completed and cfg.eval_suites:
+            _after_run(database, workspace, args.run_id)
         log.info("run %s %s", args.run_id, status.value)
         return 0
     except Exception as e:  # any failure becomes a clear status, never a silent death
@@ -68,6 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             reason = f"{explain_exception(e)}\n\n{log_tail(run_dir)}"
             _finish(database, args.run_id, RunStatus.failed, reason=reason)
         return 1
+
+
+def _after_run(database: Database, workspace: Workspace, run_id: int) -> None:
+    """Queue the evaluation the run names (eval_suites): base vs run. Named as a string, as kinds.py names
+    drivers: backend.evaluate builds on this package. A suite that cannot be read is logged, not fatal."""
+    import importlib
+
+    try:
+        importlib.import_module("backend.evaluate.after").queue_after_run(database, workspace, run_id)
+    except Exception:
+        log.exception("run %s: the evaluation after training could not be queued", run_id)
 
 
 def _cpu_share(cfg: RunConfig) -> contextlib.AbstractContextManager[cpu.Lease | None]:
