@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
             status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id, share)
         if lead:
             _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
-        if lead and status == RunStatus.completed and cfg.eval_suites:
-            _after_run(database, workspace, args.run_id)
         log.info("run %s %s", args.run_id, status.value)
         return 0
     except Exception as e:  # any failure becomes a clear status, never a silent death
@@ -78,18 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _after_run(database: Database, workspace: Workspace, run_id: int) -> None:
-    """Queue the evaluation the run names (eval_suites): base vs run. Named as a string, as kinds.py names
-    drivers: backend.evaluate builds on this package. A suite that cannot be read is logged, not fatal."""
-    import importlib
-
-    try:
-        importlib.import_module("backend.evaluate.after").queue_after_run(database, workspace, run_id)
-    except Exception:
-        log.exception("run %s: the evaluation after training could not be queued", run_id)
-
-
-def _cpu_share(cfg: RunConfig) -> contextlib.AbstractContextManager[cpu.Lease | None]:
-    """A run on the CPU holds a share of the cores while it lives; a GPU run holds none."""
+    """Queue the evaluation the run names (eval_sthe cores while it lives; a GPU run holds none."""
     from backend.devices import resolve_device
 
     return cpu.lease(cpu.RUN) if resolve_device(cfg.devices) == "cpu" else contextlib.nullcontext()
