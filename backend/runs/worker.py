@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _after_run(database: Database, workspace: Workspace, run_id: int) -> None:
-    """Queue the evaluation the run names (eval_sthe cores while it lives; a GPU run holds none."""
+def _cpu_share(cfg: RunConfig) -> contextlib.AbstractContextManager[cpu.Lease | None]:
+    """A run on the CPU holds a share of the cores while it lives; a GPU run holds none."""
     from backend.devices import resolve_device
 
     return cpu.lease(cpu.RUN) if resolve_device(cfg.devices) == "cpu" else contextlib.nullcontext()
