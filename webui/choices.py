@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from backend.alignment import CHAT_TASKS
 from backend.config import RunConfig
 from backend.data import list_datasets
 from backend.models.catalog import models_for
@@ -72,7 +73,9 @@ def completed_runs(
     (what the page now shows). A run that completed since the list was last `shown` is selected (the one a
     person comes for, whatever order runs finish in); otherwise the choice is kept, as it may be the person's.
     `bases` (label, model name) follow the runs: the Playground chats with base models too."""
-    choices = [(f"#{r.id} {r.name}", r.id) for r in list_runs(services.database, status="completed", task=task)]
+    tasks = CHAT_TASKS if task == "sft" else (task,)  # chat: SFT runs and the DPO/GRPO ... policies tuned after
+    runs = [r for one in tasks for r in list_runs(services.database, status="completed", task=one)]
+    choices = [(f"#{r.id} {r.name}", r.id) for r in sorted(runs, key=lambda r: r.id, reverse=True)]
     ids = [run_id for _, run_id in choices]
     new = [run_id for run_id in ids if shown is not None and run_id not in shown]
     choices += list(bases)
