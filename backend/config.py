@@ -182,6 +182,7 @@ class RunConfig:
     eval_samples: int = field(
         default=16, metadata=_only("Validation rows answered and scored with BLEU-4/ROUGE-L (0: off).", task=("sft",))
     )
+    eval_suites: str = field(default="", metadata=_only("Suites scored on base and run at the end: a,b", task=("sft",)))
     image_size: int = field(
         default=0,
         metadata=_only(

@@ -85,6 +85,9 @@ def evaluate(database: Database, workspace: Workspace, evaluation_id: int) -> No
                 samples = run_suite(model, tokenizer, suite, options.get("fewshot") or 0, progress)
                 _save(database, evaluation_id, ref, suite.name, suite.metric, samples)
     _end(database, evaluation_id, "completed", None)
+    from backend.evaluate.after import record_on_run
+
+    record_on_run(database, evaluation_id)  # an evaluation after training: base vs run into the run's metrics
 
 
 def _save(database: Database, evaluation_id: int, ref: str, suite: str, metric: str, samples: list[dict]) -> None:

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id, share)
         if lead:
             _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
+        if lead and status == RunStatus.completed and cfg.eval_suites:
+            _after_run(database, workspace, args.run_id)
         log.info("run %s %s", args.run_id, status.value)
         return 0
     except Exception as e:  # any failure becomes a clear status, never a silent death
@@ -73,6 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             reason = f"{explain_exception(e)}\n\n{log_tail(run_dir)}"
             _finish(database, args.run_id, RunStatus.failed, reason=reason)
         return 1
+
+
+def _after_run(database: Database, workspace: Workspace, run_id: int) -> None:
+    """Queue the evaluation the run names (eval_suites): base vs run. Named as a string, as kinds.py names
+    drivers: backend.evaluate builds on this package. A suite that cannot be read is logged, not fatal."""
+    import importlib
+
+    try:
+        importlib.import_module("backend.evaluate.after").queue_after_run(database, workspace, run_id)
+    except Exception:
+        log.exception("run %s: the evaluation after training could not be queued", run_id)
 
 
 def _cpu_share(cfg: RunConfig) -> contextlib.AbstractContextManager[cpu.Lease | None]:

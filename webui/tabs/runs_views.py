@@ -139,6 +139,10 @@ def header(s: dict[str, Any]) -> str:
         m = s.get("metrics") or {}
         if s.get("task", "sft") == "sft":
             text += "\n\n" + t("runs.completed_hint", loss=m.get("final_loss"), tps=m.get("tokens_per_second"))
+            for e in m.get("evals") or []:  # an evaluation after training: base vs run on each suite
+                key = "runs.eval_regression" if e["regression"] else "runs.eval_line"
+                text += "\n\n" + t(key, suite=e["suite"], base=e["base"], run=e["run"], diff=e["difference"],
+                                     lo=e["ci95"][0], hi=e["ci95"][1])  # fmt: skip
             if learned(m) is False:  # its answers to its own training prompts miss their targets
                 matched = round(100 * m["train_check_matched"])
                 text += "\n\n" + t("runs.not_learned", matched=matched, n=m["train_check_n"])

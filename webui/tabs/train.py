@@ -35,7 +35,7 @@ HYPER_ROWS = [
     ["epochs", "max_steps", "min_steps", "learning_rate", "batch_size"],
     ["grad_accum", "cutoff_len", "image_size", "warmup_ratio", "scheduler"],
     ["optimizer", "momentum", "weight_decay", "max_grad_norm"],
-    ["val_ratio", "eval_steps", "early_stopping_patience", "early_stopping_metric", "eval_samples"],
+    ["val_ratio", "eval_steps", "early_stopping_patience", "early_stopping_metric", "eval_samples", "eval_suites"],
     ["train_on_prompt", "packing", "chat_template", "image_flip", "grad_checkpointing"],
     ["logging_steps", "save_steps", "save_total_limit", "seed", "report_to"],
 ]
