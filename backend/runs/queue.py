@@ -94,6 +94,9 @@ def check_run(database: Database, workspace: Workspace, cfg: RunConfig) -> tuple
 
     if not cfg.dataset:
         raise ValueError("setting 'dataset' is empty; choose a dataset")
+    from backend.runs.trackers import require_trackers
+
+    require_trackers(cfg.trackers)  # a tracker whose client is missing: refused now, not when training starts
     ds = find_dataset(database, cfg.dataset)
     data_task = DATA_TASK.get(cfg.task, cfg.task)  # dpo trains on preference data, grpo on prompts ...
     if ds.task != data_task:

@@ -58,6 +58,21 @@ def prepare(cfg: RunConfig, run_id: int, run_name: str, workspace: Workspace) ->
     return where
 
 
+PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb", "trackio": "trackio"}
+
+
+def require_trackers(trackers: list[str]) -> None:
+    """Refuse, when the run is queued, a tracker whose client is not installed (the Trainer would fail later)."""
+    import importlib.util
+
+    missing = [t for t in trackers if importlib.util.find_spec(PACKAGES[t]) is None]
+    if missing:
+        raise ValueError(
+            f"setting 'report_to': {', '.join(missing)} is not installed here; "
+            f"`pip install {' '.join(PACKAGES[t] for t in missing)}` or leave it out of report_to"
+        )
+
+
 def locations(run_dir: Path) -> dict[str, dict[str, Any]]:
     """Where a run is in each tracker it reported to ({} when none)."""
     try:

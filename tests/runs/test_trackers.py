@@ -47,3 +47,10 @@ def test_run_reports_its_name_settings_and_loss_to_tensorboard_and_mlflow(servic
 def test_an_unknown_tracker_is_refused_by_name():
     with pytest.raises(ValueError, match="setting 'report_to' names comet; choose among tensorboard, mlflow"):
         RunConfig(report_to="tensorboard,comet")
+
+
+def test_a_tracker_whose_client_is_missing_is_refused_when_queued(services, queued, tiny_model):
+    # trackio is listed but not a dependency of this project: refused at once, with the install line.
+    with pytest.raises(ValueError, match=r"'report_to': trackio is not installed here; `pip install trackio`"):
+        queued(report_to="tensorboard,trackio")
+    assert actions.list_runs(services) == []  # nothing was queued
