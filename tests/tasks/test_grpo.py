@@ -81,3 +81,16 @@ def test_bad_reward_settings_are_refused_by_name():
         ("regex", "a@b", 0.5),
         ("exact", "", 1.0),
     ]
+
+
+def test_cli_joins_repeated_rewards_and_refuses_grpo_without_one(workspace, tmp_path):
+    from backend.cli.parser import build_parser
+    from tests.conftest import cli
+
+    args = build_parser().parse_args(
+        ["train", "--task", "grpo", "--dataset", "d", "--reward", "regex:<answer>.*?</answer>", "--reward", "exact@2"]
+    )
+    assert parse_specs(args.reward)[1].weight == 2.0 and args.reward.splitlines()[0] == "regex:<answer>.*?</answer>"
+    refused = cli(workspace, "train", "--task", "grpo", "--dataset", "prompts")  # checked before the data
+    assert refused.returncode == 2 and "setting 'reward' is empty" in refused.stderr
+    assert not (workspace / "runs").exists() or not any((workspace / "runs").iterdir())
