@@ -65,6 +65,11 @@ def export_run(
         why = f" ({run.reason.strip().splitlines()[-1][:200]})" if run.reason else ""
         raise ValueError(f"run {run_id} is {run.status.value}{why}; only a completed run can be exported")
     task = model_task((run.config or {}).get("task", "sft"))  # a DPO/GRPO policy exports as a chat model
+    if task == "reward":
+        raise ValueError(
+            f"run {run_id} is a reward model: GRPO runs use it as it is (--reward reward_model:{run_id}); "
+            "exporting reward models is not built yet"
+        )
     if fmt not in formats_for(task) and fmt != "adapter":  # a missing adapter is explained below
         raise ValueError(f"a {task} run exports as {', '.join(formats_for(task))}; '{fmt}' is for chat (sft) runs")
     if push_to:
