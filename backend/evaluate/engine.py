@@ -6,8 +6,8 @@ model, a task config built from the suite file: MMLU's prompt format, few-shot e
 the same file, the sample itself excluded). Generation asks each prompt as a chat turn, greedy, in
 left-padded batches, and scores the answer with backend/evaluate/scoring.py.
 
-    model, tokenizer = load_model(database, workspace, "run:3")
-    samples = run_suite(model, tokenizer, suite, fewshot=0, progress=print)
+    loaded = load_model(database, workspace, "run:3")   # (model, tokenizer), or a Classifier
+    samples = run_suite(loaded, suite, fewshot=0, progress=print)
     # [{"index", "prompt", "reference", "answer", "score", "detail"}]
 """
 
@@ -40,6 +40,16 @@ def parse_ref(ref: str) -> int | str:
     return ref.removeprefix("base:")
 
 
+def is_classifier(database: Database, ref: str) -> bool:
+    """Whether `ref` is a text-classification run (scored on dataset: suites, not on prompts)."""
+    source = parse_ref(ref)
+    if not isinstance(source, int):
+        return False
+    from backend.playground.predict import CLASSIFIERS, run_task
+
+    return run_task(database, source) in CLASSIFIERS
+
+
 def check_ref(database: Database, workspace: Workspace, ref: str) -> None:
     """Refuse a model that cannot be evaluated (a run not completed, not a chat run; an unknown base)."""
     source = parse_ref(ref)
@@ -47,7 +57,8 @@ def check_ref(database: Database, workspace: Workspace, ref: str) -> None:
         from backend.playground.chat import require_chat_run
         from backend.runs.results import model_folder
 
-        require_chat_run(database, source)
+        if not is_classifier(database, ref):
+            require_chat_run(database, source)
         model_folder(database, workspace, source)
         return
     if not ref.startswith("base:") and not Path(source).is_dir():
@@ -57,20 +68,26 @@ def check_ref(database: Database, workspace: Workspace, ref: str) -> None:
     resolve_model(source, workspace.models_dir)
 
 
-def load_model(database: Database, workspace: Workspace, ref: str) -> tuple[Any, Any]:
+def load_model(database: Database, workspace: Workspace, ref: str) -> Any:
+    """(model, tokenizer) for a language model; a playground Classifier for a classification run."""
+    if is_classifier(database, ref):
+        from backend.playground.predict import load_classifier
+
+        return load_classifier(database, workspace, parse_ref(ref))
     from backend.playground.chat import load
 
     return load(database, workspace, parse_ref(ref))
 
 
 def run_suite(
-    model: Any,
-    tokenizer: Any,
-    suite: Suite,
-    fewshot: int = 0,
-    progress: Callable[[int], None] | None = None,
+    loaded: Any, suite: Suite, fewshot: int = 0, progress: Callable[[int], None] | None = None
 ) -> list[dict[str, Any]]:
     """Every sample of `suite` scored for this model (`progress(n)` after each n samples done)."""
+    if suite.kind == "classification":
+        from backend.evaluate.classify import classification_samples
+
+        return classification_samples(loaded, suite, progress)
+    model, tokenizer = loaded
     if suite.kind == "choice":
         samples = choice_samples(model, tokenizer, suite, fewshot)
         if progress:

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from backend.evaluate.engine import check_ref
-from backend.evaluate.suites import load_suite
+from backend.evaluate.engine import check_ref, is_classifier
+from backend.evaluate.suites import Suite, load_suite
 from backend.workspace import Workspace
 from db import Database, EvalSample, Evaluation
 from db.models import utcnow
@@ -48,7 +48,13 @@ def create_evaluation(
         raise ValueError(f"setting 'limit': {limit} must be at least 1")
     for ref in models:
         check_ref(database, workspace, ref)
-    checked = [load_suite(s, metric) for s in suites]
+    checked = [suite_for(database, workspace, s, metric) for s in suites]
+    for ref in models:
+        classifier = is_classifier(database, ref)
+        for suite in checked:
+            if classifier != (suite.kind == "classification"):
+                need = "a text-classification run" if suite.kind == "classification" else "a language model"
+                raise ValueError(f"setting 'model': suite '{suite.name}' needs {need}; '{ref}' is not one")
     for suite in checked:
         if suite.kind == "choice" and fewshot >= len(suite.rows[:limit] if limit else suite.rows):
             raise ValueError(f"setting 'fewshot': suite '{suite.name}' has too few rows for {fewshot} examples")
@@ -68,6 +74,15 @@ def create_evaluation(
         )
         s.add(row)
     return row
+
+
+def suite_for(database: Database, workspace: Workspace, source: str, metric: str | None = None) -> Suite:
+    """A shipped suite, a file, or `dataset:NAME[:SPLIT]` (a labelled split, for classifier runs)."""
+    from backend.evaluate.classify import PREFIX, dataset_suite
+
+    if source.startswith(PREFIX):
+        return dataset_suite(database, workspace, source)
+    return load_suite(source, metric)
 
 
 def get_evaluation(database: Database, evaluation_id: int) -> Evaluation:

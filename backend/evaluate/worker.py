@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
+from backend.evaluate.jobs import suite_for
 from backend.evaluate.scoring import ci95, mean_points
-from backend.evaluate.suites import load_suite
 from backend.workspace import Workspace
 from db import Database, EvalSample, Evaluation
 from db.models import utcnow
@@ -74,15 +74,16 @@ def evaluate(database: Database, workspace: Workspace, evaluation_id: int) -> No
                 continue
             from backend.evaluate.engine import load_model, run_suite
 
-            model, tokenizer = load_model(database, workspace, ref)
+            loaded = load_model(database, workspace, ref)
             for described in suites:
                 if (ref, described["name"]) in finished:
                     continue
-                suite = load_suite(described["path"], described["metric"] if described["kind"] != "choice" else None)
+                metric = described["metric"] if described["kind"] == "generation" else None
+                suite = suite_for(database, workspace, described["path"], metric)
                 suite.name = described["name"]
                 if options.get("limit"):
                     suite.rows = suite.rows[: options["limit"]]
-                samples = run_suite(model, tokenizer, suite, options.get("fewshot") or 0, progress)
+                samples = run_suite(loaded, suite, options.get("fewshot") or 0, progress)
                 _save(database, evaluation_id, ref, suite.name, suite.metric, samples)
     _end(database, evaluation_id, "completed", None)
     from backend.evaluate.after import record_on_run
@@ -100,6 +101,10 @@ def _save(database: Database, evaluation_id: int, ref: str, suite: str, metric: 
         "n": len(scores),
         "ci95": ci95(scores),
     }
+    if metric == "accuracy":  # a classification suite: macro P/R/F1 and the confusion matrix too
+        from backend.evaluate.classify import scores as classification_scores
+
+        result["metrics"] = classification_scores(samples)
     with database.session() as s:
         s.execute(
             delete(EvalSample).where(
