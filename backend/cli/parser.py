@@ -139,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("id", nargs="?", type=int, help="the evaluation's id (show, cancel)")
     c.add_argument("--model", action="append", default=[], help="base:NAME, run:ID or a model folder (repeat)")
     c.add_argument(
-        "--suite", action="append", default=[], help="a shipped suite (identity, arithmetic, mc-en, mc-zh) or a file"
+        "--suite",
+        action="append",
+        default=[],
+        help="a shipped suite (identity, arithmetic, mc-en, mc-zh), a file, or dataset:NAME[:SPLIT] (classifiers)",
     )
     c.add_argument("--metric", help="for generation files: exact|numeric|regex:PATTERN|contains|bleu4|rouge_l|json")
     c.add_argument("--fewshot", type=int, default=0, help="multiple choice: examples in each prompt")
