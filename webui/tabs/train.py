@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backend import actions
+from backend.alignment import base_task, run_task
 from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
 from backend.data import list_datasets
 from backend.models.catalog import models_for
@@ -41,9 +42,10 @@ HYPER_ROWS = [
 ]
 HARDWARE = ["precision", "nproc", "trust_remote_code"]
 DISTILL = ["teacher", "temperature", "alpha", "layers_from_teacher"]  # learn from a completed run (a teacher)
+ALIGNMENT = ["from_run", "beta", "loss_type", "num_generations", "max_completion_len", "reward"]  # dpo ... grpo
 # re-estimate on change
 TIMING_SETTINGS = ["epochs", "max_steps", "min_steps", "batch_size", "cutoff_len", "lora_rank", "precision"]
-SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *DISTILL, *HARDWARE]
+SETTINGS = [*METHOD_SETTINGS, *(n for row in HYPER_ROWS for n in row), *ALIGNMENT, *DISTILL, *HARDWARE]
 
 
 @dataclass
@@ -107,6 +109,9 @@ def build(services: Services) -> TrainUI:
         info=L("train.gpus_info"),
         visible=gpu_count() > 0,
     )
+    with gr.Accordion(L("train.alignment"), open=False), gr.Row():  # its settings show for dpo ... grpo
+        for name in ALIGNMENT:
+            settings[name] = _widget(name)
     with gr.Accordion(L("train.distillation"), open=False), gr.Row():
         for name in DISTILL:
             settings[name] = _widget(name)
@@ -152,7 +157,7 @@ def _widget(name: str) -> gr.components.Component:
         return gr.Number(
             default, label=label, info=info, precision=0 if isinstance(default, int) else None, visible=shown
         )
-    return gr.Textbox(default, label=label, info=info, visible=shown)
+    return gr.Textbox(default, label=label, info=info, visible=shown, lines=3 if name == "reward" else 1)
 
 
 def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks) -> None:
@@ -174,8 +179,8 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         values = [gr.update(value=task_defaults.get(n, getattr(DEFAULTS, n))) for n in names]
         quick, group, *shown = show(task, new_method, optimizer)
         merged = [{**v, **s} for v, s in zip(values, shown, strict=True)]
-        models = models_for(task)
-        default_model = DEFAULT_MODELS.get(task, models[0] if models else None)
+        models = models_for(base_task(task))  # preference and RL tasks tune chat models
+        default_model = DEFAULT_MODELS.get(base_task(task), models[0] if models else None)
         datasets = refresh_choices(services, every_task=True)(None, task)
         return [
             gr.Dropdown(choices=models, value=default_model),
@@ -189,6 +194,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
     def follow_dataset(dataset: str | None, task: str, method: str, optimizer: str):
         """A dataset of another task switches the task (with its models and defaults), as the CLI does."""
         own = next((d.task for d in list_datasets(services.database) if d.name == dataset), task)
+        own = run_task(own, task)  # preference data trains dpo (or orpo, reward), prompts grpo ...
         if own == task:
             return [gr.skip()] * (6 + len(widgets))
         model, _, *rest = switch_task(own, method, optimizer)
