@@ -7,7 +7,7 @@
   before, the share of the 16 validation pairs where the base model gives `chosen` a higher mean
   per-token log-probability than `rejected`; after, TRL's eval_rewards/accuracies (the trained
   policy's implicit reward prefers `chosen`). Goal: >= 90%. Also the mean length of greedy answers
-  to the held-out prompts, before and after (the preferred style is short).
+  to the held-out prompts, before and after (the preferred style is short; `--no-answers` skips it).
 - grpo: `train --task grpo --dataset arithmetic --reward format --reward numeric@2`. Format
   compliance (<answer>N</answer>) and reference matches of greedy answers to the 24 held-out
   prompts, before and after. Goal: format >= 80% in <= 20 minutes.
@@ -69,7 +69,7 @@ def greedy(model, tok, rows: list[dict], max_new: int) -> list[str]:
     return generate_answers(model, tok, chats, max_new_tokens=max_new)[1]
 
 
-def dpo(ws: Path) -> dict:
+def dpo(ws: Path, answers: bool) -> dict:
     from backend.data import load_rows
     from backend.models.catalog import resolve_model
     from backend.workspace import Workspace
@@ -80,26 +80,26 @@ def dpo(ws: Path) -> dict:
     base, tok = _load(base_dir, None)
     before = sum(mean_logp(base, tok, r["messages"], r["chosen"]) > mean_logp(base, tok, r["messages"], r["rejected"])
                  for r in held) / len(held)  # fmt: skip
-    before_len = sum(map(len, greedy(base, tok, held, 96))) / len(held)
+    before_len = sum(map(len, greedy(base, tok, held, 96))) / len(held) if answers else None
     t0 = time.monotonic()
     run = cli(ws, "train", "--task", "dpo", "--dataset", "concise", "--wait")
     seconds = time.monotonic() - t0
-    tuned, _ = _load(base_dir, ws / "runs" / str(run["id"]) / "adapter")
-    answers = greedy(tuned, tok, held, 96)
-    return {
+    out = {"mean_answer_chars_before": before_len}
+    if answers:
+        tuned, _ = _load(base_dir, ws / "runs" / str(run["id"]) / "adapter")
+        replies = greedy(tuned, tok, held, 96)
+        out |= {"mean_answer_chars_after": round(sum(map(len, replies)) / len(held), 1), "example_answers": replies[:3]}
+    return out | {
         "task": "dpo",
         "pairs_held_out": len(held),
         "preference_accuracy_before": round(before, 3),
         "preference_accuracy_after": run["metrics"].get("eval_rewards_accuracy"),
-        "mean_answer_chars_before": round(before_len, 1),
-        "mean_answer_chars_after": round(sum(map(len, answers)) / len(held), 1),
-        "example_answers": answers[:3],
         "train_seconds": run["metrics"].get("train_seconds"),
         "wall_seconds": round(seconds, 1),
     }
 
 
-def grpo(ws: Path) -> dict:
+def grpo(ws: Path, answers: bool = True) -> dict:
     from backend.data import load_rows
     from backend.models.catalog import resolve_model
     from backend.rewards.builtin import answer_of
@@ -140,11 +140,12 @@ def grpo(ws: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--only", choices=["dpo", "grpo"])
+    p.add_argument("--no-answers", action="store_true", help="dpo: skip generating held-out answers (slow CPUs)")
     args = p.parse_args()
     for name, bench in (("dpo", dpo), ("grpo", grpo)):
         if args.only in (None, name):
             with tempfile.TemporaryDirectory(prefix=f"tb-bench-{name}-") as tmp:
-                print(json.dumps(bench(Path(tmp) / "ws"), ensure_ascii=False), flush=True)
+                print(json.dumps(bench(Path(tmp) / "ws", not args.no_answers), ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
