@@ -62,6 +62,7 @@ class TrainUI:
     estimate: gr.Button  # how long the run takes here: steps x seconds per step measured on this machine
     estimate_text: gr.Markdown
     quick_start: gr.Markdown  # about the chat example: shown for the chat task only
+    executor: gr.Radio | None = None  # where the workers start: this machine, or a Slurm cluster's nodes
 
     def config_widgets(self) -> dict[str, gr.components.Component]:
         """Every widget named after a RunConfig field (for filling the form from a run's config)."""
@@ -115,9 +116,16 @@ def build(services: Services) -> TrainUI:
     with gr.Accordion(L("train.distillation"), open=False), gr.Row():
         for name in DISTILL:
             settings[name] = _widget(name)
-    with gr.Accordion(L("train.hardware"), open=False), gr.Row():
-        for name in HARDWARE:
-            settings[name] = _widget(name)
+    with gr.Accordion(L("train.hardware"), open=False):
+        with gr.Row():
+            for name in HARDWARE:
+                settings[name] = _widget(name)
+        executor = gr.Radio(
+            [(L("train.executor_local"), "local"), (L("train.executor_slurm"), "slurm")],
+            value="local",
+            label=L("train.executor"),
+            info=L("train.executor_info"),
+        )
     with gr.Row():
         start = gr.Button(L("train.start"), variant="primary", size="lg", scale=3)
         estimate = gr.Button(L("train.estimate"), size="lg", scale=1)
@@ -125,7 +133,19 @@ def build(services: Services) -> TrainUI:
     status = gr.Markdown()
     ordered = {n: settings[n] for n in SETTINGS}
     return TrainUI(
-        task, model, dataset, method, ordered, method_group, gpus, start, status, estimate, estimate_text, quick_start
+        task,
+        model,
+        dataset,
+        method,
+        ordered,
+        method_group,
+        gpus,
+        start,
+        status,
+        estimate,
+        estimate_text,
+        quick_start,
+        executor=executor,
     )
 
 
@@ -229,12 +249,10 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
     def form_config(task: str, model: str, dataset: str, method: str, gpus: list[str], values) -> RunConfig:
         return RunConfig.from_dict(form_settings(task, model, dataset, method, gpus, values))
 
-    def start(task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
+    def start(executor: str, task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
         try:  # as the CLI and the API queue it (a teacher run makes it a distillation, checked here)
-            run = get_run(
-                services.database,
-                actions.train(services, form_settings(task, model, dataset, method, gpus, values))["id"],
-            )
+            settings = {**form_settings(task, model, dataset, method, gpus, values), "executor": executor}
+            run = get_run(services.database, actions.train(services, settings)["id"])
             cfg = RunConfig.from_dict(run.config)
         except ValueError as e:
             return refuse(with_labels(str(e)), 3)
@@ -255,7 +273,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         )
 
     inputs = [ui.task, ui.model, ui.dataset, ui.method, ui.gpus, *widgets]
-    ui.start.click(start, inputs, [ui.status, tabs, runs_ui.run], api_visibility="private")
+    ui.start.click(start, [ui.executor, *inputs], [ui.status, tabs, runs_ui.run], api_visibility="private")
 
     def time_it(measure: bool, task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
         """Steps x seconds per step measured here; with `measure`, a few real steps are timed when nothing was."""
