@@ -12,6 +12,7 @@ MLFLOW_EXPERIMENT_NAME, WANDB_PROJECT, WANDB_MODE, TRACKIO_PROJECT ...), which a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,7 +36,10 @@ def prepare(cfg: RunConfig, run_id: int, run_name: str, workspace: Workspace) ->
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
         where["tensorboard"] = {"log_dir": os.environ["TENSORBOARD_LOGGING_DIR"]}
     if "mlflow" in cfg.trackers:
-        os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{workspace.root / 'mlflow.db'}")
+        if "MLFLOW_TRACKING_URI" not in os.environ:
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workspace.root / 'mlflow.db'}"
+            os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
+            _local_experiment(os.environ["MLFLOW_EXPERIMENT_NAME"], workspace)
         os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
         tags = {"run_id": str(run_id), "task": cfg.task, "model": cfg.model, "method": cfg.method}
         tags["dataset"] = cfg.dataset
@@ -56,6 +60,18 @@ def prepare(cfg: RunConfig, run_id: int, run_name: str, workspace: Workspace) ->
     for place in where.values():
         place["run_name"] = run_name
     return where
+
+
+def _local_experiment(name: str, workspace: Workspace) -> None:
+    """The workspace's MLflow experiment, its artifacts in workspace/mlartifacts (MLflow's default is ./mlruns
+    under the worker's working directory, the source tree)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    if client.get_experiment_by_name(name) is None:
+        with contextlib.suppress(MlflowException):  # another run created it meanwhile
+            client.create_experiment(name, artifact_location=(workspace.root / "mlartifacts").as_uri())
 
 
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb", "trackio": "trackio"}

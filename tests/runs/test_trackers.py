@@ -42,6 +42,7 @@ def test_run_reports_its_name_settings_and_loss_to_tensorboard_and_mlflow(servic
     assert [step for step, _ in history] == [1, 2, 3]
     assert [value for _, value in history] == pytest.approx([v for _, v in losses], rel=1e-5)
     assert "tuneboard/config.json" in [a.path for a in client.list_artifacts(found.info.run_id, "tuneboard")]
+    assert found.info.artifact_uri.startswith((services.workspace.root / "mlartifacts").as_uri())  # not ./mlruns
 
 
 def test_an_unknown_tracker_is_refused_by_name():
