@@ -48,8 +48,8 @@ def distill_settings(database: Database, workspace: Workspace, settings: dict[st
         if task == "sft":  # its thinned layers are new weights: trained in full (an adapter needs a saved base)
             if out.get("method") in ADAPTERS:
                 raise ValueError(
-                    f"setting 'method': {out['method']} trains an adapter on a saved base model, but a student "
-                    "thinned from its teacher (layers_from_teacher) has none; choose method full or freeze (--method full)"
+                    f"setting 'method': {out['method']} trains an adapter on a saved base model, but a student thinned "
+                    "from its teacher (layers_from_teacher) has none; choose method full or freeze (--method full)"
                 )
             out["method"] = out.get("method") or "full"
     elif task == "sft":
