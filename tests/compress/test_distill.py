@@ -128,4 +128,4 @@ def test_image_student_learns_from_its_teacher_per_augmented_batch(tmp_path):
     assert "distilling run" in log and "cached" not in log  # images: the teacher scores each batch
     proc = cli(ws, "train", "--task", "distill", "--teacher", str(teacher["id"]), "--layers-from-teacher", "2",
                "--dataset", "digits", "--json")  # fmt: skip
-    assert proc.returncode == 2 and "thins transformer text classifiers" in proc.stderr
+    assert proc.returncode == 2 and "for images choose a smaller --model" in proc.stderr

@@ -314,7 +314,7 @@ def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
         tabs = page.get_by_role("tab")
         tabs.first.wait_for()
         names = tabs.all_inner_texts()
-        assert names[:6] == ["训练", "数据集", "运行记录", "超参数搜索", "对话测试", "导出"]
+        assert names[:7] == ["训练", "数据集", "运行记录", "超参数搜索", "对话测试", "评测", "导出"]
         leftovers, fallbacks = {}, {}
         for i, name in enumerate(names):
             tabs.nth(i).click()
@@ -341,12 +341,13 @@ def test_chinese_ui_from_login_to_every_tab_and_back_to_english(secured):
         page.get_by_text("English", exact=True).click()
         page.wait_for_timeout(1000)
         page.get_by_role("tab", name="Train").wait_for()
-        assert page.get_by_role("tab").all_inner_texts()[:6] == [
+        assert page.get_by_role("tab").all_inner_texts()[:7] == [
             "Train",
             "Datasets",
             "Runs",
             "Search",
             "Playground",
+            "Evaluate",
             "Export",
         ]
         browser.close()
