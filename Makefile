@@ -11,8 +11,13 @@ PY     := $(VENV)/bin/python
 run: $(VENV)/.runtime
 	$(PY) app.py
 
+# Two test files at a time (pytest-xdist; a file's tests stay together, so its module fixtures are built
+# once): a test spends much of its time starting processes, importing torch and waiting on a browser, and
+# CPU runs share the cores through backend/cpu.py's leases. TEST_WORKERS=0 runs them one by one.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.dev /usr/bin/chromium postgresql
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 $(VENV)/.runtime: requirements.txt requirements-models.txt
 	test -x $(VENV)/bin/pip || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
