@@ -44,6 +44,9 @@ class EvaluateUI:
     timer: gr.Timer
 
 
+SAMPLE_COLUMNS = ["suite", "index", "prompt", "reference"]  # then each model's answer and score (side_by_side)
+
+
 def build(services: Services) -> EvaluateUI:
     with gr.Row():
         models = gr.Dropdown([], multiselect=True, label=L("evaluate.models"), info=L("evaluate.models_info"))
@@ -104,7 +107,13 @@ def results_frame(shown: dict[str, Any]) -> pd.DataFrame:
                 f"{d['ci95'][1]:+.1f})" + (f" ⚠ {t('evaluate.regression')}" if d["regression"] else ""),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=result_columns())
+
+
+def result_columns() -> list[str]:
+    """The results table's headers (shown before any evaluation is picked, too)."""
+    names = ("col_model", "col_suite", "col_metric", "col_score")
+    return [*(t(f"evaluate.{n}") for n in names), "95% CI", "n", t("evaluate.col_difference")]
 
 
 def status_text(shown: dict[str, Any]) -> str:
@@ -151,7 +160,7 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
 
     def show(evaluation_id, disagreements):
         if evaluation_id is None:
-            return "", pd.DataFrame(), pd.DataFrame(), None, gr.Timer(active=False)
+            return "", results_frame({}), pd.DataFrame(columns=SAMPLE_COLUMNS), None, gr.Timer(active=False)
         shown = actions.evaluation_show(services, int(evaluation_id), bool(disagreements))
         table = side_by_side(shown["samples"])
         path = None
@@ -159,10 +168,12 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
             name = f"evaluation-{evaluation_id}{'-disagreements' if disagreements else ''}.csv"
             path = str(write_csv(table, Path(tempfile.gettempdir()) / "tuneboard-evaluations" / name))
         live = shown["status"] in ("queued", "running")
-        return status_text(shown), results_frame(shown), pd.DataFrame(table), path, gr.Timer(active=live)
+        samples = pd.DataFrame(table) if table else pd.DataFrame(columns=SAMPLE_COLUMNS)
+        return status_text(shown), results_frame(shown), samples, path, gr.Timer(active=live)
 
     outputs = [ui.status, ui.results, ui.samples, ui.download, ui.timer]
-    for trigger in (ui.chosen.change, ui.disagreements.change, ui.timer.tick):
+    # on the tab too: the tables' headers in the page's language before any evaluation is picked
+    for trigger in (ui.chosen.change, ui.disagreements.change, ui.timer.tick, tab.select):
         trigger(show, [ui.chosen, ui.disagreements], outputs, **private)
 
     def cancel(evaluation_id):
