@@ -47,6 +47,17 @@ class EvaluateUI:
 SAMPLE_COLUMNS = ["suite", "index", "prompt", "reference"]  # then each model's answer and score (side_by_side)
 
 
+def samples_frame(table: list[dict[str, Any]]) -> pd.DataFrame:
+    """The per-sample rows (backend/evaluate/compare.side_by_side) with headers in the page's language."""
+    frame = pd.DataFrame(table) if table else pd.DataFrame(columns=SAMPLE_COLUMNS)
+    names = {c: t(f"evaluate.col_{c}") for c in SAMPLE_COLUMNS}
+    for column in frame.columns:
+        for end, key in ((" answer", "col_answer"), (" score", "col_sample_score")):
+            if column.endswith(end) and column not in names:
+                names[column] = t(f"evaluate.{key}", model=column[: -len(end)])
+    return frame.rename(columns=names)
+
+
 def build(services: Services) -> EvaluateUI:
     with gr.Row():
         models = gr.Dropdown([], multiselect=True, label=L("evaluate.models"), info=L("evaluate.models_info"))
@@ -160,7 +171,7 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
 
     def show(evaluation_id, disagreements):
         if evaluation_id is None:
-            return "", results_frame({}), pd.DataFrame(columns=SAMPLE_COLUMNS), None, gr.Timer(active=False)
+            return "", results_frame({}), samples_frame([]), None, gr.Timer(active=False)
         shown = actions.evaluation_show(services, int(evaluation_id), bool(disagreements))
         table = side_by_side(shown["samples"])
         path = None
@@ -168,8 +179,7 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
             name = f"evaluation-{evaluation_id}{'-disagreements' if disagreements else ''}.csv"
             path = str(write_csv(table, Path(tempfile.gettempdir()) / "tuneboard-evaluations" / name))
         live = shown["status"] in ("queued", "running")
-        samples = pd.DataFrame(table) if table else pd.DataFrame(columns=SAMPLE_COLUMNS)
-        return status_text(shown), results_frame(shown), samples, path, gr.Timer(active=live)
+        return status_text(shown), results_frame(shown), samples_frame(table), path, gr.Timer(active=live)
 
     outputs = [ui.status, ui.results, ui.samples, ui.download, ui.timer]
     # on the tab too: the tables' headers in the page's language before any evaluation is picked
