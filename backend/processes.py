@@ -1,13 +1,32 @@
-"""Is a process still ours and alive? Pid checks shared by the run supervisor and the download driver.
+"""Background job processes: started, and asked whether they are still ours and alive. Shared by the run
+supervisor and the download and evaluation drivers.
 
 A pid is remembered with its start time, so a pid the system reused for another program is never
 mistaken for the worker or download that once had it; a zombie (exited, not reaped) counts as ended.
+
+    proc = spawn_job("backend.models.fetch", download_id, workspace.root, "downloads")  # OSError if it can't
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: `python -m backend...` runs from here
+
+
+def spawn_job(module: str, job_id: int, workspace_root: Path, logs: str) -> subprocess.Popen:
+    """`python -m MODULE JOB_ID --workspace ROOT` in its own session (it outlives the app that started it),
+    its output appended to ROOT/LOGS/JOB_ID.log. An argument list, never a shell."""
+    folder = Path(workspace_root) / logs
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", module, str(job_id), "--workspace", str(workspace_root)]
+    with open(folder / f"{job_id}.log", "ab") as out:
+        return subprocess.Popen(
+            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
 
 
 def process_start_time(pid: int) -> float | None:

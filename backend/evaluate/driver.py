@@ -8,12 +8,10 @@ new process continues after the last (model, suite) it finished; after ATTEMPTS 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-from pathlib import Path
 
 from sqlalchemy import select, update
 
+from backend.processes import spawn_job
 from backend.workspace import Workspace
 from db import Database, Evaluation
 from db.models import utcnow
@@ -22,7 +20,6 @@ log = logging.getLogger(__name__)
 
 LIVE = ("queued", "running")
 ATTEMPTS = 3
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def advance_evaluations(database: Database, workspace: Workspace) -> None:
@@ -60,14 +57,8 @@ def _start(database: Database, workspace: Workspace, evaluation_id: int, start_t
         ).rowcount
     if not claimed:
         return
-    cmd = [sys.executable, "-m", "backend.evaluate.worker", str(evaluation_id), "--workspace", str(workspace.root)]
-    logs = workspace.root / "evaluations"
-    logs.mkdir(parents=True, exist_ok=True)
     try:
-        with open(logs / f"{evaluation_id}.log", "ab") as out:
-            proc = subprocess.Popen(  # an argument list, never a shell
-                cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+        proc = spawn_job("backend.evaluate.worker", evaluation_id, workspace.root, "evaluations")
     except OSError as e:
         with database.session() as s:
             s.execute(

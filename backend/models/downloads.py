@@ -16,14 +16,12 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 
 from backend.models.hub import HubRef
+from backend.processes import spawn_job
 from backend.workspace import Workspace
 from db import Database, Download, Run, RunStatus
 from db.models import utcnow
@@ -31,7 +29,6 @@ from db.models import utcnow
 log = logging.getLogger(__name__)
 
 LIVE = ("queued", "running")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def queue_download(database: Database, ref: HubRef) -> Download:
@@ -167,14 +164,8 @@ def _start(database: Database, workspace: Workspace, download_id: int, start_tim
         ).rowcount
     if not claimed:
         return
-    cmd = [sys.executable, "-m", "backend.models.fetch", str(download_id), "--workspace", str(workspace.root)]
-    logs = workspace.root / "downloads"
-    logs.mkdir(parents=True, exist_ok=True)
     try:
-        with open(logs / f"{download_id}.log", "ab") as out:
-            proc = subprocess.Popen(  # an argument list, never a shell
-                cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+        proc = spawn_job("backend.models.fetch", download_id, workspace.root, "downloads")
     except OSError as e:
         _fail(database, download_id, f"the download process could not be started: {e}")
         return
