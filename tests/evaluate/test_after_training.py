@@ -6,6 +6,7 @@ import pytest
 
 from backend.evaluate.compare import differences
 from backend.evaluate.jobs import list_evaluations
+from backend.processes import is_alive
 from backend.runs.queue import get_run
 from backend.runs.supervisor import Supervisor
 from db import RunStatus
@@ -15,7 +16,14 @@ from db import RunStatus
 def test_a_run_naming_suites_is_scored_against_its_base_when_it_completes(services, queued, tiny_model):
     run_id = queued(max_steps=2, eval_suites="mc-en, arithmetic")
     supervisor = Supervisor(services.database, services.workspace)
-    assert supervisor.run_until(run_id, timeout=300).status == RunStatus.completed
+    done = supervisor.run_until(run_id, timeout=300)
+    assert done.status == RunStatus.completed
+    # The worker queues the evaluation right after it marks the run completed (the evaluation checks that
+    # the run is complete), then exits: once it is gone, the evaluation is there.
+    deadline = time.monotonic() + 120
+    while is_alive(done.pid, done.pid_started_at):
+        assert time.monotonic() < deadline, "the run's worker did not exit"
+        time.sleep(0.2)
     (e,) = list_evaluations(services.database)
     assert e.run_id == run_id and e.models == [str(tiny_model), f"run:{run_id}"]
     deadline = time.monotonic() + 300
