@@ -54,10 +54,10 @@ def summarize(cfg: RunConfig, model_dir: Path, cache_dir: Path | None = None) ->
 
 def _stamp(folder: Path) -> list[list[Any]]:
     try:
-        files = sorted(p for p in folder.iterdir() if p.is_file())
+        stats = sorted((p.name, p.stat()) for p in folder.iterdir() if p.is_file())
     except OSError:
         return []
-    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    return [[name, st.st_size, st.st_mtime_ns] for name, st in stats]
 
 
 def _count(cfg: RunConfig, model_dir: Path, size: int) -> dict[str, Any] | None:

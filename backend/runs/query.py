@@ -261,19 +261,12 @@ def checkpoints(workspace: Workspace, run_id: int) -> list[dict[str, Any]]:
 
 
 def _download(database: Database, download_id: int) -> dict[str, Any] | None:
-    """Where the download a queued run waits for stands: its progress and ETA."""
+    """Where the download a queued run waits for stands (as `models downloads` shows it)."""
+    from backend.models.downloads import summary as download_summary
+
     with database.session() as s:
         d = s.get(Download, download_id)
-        if d is None:
-            return None
-        return {
-            "id": d.id,
-            "model": d.repo_id,
-            "status": d.status,
-            "progress": round(d.bytes_done / d.bytes_total, 4) if d.bytes_total else 0.0,
-            "bytes_total": d.bytes_total,
-            "eta_seconds": round(d.eta_seconds) if d.eta_seconds is not None else None,
-        }
+        return download_summary(d) if d is not None else None
 
 
 def _wait_seconds(run: Run) -> float | None:
