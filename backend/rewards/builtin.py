@@ -1,7 +1,7 @@
 """The built-in reward functions, as TRL's GRPOTrainer calls them: f(prompts, completions, answer, **kw) -> scores.
 
 An answer is the text inside <answer>...</answer> when the completion has one, else the whole
-completion. Scores are 0..1 (length, contains: the share of phrases found); each function's
+completion. Scores are 0..1 (length, contains: the share of phrases found, ignoring case); each function's
 `__name__` is the name its curve gets (rewards/NAME/mean).
 """
 
@@ -102,10 +102,11 @@ def _check(spec: Spec) -> Callable[[str, str], float]:
         return lambda text, ref: float(low <= len(text.strip()) <= high)
     if spec.name == "json":
         return _json_check(arg.strip())
-    phrases = [p for p in arg.split("|") if p]
+    # contains and not_contains both ignore case (casefold: 'Sorry' matches 'sorry' and 'SORRY').
+    phrases = [p.casefold() for p in arg.split("|") if p]
     if spec.name == "contains":
-        return lambda text, ref: sum(p in text for p in phrases) / len(phrases)
-    return lambda text, ref: float(not any(p in text for p in phrases))  # not_contains
+        return lambda text, ref: sum(p in text.casefold() for p in phrases) / len(phrases)
+    return lambda text, ref: float(not any(p in text.casefold() for p in phrases))  # not_contains
 
 
 def _json_check(schema_file: str) -> Callable[[str, str], float]:

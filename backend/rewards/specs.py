@@ -15,8 +15,8 @@ ARGUMENTS = {
     "format": (False, "optional: a tag name (default answer: <answer>...</answer>)"),
     "length": (True, "a character range such as 20-200"),
     "json": (False, "optional: a JSON schema file the answer must satisfy"),
-    "contains": (True, "phrases separated by |"),
-    "not_contains": (True, "phrases separated by |"),
+    "contains": (True, "phrases separated by | (case ignored)"),
+    "not_contains": (True, "phrases separated by | (case ignored)"),
     "reward_model": (True, "the id of a completed reward run"),
     "python": (True, "a .py file defining reward(prompt, completion, answer) -> float"),
 }

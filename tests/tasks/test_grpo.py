@@ -60,8 +60,10 @@ def _score(spec: str, completion: str, answer: str = "") -> float:
         ("json", '{"a": 1}', "", 1.0),
         ("json", "{a: 1}", "", 0.0),
         ("contains:cat|dog", "a cat", "", 0.5),
-        ("not_contains:sorry", "Sorry, I can't", "", 1.0),
-        ("not_contains:sorry", "sorry", "", 0.0),
+        ("contains:cat|dog", "A Cat and a DOG", "", 1.0),  # contains and not_contains both ignore case
+        ("not_contains:sorry", "Sorry, I can't", "", 0.0),
+        ("not_contains:Sorry", "SORRY", "", 0.0),
+        ("not_contains:sorry", "Fine.", "", 1.0),
     ],
 )
 def test_builtin_rewards_score_as_documented(spec, completion, answer, expected):
