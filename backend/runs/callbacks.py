@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from transformers import TrainerCallback
 
 from backend.config import RunConfig
@@ -63,10 +64,15 @@ class DatabaseCallback(TrainerCallback):
         done = state.global_step - self._step0
         sec_per_step = elapsed / done if done else None
         with self.database.session() as s:
+            # The step is written first, then the cancel flag read in the same transaction: a search that
+            # prunes asks to cancel only while steps are left (queue.cancel_run(if_steps_left=True)), so
+            # an ask that lands before this write is seen here, and one after it is refused there.
+            s.execute(
+                update(Run)
+                .where(Run.id == self.run_id)
+                .values(step=state.global_step, total_steps=state.max_steps, epoch=float(state.epoch or 0.0))
+            )
             run = s.get(Run, self.run_id)
-            run.step = state.global_step
-            run.total_steps = state.max_steps
-            run.epoch = float(state.epoch or 0.0)
             live = dict(run.metrics or {})
             if sec_per_step:
                 live["sec_per_step"] = round(sec_per_step, 4)

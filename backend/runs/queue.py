@@ -206,8 +206,12 @@ def list_runs(database: Database, status: str | None = None, limit: int = 200, t
     return list_page(database, RunQuery(status=status or None, task=task or None, limit=limit)).runs
 
 
-def cancel_run(database: Database, run_id: int) -> Run:
-    """Queued runs end at once; a running one stops at its next step (the worker saves a checkpoint)."""
+def cancel_run(database: Database, run_id: int, *, if_steps_left: bool = False) -> Run:
+    """Queued runs end at once; a running one stops at its next step (the worker saves a checkpoint).
+
+    `if_steps_left` (a search pruning a trial) asks a running run only while its worker has yet to
+    write its last step: past that the run completes whatever is asked, so the ask is refused.
+    """
     with database.session() as s:
         _require(s, run_id)
         # Conditional updates: the supervisor may claim a queued run at this very moment.
@@ -220,10 +224,14 @@ def cancel_run(database: Database, run_id: int) -> Run:
         ).rowcount
         if not changed:
             running = (Run.id == run_id) & (Run.status == RunStatus.running)
+            if if_steps_left:
+                running &= Run.total_steps.is_(None) | (Run.step < Run.total_steps)
             first_ask = func.coalesce(Run.cancel_requested_at, now)  # asking twice keeps the first time
             changed = s.execute(update(Run).where(running).values(cancel_requested_at=first_ask)).rowcount
     with database.session() as s:
         run = _require(s, run_id)
+        if not changed and run.status == RunStatus.running:
+            raise ValueError(f"run {run_id} is at its last step ({run.step}/{run.total_steps}); it completes")
         if not changed:
             raise ValueError(f"run {run_id} is {run.status.value}; only queued or running runs can be cancelled")
         return run

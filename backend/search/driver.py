@@ -124,10 +124,12 @@ def _pruned(database: Database, study: optuna.Study, t: Any, run: Run, key: str,
         f"pruned by search {study_id} at step {step}: its {key} {value:.4g} was worse than the median "
         "of the earlier trials at that step"
     )
+    try:  # first the cancel, then the verdict: a run that reached its last step meanwhile completes
+        cancel_run(database, run.id, if_steps_left=True)
+    except ValueError:
+        return False  # still in flight: its value is told when its run completes
     trial.set_user_attr("pruned", why)
     study.tell(t.number, state=TrialState.PRUNED)
-    with contextlib.suppress(ValueError):  # it finished meanwhile
-        cancel_run(database, run.id)
     log.info("search %d: trial %d (run %d) %s", study_id, t.number, run.id, why)
     return True
 

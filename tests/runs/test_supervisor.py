@@ -250,3 +250,15 @@ def test_app_takes_over_when_the_cli_supervisor_ends(services, queued):
         assert run.status == RunStatus.completed
     finally:
         app_side.stop()
+
+
+def test_a_search_cannot_cancel_a_run_that_has_written_its_last_step(services):
+    # A pruned trial asks with if_steps_left: once the worker has written its last step the run
+    # completes whatever is asked, so the ask is refused and the trial is told its final value instead.
+    last = fake_running(services, step=24, total_steps=24)
+    with pytest.raises(ValueError, match="at its last step"):
+        cancel_run(services.database, last, if_steps_left=True)
+    assert get_run(services.database, last).cancel_requested_at is None
+    middle = fake_running(services, step=18, total_steps=24)
+    assert cancel_run(services.database, middle, if_steps_left=True).cancel_requested_at is not None
+    assert cancel_run(services.database, last).cancel_requested_at is not None  # a person's cancel still asks
