@@ -7,6 +7,10 @@ gradients with the optimizer step's temporaries; on a CPU the peak is the proces
 the runtime (torch, transformers, peft imported) counts. Parameter counts come from the task's weightless
 skeleton (meta device), so weights are exact; activations count what autograd keeps per layer and token
 (Korthikanti et al. 2022; on CUDA SDPA keeps no attention matrix) and a meta-device forward for CNNs.
+Preference and RL tasks: DPO, ORPO and reward runs forward chosen and rejected together (twice the
+sequences); DPO and KTO trained in full (or freeze) keep a frozen second copy as the reference, and so
+does GRPO with beta > 0 (with LoRA the reference is the adapter-disabled model: no copy); a GRPO step's
+sequences are the prompt plus `max_completion_len` sampled tokens.
 The skeleton's counts are kept per model (backend/models/summary.py), so only a model's first check
 builds one.
 docs/benchmarks.md compares it with measured peaks.
@@ -29,6 +33,8 @@ CPU_RUNTIME_MB = 900.0  # a worker's resident memory after importing torch, tran
 CUDA_RUNTIME_MB = 400.0  # the CUDA context and allocator slack beside what torch allocates
 TEMPLATE_TOKENS = 32  # role markers and a default system prompt around a row's text
 OPTIMIZER_BYTES = {"adamw": 8, "adam": 8, "sgd": 4, "rmsprop": 4}  # state per trainable parameter (fp32)
+PAIRED_SEQUENCES = {"dpo": 2, "orpo": 2, "reward": 2}  # chosen and rejected go through the model together
+LANGUAGE_MODEL_TASKS = ("sft", "dpo", "orpo", "kto", "grpo")  # logits over the vocabulary are kept
 
 
 def estimate_run(
@@ -99,7 +105,7 @@ def describe(out: dict[str, Any]) -> str:
 def _peak(parts: dict[str, float]) -> float:
     """The backward pass frees activations as it writes gradients, and the optimizer step (gradients plus
     as much again in temporaries) comes after it: the peak holds the larger of the two, not both."""
-    steady = parts["runtime"] + parts["weights"] + parts["optimizer"]
+    steady = parts["runtime"] + parts["weights"] + parts.get("reference", 0.0) + parts["optimizer"]
     return steady + max(parts["activations"] + parts["gradients"] / 2, 2 * parts["gradients"])
 
 
@@ -147,11 +153,21 @@ def _parts(cfg: RunConfig, summary: dict[str, Any], device: str) -> dict[str, fl
     runtime = CPU_RUNTIME_MB * MB if device == "cpu" else CUDA_RUNTIME_MB * MB
     return {
         "weights": weights / MB,
+        "reference": _reference(cfg, summary, half) / MB,
         "gradients": gradients / MB,
         "optimizer": optimizer / MB,
         "activations": activations / MB,
         "runtime": runtime / MB,
     }
+
+
+def _reference(cfg: RunConfig, summary: dict[str, Any], half: bool) -> float:
+    """Bytes of the frozen reference model: a second copy unless LoRA can switch its adapter off."""
+    if cfg.method in ADAPTERS:
+        return 0.0
+    if cfg.task in ("dpo", "kto") or (cfg.task == "grpo" and cfg.beta > 0):
+        return summary["total"] * 4  # a copy of the model as it starts, in the dtype it trains in
+    return 0.0
 
 
 def _trainable(cfg: RunConfig, summary: dict[str, Any]) -> int:
@@ -170,7 +186,9 @@ def _activations(cfg: RunConfig, summary: dict[str, Any], half: bool, device: st
     if shape is None:  # a CNN: every leaf module's output, plus the inputs some layers keep (ReLU masks, pooling)
         return cfg.batch_size * summary["image_outputs"] * (2 if half else 4) * 1.5
     hidden, inner, layers = shape["hidden"], shape["inner"], shape["layers"]
-    tokens = cfg.batch_size * cfg.cutoff_len
+    seq = cfg.cutoff_len + (cfg.max_completion_len if cfg.task == "grpo" else 0)  # GRPO: prompt + sampled answer
+    sequences = cfg.batch_size * PAIRED_SEQUENCES.get(cfg.task, 1)
+    tokens = sequences * seq
     act = 2 if half else 4
     # Per token and layer, what autograd keeps, in hidden- and inner-sized tensors: about 10 + 4 (norms,
     # q/k/v/o and MLP inputs, rotary q/k or dropout masks, residuals); a causal LM trained in full keeps
@@ -178,10 +196,10 @@ def _activations(cfg: RunConfig, summary: dict[str, Any], half: bool, device: st
     scale = 0.5 if cfg.task == "sft" and cfg.method not in ADAPTERS else 1.0
     per_layer = tokens * scale * (10 * hidden + 4 * inner) * act
     if device != "cuda":  # no flash kernel for training here: softmax(QK^T) and its dropout input are kept
-        per_layer += 2 * cfg.batch_size * shape["heads"] * cfg.cutoff_len**2 * act
+        per_layer += 2 * sequences * shape["heads"] * seq**2 * act
     kept = 2 * tokens * hidden * act * layers + per_layer if cfg.grad_checkpointing else per_layer * layers
     logits = 0
-    if cfg.task == "sft":  # fp32 logits, the shifted copy, their log-softmax and its gradient, over the vocabulary
+    if cfg.task in LANGUAGE_MODEL_TASKS:  # fp32 logits, the shifted copy, their log-softmax and its gradient, over the vocabulary
         logits = 4 * tokens * shape["vocab"] * 4
     return kept + logits
 
@@ -197,6 +215,8 @@ def _advice(cfg: RunConfig, summary: dict[str, Any], device: str, estimate: floa
         options.append(("gradient checkpointing", {"grad_checkpointing": True}))
     if cfg.batch_size > 1:
         options.append((f"batch size {cfg.batch_size // 2}", {"batch_size": cfg.batch_size // 2}))
+    if cfg.task == "grpo" and cfg.max_completion_len > 64:
+        options.append((f"max_completion_len {cfg.max_completion_len // 2}", {"max_completion_len": cfg.max_completion_len // 2}))
     if cfg.cutoff_len > 256 and cfg.task != "image-classification":
         options.append((f"cutoff_len {cfg.cutoff_len // 2}", {"cutoff_len": cfg.cutoff_len // 2}))
     tips = []

@@ -19,6 +19,7 @@ from backend.config import ADAPTERS, RunConfig
 from backend.rewards import parse_specs, reward_functions
 from backend.tasks.base import Built
 from backend.tasks.causal_lm import layer_groups, load_model, load_tokenizer
+from backend.tasks.causal_lm import skeleton as skeleton  # the fit estimate counts the policy (backend/models/fit.py)
 from backend.tasks.preference import trl_arguments
 
 SAMPLES_FILE = "samples.jsonl"

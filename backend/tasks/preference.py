@@ -22,6 +22,7 @@ import torch
 from backend.config import ADAPTERS, RunConfig
 from backend.tasks.base import Built
 from backend.tasks.causal_lm import layer_groups, load_model, load_tokenizer
+from backend.tasks.causal_lm import skeleton as skeleton  # the fit estimate counts the policy (backend/models/fit.py)
 
 ACCURACY = "eval_rewards/accuracies"  # TRL's name for the held-out preference accuracy
 

@@ -87,3 +87,21 @@ def test_the_model_counts_are_kept_until_its_files_change(tiny_model, tmp_path):
     (model / "config.json").write_text(json.dumps(config))
     smaller = estimate_run(cfg, model, device="cpu", cache_dir=cache)
     assert smaller["parts"]["weights"] < first["parts"]["weights"]
+
+
+def test_the_estimate_covers_preference_and_rl_tasks(tiny_model):
+    common = {"precision": "fp32", "batch_size": 4, "cutoff_len": 128}
+    sft = _fit(tiny_model, method="lora", **common)
+    dpo_lora = _fit(tiny_model, task="dpo", method="lora", **common)
+    assert dpo_lora["parts"]["reference"] == 0  # the reference is the model with its adapter switched off
+    assert dpo_lora["parts"]["activations"] == pytest.approx(2 * sft["parts"]["activations"], rel=0.02)  # chosen+rejected
+    dpo_full = _fit(tiny_model, task="dpo", method="full", **common)
+    assert dpo_full["parts"]["reference"] == dpo_full["parts"]["weights"]  # a frozen second copy
+    assert _fit(tiny_model, task="orpo", method="full", **common)["parts"]["reference"] == 0  # ORPO has no reference
+    grpo = {"task": "grpo", "reward": "format", "num_generations": 4, **common}
+    short = _fit(tiny_model, method="lora", max_completion_len=32, **grpo)
+    long = _fit(tiny_model, method="lora", max_completion_len=256, **grpo)
+    assert long["parts"]["activations"] > 2 * short["parts"]["activations"]  # prompt + sampled answer per sequence
+    assert _fit(tiny_model, method="full", beta=0.0, **grpo)["parts"]["reference"] == 0  # no KL term: no copy
+    with_kl = _fit(tiny_model, method="full", beta=0.04, **grpo)
+    assert with_kl["parts"]["reference"] == with_kl["parts"]["weights"]
