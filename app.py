@@ -93,6 +93,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--runs-per-gpu", type=int, default=None, help="runs sharing a GPU at once (default 1, $TUNEBOARD_RUNS_PER_GPU)"
     )
+    p.add_argument(
+        "--ray",
+        default=env("TUNEBOARD_RAY_ADDRESS"),
+        metavar="ADDRESS",
+        help="a Ray cluster for runs queued with executor ray: its dashboard's address, http://HEAD:8265 "
+        "($TUNEBOARD_RAY_ADDRESS; needs `pip install -r requirements-cluster.txt`, docs/multinode.md)",
+    )
     return p.parse_args(argv)
 
 
@@ -211,9 +218,15 @@ def _serve_full(services, args, authenticator) -> int:
 
     services.ensure_examples()
     services.convert_default_model_in_background()
-    supervisor = Supervisor(
-        services.database, services.workspace, cpu_runs=args.cpu_runs, runs_per_gpu=args.runs_per_gpu
-    )
+    try:
+        supervisor = Supervisor(
+            services.database, services.workspace, cpu_runs=args.cpu_runs, runs_per_gpu=args.runs_per_gpu, ray=args.ray
+        )
+    except ValueError as e:  # --ray without Ray installed
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.ray:
+        os.environ["TUNEBOARD_RAY_ADDRESS"] = args.ray  # the Train tab offers the cluster
     supervisor.start()
     app = build_app(services)
     # Exports are served from where they lie, not copied into Gradio's cache on every download

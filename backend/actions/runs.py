@@ -14,17 +14,21 @@ def train(
     services: Services, settings: dict[str, Any], name: str = "", wait: bool = False, timeout: float | None = None
 ) -> dict[str, Any]:
     """Queue a run; with `wait`, return when it ends (supervising it here if no app is running).
-    settings["executor"] (not a RunConfig setting): local, or slurm for workers a cluster's launcher starts."""
+    settings["executor"] (not a RunConfig setting): local, slurm for workers a cluster's launcher starts, or ray
+    for a job on a Ray cluster, with settings["workers"], ["worker_cpus"], ["worker_gpus"] (backend.runs.ray_jobs)."""
     from backend.compress import distill_settings
     from backend.runs.queue import create_run
 
     settings = dict(settings)
     executor = str(settings.pop("executor", None) or "local")
+    cluster = {k: settings.pop(k) for k in ("workers", "worker_cpus", "worker_gpus") if k in settings}
+    if cluster and executor != "ray":
+        raise ValueError("--workers, --worker-cpus and --worker-gpus are for --executor ray (here: --nproc, --devices)")
     if wait and executor != "local":
         raise ValueError(f"--wait supervises the run here; a {executor} run starts on the cluster: drop --wait")
     settings = distill_settings(services.database, services.workspace, with_dataset_task(services, settings))
     cfg = RunConfig.from_dict(settings)
-    run = create_run(services.database, services.workspace, cfg, name=name, executor=executor)
+    run = create_run(services.database, services.workspace, cfg, name=name, executor=executor, cluster=cluster)
     if wait:
         supervise_until(services, run.id, timeout)
     return show_run(services, run.id) if wait else run_summary(services, run.id)
@@ -87,7 +91,12 @@ def show_run(services: Services, run_id: int) -> dict[str, Any]:
     from backend.runs.queue import get_run, summary
 
     run = get_run(services.database, run_id)
-    return summary(run, services.workspace, detail=True, database=services.database)
+    out = summary(run, services.workspace, detail=True, database=services.database)
+    if run.executor == "ray":  # the tail of its job's log on the cluster (Ray Train's driver and workers)
+        from backend.runs.ray_jobs import job_log_tail
+
+        out["cluster_log_tail"] = job_log_tail(services.workspace, run)
+    return out
 
 
 def cancel_run(services: Services, run_id: int) -> dict[str, Any]:

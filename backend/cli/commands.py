@@ -77,6 +77,9 @@ def train(services, args) -> dict[str, Any] | int:
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name, None) is not None}
     if args.executor:
         given["executor"] = args.executor
+    for key in ("workers", "worker_cpus", "worker_gpus"):  # a ray run's workers and resources per worker
+        if getattr(args, key) is not None:
+            given[key] = getattr(args, key)
     out = actions.train(services, given, name=args.name or "", wait=args.wait, timeout=args.timeout)
     if args.wait and out["status"] != "completed":
         print_result(out, args.json)
@@ -251,7 +254,7 @@ def serve_supervisor(services, args) -> int:
     from backend.runs.supervisor import Supervisor
 
     supervisor = Supervisor(
-        services.database, services.workspace, cpu_runs=args.cpu_runs, runs_per_gpu=args.runs_per_gpu
+        services.database, services.workspace, cpu_runs=args.cpu_runs, runs_per_gpu=args.runs_per_gpu, ray=args.ray
     )
     if not supervisor.acquire():
         raise ValueError("another supervisor (an app or `supervise`) already runs for this workspace")

@@ -91,10 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
     c.add_argument(
         "--executor",
-        choices=["local", "slurm"],
-        help="where the workers start: local (this machine, default) or slurm (the run waits for "
-        "`python -m backend.runs.worker RUN --claim` on the cluster's nodes; docs/multinode.md)",
+        choices=["local", "slurm", "ray"],
+        help="where the workers start: local (this machine, default), slurm (the run waits for "
+        "`python -m backend.runs.worker RUN --claim` on the cluster's nodes) or ray (a job on the Ray cluster of "
+        "$TUNEBOARD_RAY_ADDRESS or the app's --ray; needs requirements-cluster.txt); docs/multinode.md",
     )
+    c.add_argument("--workers", type=int, help="with --executor ray: Ray Train workers (processes; default 1)")
+    c.add_argument("--worker-cpus", type=float, help="with --executor ray: CPUs per worker (default 1)")
+    c.add_argument("--worker-gpus", type=float, help="with --executor ray: GPUs per worker (default 0)")
     _add_run_settings(c)
 
     c = cmd(sub, "estimate", estimate, "how long a run of these settings trains here (measured, not guessed)")
@@ -248,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("user")
     c.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     c.set_defaults(uses_workspace=False)
+    c.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="submit ray runs to this Ray cluster (http://HEAD:8265; $TUNEBOARD_RAY_ADDRESS)",
+    )
     return p
 
 

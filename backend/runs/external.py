@@ -16,7 +16,7 @@ from sqlalchemy import update
 from db import Database, Run, RunStatus
 from db.models import utcnow
 
-EXECUTORS = ("local", "slurm")  # where a run's workers start (the Ray executor is not built yet)
+EXECUTORS = ("local", "slurm", "ray")  # where a run's workers start (ray: backend.runs.ray_jobs submits its job)
 LOCAL = "local"
 
 

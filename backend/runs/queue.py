@@ -40,17 +40,23 @@ def create_run(
     priority: int = 0,
     study: tuple[int, int] | None = None,
     executor: str = "local",
+    cluster: dict | None = None,
 ) -> Run:
     """Validate everything a user can get wrong, then queue the run. Nothing is written on error.
 
     `study` is (study id, trial number) for a hyperparameter search's trial; `executor` where its workers
-    start: local (this machine's supervisor) or slurm (a cluster's launcher, backend.runs.external)."""
+    start: local (this machine's supervisor), slurm (a cluster's launcher, backend.runs.external) or ray (a Ray
+    cluster's job; `cluster`: its workers, worker_cpus and worker_gpus, checked by backend.runs.ray_jobs)."""
     from backend.runs.external import check_executor
     from backend.runs.start import starting_point
     from backend.runs.supervisor import notify
 
     cfg = starting_point(database, workspace, cfg)  # from_run: a completed SFT run's model becomes `model`
     check_executor(executor)
+    if executor == "ray":
+        from backend.runs.ray_jobs import cluster_settings, write_resources
+
+        cluster = cluster_settings(workspace, cluster or {}, cfg)
     ds, devices, pull = check_run(database, workspace, cfg)
     download = None
     if pull is not None:  # a hub model not on disk: the run waits in the queue while it downloads
@@ -74,9 +80,12 @@ def create_run(
             trial_number=study[1] if study else None,
             download_id=download.id if download else None,
             executor=executor,
-            workers=cfg.world_size,
+            workers=cluster["workers"] if executor == "ray" else cfg.world_size,
         )
         s.add(run)
+        if executor == "ray":  # its workers' resources, in its folder before any supervisor sees the run
+            s.flush()
+            write_resources(workspace, run.id, cluster)
     if download is not None:
         from backend.models.downloads import release_if_done
 

@@ -14,6 +14,9 @@ open all day costs nearly nothing (docs/benchmarks.md, bench/idle_cpu.py).
     sup = Supervisor(database, workspace); sup.start()   # thread, used by app.py
     sup.run_until(run_id)                                 # foreground, used by `cli train --wait`
     python -m backend.cli supervise --cpu-runs 2          # a process of its own
+
+Given a Ray cluster (`ray=ADDRESS`, else $TUNEBOARD_RAY_ADDRESS), queued `ray` runs go to its Jobs API and
+their jobs are watched there (backend.runs.ray_jobs); other cluster runs wait for their launcher.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from backend.runs.failures import explain_exit
 from backend.runs.files import checkpoint_steps, log_tail
 from backend.runs.kinds import advance_live
 from backend.runs.launch import worker_command, worker_processes
+from backend.runs.ray_jobs import ADDRESS_ENV, RAY, RayExecutor, announce
 from backend.runs.slots import CPU, Slots, format_devices, parse_devices, worker_env
 from backend.workspace import Workspace
 from db import Database, Run, RunStatus
@@ -92,6 +96,7 @@ class Supervisor:
         runs_per_gpu: int | None = None,
         tick: float = 1.0,
         idle_tick: float = IDLE_TICK,
+        ray: str | None = None,
     ):
         self.database = database
         self.workspace = workspace
@@ -108,6 +113,8 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._lock_file = None
         self._last_tick = time.monotonic()
+        address = ray or os.environ.get(ADDRESS_ENV) or None
+        self.ray = RayExecutor(database, workspace, address, end=self._end) if address else None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -122,6 +129,7 @@ class Supervisor:
         f.write(str(os.getpid()))
         f.flush()
         self._lock_file = f
+        announce(self.workspace, self.ray and self.ray.address)  # the CLI and UI see which cluster runs go to
         return True
 
     def start(self) -> bool:
@@ -240,6 +248,8 @@ class Supervisor:
 
     def _why_dead(self, run: Run, now: datetime, check_clock: bool = True) -> str | None:
         """None while the run's worker is healthy, else the reason it is not."""
+        if run.executor == RAY and self.ray is not None and self.ray.jobs() is not None:
+            return self.ray.why_dead(run, now)  # its job on the cluster tells (and is stopped after a cancel)
         if run.executor != LOCAL:  # its workers live on other machines: only their heartbeat tells
             beat = as_utc(run.heartbeat_at)
             if check_clock and beat and now - beat > STALE_HEARTBEAT:
@@ -302,7 +312,7 @@ class Supervisor:
                 continue
             if self.launch(run_id, assigned):
                 busy.update(assigned)
-        return bool(queued)
+        return (self.ray.launch_queued() if self.ray else False) or bool(queued)
 
     def _refuse(self, run_id: int, reason: str) -> None:
         """A queued run that can never start here ends failed, with the reason, instead of waiting forever."""

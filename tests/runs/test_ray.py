@@ -1,0 +1,157 @@
+"""Runs on a real Ray cluster started here (a head on 127.0.0.1): submitted, trained by Ray Train's
+TorchTrainer with 2 workers, cancelled, and found again by a restarted supervisor."""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from backend.runs.queue import curve, get_run
+from backend.runs.supervisor import Supervisor
+from backend.services import Services
+from tests.conftest import cli, cli_json, write_alpaca
+
+pytestmark = pytest.mark.slow
+
+# Ray replaces 127.0.0.1 by the machine's address unless told it is not a cluster of several machines.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """`ray start --head --block` in its own process group, stopped by killing that group (never `ray stop`)."""
+    from ray.job_submission import JobSubmissionClient
+
+    temp = tempfile.mkdtemp(prefix="tbray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    dashboard = free_port()
+    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1"]
+    cmd += ["--dashboard-host", "127.0.0.1", "--port", str(free_port()), "--dashboard-port", str(dashboard)]
+    cmd += ["--temp-dir", temp, "--num-cpus", "2", "--include-dashboard", "true"]
+    log = open(Path(temp) / "head.log", "wb")  # noqa: SIM115 - open while the head lives
+    head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **RAY_ENV}, start_new_session=True)
+    address = f"http://127.0.0.1:{dashboard}"
+
+    def answers():
+        assert head.poll() is None, (Path(temp) / "head.log").read_text()[-3000:]
+        with contextlib.suppress(Exception):
+            return JobSubmissionClient(address)
+
+    try:
+        wait_for(answers, 180, "the Ray head's dashboard")
+        yield address
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=10)
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(ray_head, monkeypatch):
+    monkeypatch.setenv("TUNEBOARD_RAY_ADDRESS", ray_head)  # the CLI's and the supervisor's cluster
+    return ray_head
+
+
+def tick_until(supervisor: Supervisor, services: Services, run_id: int, done, timeout: float, what: str):
+    def check():
+        supervisor.tick()
+        run = get_run(services.database, run_id)
+        return run if done(run) else None
+
+    return wait_for(check, timeout, what)
+
+
+def test_a_two_worker_run_trains_on_the_cluster_and_a_restarted_supervisor_finds_its_job(
+    cluster, workspace, tiny_model, tmp_path
+):
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=16)), "--name", "add")
+    queued = cli_json(
+        workspace,
+        *("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu"),
+        *("--max-steps", "4", "--batch-size", "2", "--save-steps", "2", "--executor", "ray", "--workers", "2"),
+    )
+    services = Services.open(workspace)
+    first = Supervisor(services.database, services.workspace, ray=cluster)
+    run = tick_until(first, services, queued["id"], lambda r: r.cluster_job_id, 60, "the run's job submitted")
+    assert run.status.value == "running" and run.cluster_job_id.startswith(f"tuneboard-run-{queued['id']}-")
+
+    # The dashboard goes away mid-run; a new one finds the job on the cluster (by its metadata) and follows it.
+    del first
+    second = Supervisor(services.database, services.workspace, ray=cluster)
+    run = tick_until(second, services, queued["id"], lambda r: r.status.finished, 240, "the run finished")
+
+    shown = cli_json(workspace, "runs", "show", str(queued["id"]))
+    assert shown["status"] == "completed", shown["reason"]
+    assert shown["executor"] == "ray" and shown["workers"] == 2 and shown["cluster_job_id"] == run.cluster_job_id
+    assert shown["metrics"]["world_size"] == 2  # the Trainer ran in Ray Train's 2-process group
+    assert shown["epoch"] == 1.0  # 4 steps x 2 rows x 2 workers = the 16 rows once: each worker saw its half
+    assert [step for step, _ in curve(services.database, queued["id"])] == [1, 2, 3, 4]
+    assert "[rank 0]" in shown["log_tail"] and "[rank 1]" in shown["log_tail"]
+    model = Path(shown["artifacts"][0]["path"])  # in the workspace, the storage every node reaches
+    assert model.is_relative_to(services.workspace.root) and (model / "config.json").is_file()
+    assert "RayTrainWorker" in shown["cluster_log_tail"] or "TrainController" in shown["cluster_log_tail"]
+
+
+def test_cancel_stops_the_job_and_marks_the_run_cancelled(cluster, workspace, tiny_model, tmp_path):
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=16)), "--name", "add")
+    queued = cli_json(
+        workspace,
+        *("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu"),
+        *("--max-steps", "2000", "--batch-size", "2", "--executor", "ray", "--workers", "1"),
+    )
+    services = Services.open(workspace)
+    supervisor = Supervisor(services.database, services.workspace, ray=cluster)
+    tick_until(supervisor, services, queued["id"], lambda r: r.step >= 2, 180, "training under way")
+    assert cli_json(workspace, "runs", "cancel", str(queued["id"]))["status"] == "running"
+    asked = time.monotonic()
+    run = tick_until(supervisor, services, queued["id"], lambda r: r.status.finished, 60, "the run ended")
+    assert run.status.value == "cancelled" and time.monotonic() - asked < 30
+    from ray.job_submission import JobSubmissionClient
+
+    jobs = JobSubmissionClient(cluster)
+    wait_for(lambda: jobs.get_job_status(run.cluster_job_id).is_terminal(), 60, "the Ray job ended")
+
+
+def test_bad_cluster_settings_are_refused_before_anything_is_queued(workspace, tiny_model, tmp_path, monkeypatch):
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=8)), "--name", "add")
+    train = ("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full")
+    monkeypatch.delenv("TUNEBOARD_RAY_ADDRESS", raising=False)
+    no_address = cli(workspace, *train, "--executor", "ray")
+    assert no_address.returncode == 2 and "TUNEBOARD_RAY_ADDRESS=http://HEAD:8265" in no_address.stderr
+    monkeypatch.setenv("TUNEBOARD_RAY_ADDRESS", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    silent = cli(workspace, *train, "--executor", "ray")
+    assert silent.returncode == 2 and "does not answer" in silent.stderr
+    local = cli(workspace, *train, "--workers", "2")
+    assert local.returncode == 2 and "--executor ray" in local.stderr
+    assert cli_json(workspace, "runs", "list") == []
