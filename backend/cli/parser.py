@@ -246,17 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd(sub, "supervise", serve_supervisor, "run the job supervisor without the web UI")
     c.add_argument("--cpu-runs", type=int, help="runs training on the CPU at once (default 1, $TUNEBOARD_CPU_RUNS)")
     c.add_argument("--runs-per-gpu", type=int, help="runs sharing one GPU (default 1, $TUNEBOARD_RUNS_PER_GPU)")
+    c.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="submit ray runs to this Ray cluster (http://HEAD:8265; $TUNEBOARD_RAY_ADDRESS)",
+    )
     auth = sub.add_parser("auth", help="users of `app.py --auth-file`").add_subparsers(dest="action", required=True)
     c = cmd(auth, "add", auth_add, "add a user (or change a password) in an auth file of scrypt hashes")
     c.add_argument("file", help="the auth file (created owner-only if missing)")
     c.add_argument("user")
     c.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     c.set_defaults(uses_workspace=False)
-    c.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="submit ray runs to this Ray cluster (http://HEAD:8265; $TUNEBOARD_RAY_ADDRESS)",
-    )
     return p
 
 
