@@ -4,6 +4,10 @@ unstructured:0.5  the 50% smallest weights of the encoder's Linear layers set to
                   (torch.nn.utils.prune, global L1). The tensors keep their shape: the zeros save
                   size only when stored sparse and time only where a sparse kernel runs; neither
                   happens in a dense safetensors file on a CPU, and the figures say so.
+heads:0.3         30% of each layer's attention heads removed (BERT-style encoders): the query, key and
+                  value projections lose the heads' rows, the output projection their columns; the
+                  heads whose value rows and output columns weigh least go (a head with zero value
+                  rows writes nothing). config.json records the heads kept (backend/shrink.py).
 neurons:0.3       30% of each layer's MLP neurons removed (the intermediate Linear layer loses
                   rows, the output one columns), the ones whose weights in and out weigh least;
                   every layer keeps as many, so the config's intermediate_size describes the model.
@@ -18,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.compress.layers import keep_layers, layer_list
+from backend.shrink import HEADS_KEY, attention_blocks, head_count, shrink_attention, sliced
 
-KINDS = ("unstructured", "neurons", "layers")
+KINDS = ("unstructured", "heads", "neurons", "layers")
 _SPEC = re.compile(r"\s*([a-z]+)\s*:\s*([0-9]*\.?[0-9]+)\s*")
 
 
@@ -40,7 +45,7 @@ def parse(text: str) -> list[Prune]:
         if not m or m.group(1) not in KINDS:
             raise ValueError(
                 f"setting 'prune': {part.strip()!r} is not KIND:AMOUNT; use {', '.join(f'{k}:...' for k in KINDS)} "
-                "(e.g. neurons:0.3 or layers:2), several joined by commas"
+                "(e.g. heads:0.3, neurons:0.3 or layers:2), several joined by commas"
             )
         kind, amount = m.group(1), float(m.group(2))
         if kind == "layers":
@@ -57,11 +62,10 @@ def parse(text: str) -> list[Prune]:
 def apply(model: Any, steps: list[Prune]) -> dict[str, Any]:
     """Prune `model` in place, step by step; returns what each step removed."""
     report: dict[str, Any] = {}
-    order = ("layers", "neurons", "unstructured")  # fewer layers first: less to score; zeros last: they stay zeros
+    order = ("layers", "heads", "neurons", "unstructured")  # fewer layers first: less to score; zeros last
+    kinds = {"layers": drop_layers, "heads": prune_heads, "neurons": prune_neurons, "unstructured": unstructured}
     for step in sorted(steps, key=lambda p: order.index(p.kind)):
-        report[step.kind] = {"layers": drop_layers, "neurons": prune_neurons, "unstructured": unstructured}[step.kind](
-            model, step.amount
-        )
+        report[step.kind] = kinds[step.kind](model, step.amount)
     return report
 
 
@@ -83,10 +87,27 @@ def prune_neurons(model: Any, share: float) -> dict[str, Any]:
         up, down = _mlp_pair(layer, size)
         score = up[1].weight.norm(dim=1) * down[1].weight.norm(dim=0)  # weight in x weight out, per neuron
         idx = score.topk(keep_n).indices.sort().values
-        setattr(up[0], up[2], _sliced(up[1], rows=idx))
-        setattr(down[0], down[2], _sliced(down[1], cols=idx))
+        setattr(up[0], up[2], sliced(up[1], rows=idx))
+        setattr(down[0], down[2], sliced(down[1], cols=idx))
     model.config.intermediate_size = keep_n
     return {"neurons_per_layer": keep_n, "of": size}
+
+
+def prune_heads(model: Any, share: float) -> dict[str, Any]:
+    import torch
+
+    kept, heads = [], 0
+    for attention, output in attention_blocks(model):
+        size, heads = attention.attention_head_size, head_count(attention)
+        keep_n = max(1, round(heads * (1 - share)))
+        value = attention.value.weight.view(heads, size, -1)
+        columns = output.dense.weight.view(output.dense.out_features, heads, size)
+        score = value.norm(dim=(1, 2)) * columns.norm(dim=(0, 2))  # weight in x weight out, per head
+        chosen = score.topk(keep_n).indices.sort().values
+        shrink_attention(attention, output, keep_n, (chosen[:, None] * size + torch.arange(size)).flatten())
+        kept.append(keep_n)
+    setattr(model.config, HEADS_KEY, kept)
+    return {"heads_per_layer": kept[0], "of": heads}
 
 
 def unstructured(model: Any, share: float) -> dict[str, Any]:
@@ -121,16 +142,3 @@ def _mlp_pair(layer: Any, size: int) -> tuple[tuple[Any, Any, str], tuple[Any, A
             f"{type(layer).__name__} has {len(ups)} and {len(downs)} (gated MLPs are not supported)"
         )
     return ups[0], downs[0]
-
-
-def _sliced(linear: Any, rows: Any = None, cols: Any = None) -> Any:
-    """A new Linear holding the kept output rows (and their biases) or the kept input columns."""
-    import torch
-
-    weight = linear.weight.data
-    weight = weight[rows] if rows is not None else weight[:, cols]
-    out = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=linear.bias is not None)
-    out.weight.data.copy_(weight)
-    if linear.bias is not None:
-        out.bias.data.copy_(linear.bias.data[rows] if rows is not None else linear.bias.data)
-    return out.to(linear.weight.dtype)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.config import RunConfig
+from backend.shrink import HEADS_KEY
 
 LOADING = {
     "merged": "AutoModelForCausalLM.from_pretrained(folder)  # or AutoModelForSequenceClassification",
@@ -19,6 +20,11 @@ LOADING = {
     "gguf-q8_0": "ollama create NAME -f Modelfile  # or llama.cpp: llama-cli -m model.gguf",
     "gguf-q4_0": "ollama create NAME -f Modelfile  # or llama.cpp: llama-cli -m model.gguf",
 }
+HEADS_NOTE = (
+    "Some attention heads of this model were pruned (config.json: `tuneboard_attention_heads`). A stock "
+    "`from_pretrained` would rebuild every head; load it with `backend.shrink.from_pretrained("
+    "AutoModelForSequenceClassification, folder)` from Tuneboard, or use an ONNX export, which runs anywhere."
+)
 SHOWN_METRICS = 12  # final metrics listed (numbers only; per-class tables stay in Tuneboard)
 
 
@@ -26,8 +32,11 @@ def write_card(target: Path, run: Any, fmt: str, verification: dict[str, Any]) -
     """README.md in `target`: Hub front matter, then the run's settings (those not at their defaults),
     dataset, final metrics and the export's check."""
     config = run.config or {}
-    defaults = RunConfig.from_dict({"task": config.get("task", "sft"), "method": config.get("method", "lora")})
+    given = {"task": config.get("task", "sft"), "method": config.get("method", "lora")}
+    given |= {"reward": config["reward"]} if config.get("reward") else {}  # a GRPO run's defaults need one
+    defaults = RunConfig.from_dict(given)
     changed = {k: v for k, v in config.items() if k in defaults.to_dict() and v != getattr(defaults, k)}
+    changed |= {"reward": config["reward"]} if config.get("reward") else {}
     metrics = {k: v for k, v in (run.metrics or {}).items() if isinstance(v, int | float) and not isinstance(v, bool)}
     checks = {k: v for k, v in verification.items() if isinstance(v, int | float | str | bool)}
     lines = [
@@ -62,4 +71,6 @@ def write_card(target: Path, run: Any, fmt: str, verification: dict[str, Any]) -
         "```",
         "",
     ]
+    if fmt == "merged" and (target / "config.json").is_file() and HEADS_KEY in (target / "config.json").read_text():
+        lines += [HEADS_NOTE, ""]
     (target / "README.md").write_text("\n".join(lines), encoding="utf-8")

@@ -34,6 +34,7 @@ TASK_FORMATS = {  # what each task's model can be exported as
     "sft": FORMATS,
     "text-classification": ("adapter", "merged", "int8", "onnx", "onnx-int8"),
     "image-classification": ("merged", "int8", "onnx", "onnx-int8"),
+    "reward": ("merged",),  # a one-score sequence classifier, LoRA merged in
 }
 BYTES_PER_WEIGHT = {  # on disk, per fp32 weight of the source: what the free-disk check expects
     "adapter": 4.0, "merged": 4.0, "int8": 1.3, "onnx": 4.0, "onnx-int8": 5.3,  # onnx-int8 writes fp32 first
@@ -65,11 +66,6 @@ def export_run(
         why = f" ({run.reason.strip().splitlines()[-1][:200]})" if run.reason else ""
         raise ValueError(f"run {run_id} is {run.status.value}{why}; only a completed run can be exported")
     task = model_task((run.config or {}).get("task", "sft"))  # a DPO/GRPO policy exports as a chat model
-    if task == "reward":
-        raise ValueError(
-            f"run {run_id} is a reward model: GRPO runs use it as it is (--reward reward_model:{run_id}); "
-            "exporting reward models is not built yet"
-        )
     if fmt not in formats_for(task) and fmt != "adapter":  # a missing adapter is explained below
         raise ValueError(f"a {task} run exports as {', '.join(formats_for(task))}; '{fmt}' is for chat (sft) runs")
     if push_to:
@@ -83,8 +79,8 @@ def export_run(
     target = _target(workspace, run_id, fmt, out)
     try:
         _check_disk(target, _estimate_bytes(fmt, base, adapter))
-        source = load_source(task, base, adapter, trusted)
-        rows = validation_rows(workspace, run) if task != "sft" else []
+        source = reward_source(adapter or base) if task == "reward" else load_source(task, base, adapter, trusted)
+        rows = validation_rows(workspace, run) if task not in ("sft", "reward") else []
         from backend.export.formats import write_and_check
 
         try:
@@ -197,3 +193,14 @@ def validation_rows(workspace: Workspace, run: Any) -> list[dict[str, Any]]:
     seed = cfg.get("seed", defaults["seed"].default)
     train, held = load_rows(workspace, run.dataset_id, "train"), load_rows(workspace, run.dataset_id, "validation")
     return hold_out(train, held, ratio, seed)[1][: ev.MAX_EVAL_ROWS]
+
+
+def reward_source(folder: Path) -> Any:
+    """A reward run's model as an export source: a sequence classifier with one score, checked on a chat."""
+    from backend.export.sources import CHECK_PROMPT, Source
+    from backend.tasks.grpo import load_reward_model
+
+    model, tokenizer = load_reward_model(folder)
+    chat = [*CHECK_PROMPT, {"role": "assistant", "content": "I am a helpful assistant."}]
+    check = dict(tokenizer.apply_chat_template(chat, return_tensors="pt", return_dict=True))
+    return Source("reward-model", model.float(), tokenizer, check, ["score"])

@@ -12,6 +12,7 @@ from typing import Any
 
 from backend.export import verify as ev
 from backend.export.sources import Source, eval_batches, prompt_ids, stop_ids
+from backend.shrink import from_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _write_plain(
     source.model.save_pretrained(target, safe_serialization=True)
     source.tokenizer.save_pretrained(target)  # keeps the chat template, so the export chats like the playground
     auto = AutoModelForCausalLM if source.kind == "causal-lm" else AutoModelForSequenceClassification
-    model, load_s = ev.timed(lambda: auto.from_pretrained(target, trust_remote_code=code, dtype="float32").eval())
+    model, load_s = ev.timed(lambda: from_pretrained(auto, target, trust_remote_code=code, dtype="float32").eval())
     return _logits_of(model), load_s
 
 

@@ -119,4 +119,6 @@ def _skeleton(folder: Path, kind: str) -> Any:
 
     config = AutoConfig.from_pretrained(folder)  # no remote code: exports are of natively supported models
     auto = AutoModelForCausalLM if kind == "causal-lm" else AutoModelForSequenceClassification
-    return auto.from_config(config)
+    from backend.shrink import reshape
+
+    return reshape(auto.from_config(config))  # a classifier whose heads were pruned: cut to the saved heads

@@ -69,14 +69,17 @@ def text_classifier(base: Path, adapter: Path | None, code: bool, tokenizer: Any
     """A sequence classifier: the base folder's, or the base with the run's classes and adapter."""
     from transformers import AutoModelForSequenceClassification
 
+    from backend.shrink import from_pretrained
+
     if adapter is None:
-        return AutoModelForSequenceClassification.from_pretrained(base, trust_remote_code=code, dtype="float32")
+        return from_pretrained(AutoModelForSequenceClassification, base, trust_remote_code=code, dtype="float32")
     from peft import PeftModel
 
     if not (adapter / CLASSES_FILE).is_file():
         raise ValueError(f"{adapter} has no {CLASSES_FILE} (it predates class lists); train the run again")
     classes = json.loads((adapter / CLASSES_FILE).read_text())  # the base folder's head has other classes
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model = from_pretrained(
+        AutoModelForSequenceClassification,
         base,
         num_labels=len(classes),
         id2label=dict(enumerate(classes)),

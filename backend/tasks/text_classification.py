@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from backend.config import ADAPTERS, RunConfig
+from backend.shrink import from_pretrained
 from backend.tasks.base import Built
 from backend.tasks.classification import class_list, hold_out, trainer_metrics
 
@@ -63,7 +64,8 @@ def build(
         from backend.training.methods import quantization_config
 
         extra = {"quantization_config": quantization_config(cfg, dtype), "dtype": dtype}
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model = from_pretrained(  # a folder whose heads were pruned (compress) loads in its shape
+        AutoModelForSequenceClassification,
         model_dir,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),

@@ -3,6 +3,8 @@ beside its original; bad requests are refused with nothing written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import cli, cli_json
@@ -43,6 +45,39 @@ def test_neurons_that_give_nothing_are_removed_without_changing_outputs(tmp_path
     torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
     model.save_pretrained(tmp_path)  # the config describes the smaller model: it loads back as it is
     loaded = BertForSequenceClassification.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=ids).logits, after)
+
+
+def test_heads_that_write_nothing_are_removed_and_the_smaller_model_loads_back_as_it_is(tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+
+    from backend.compress.prune import apply, parse
+    from backend.shrink import HEADS_KEY, from_pretrained
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=60, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=32, num_labels=3,
+    )  # fmt: skip
+    model = BertForSequenceClassification(config).eval()
+    ids = torch.randint(0, 60, (4, 9))
+    with torch.no_grad():
+        for layer in model.bert.encoder.layer:  # heads 1 and 3 (8 dims each) read values of zero: they add nothing
+            for head in (1, 3):
+                layer.attention.self.value.weight[head * 8 : (head + 1) * 8] = 0
+                layer.attention.self.value.bias[head * 8 : (head + 1) * 8] = 0
+        before, count = model(input_ids=ids).logits, _params(model)
+        report = apply(model, parse("heads:0.5"))
+        after = model(input_ids=ids).logits
+    assert report["heads"] == {"heads_per_layer": 2, "of": 4} and getattr(model.config, HEADS_KEY) == [2, 2, 2]
+    assert _params(model) == count - 3 * 2 * 8 * (3 * (32 + 1) + 32)  # 2 heads x 8 dims x (q, k, v rows + o cols)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+    model.save_pretrained(tmp_path)
+    # As training and export load a folder: the config's head count alone would rebuild 4 heads per layer.
+    loaded = from_pretrained(AutoModelForSequenceClassification, tmp_path, num_labels=3).eval()
+    assert _params(loaded) == _params(model)
     with torch.no_grad():
         torch.testing.assert_close(loaded(input_ids=ids).logits, after)
 
@@ -94,17 +129,22 @@ def test_bad_prune_requests_are_refused(spec, message):
 
 def test_compress_records_a_smaller_run_beside_its_original(teacher):
     ws, original = teacher
-    run = cli_json(ws, "compress", str(original), "--prune", "neurons:0.5,layers:1", "--tolerance", "1")
+    run = cli_json(ws, "compress", str(original), "--prune", "heads:0.5,neurons:0.5,layers:1", "--tolerance", "1")
     m = run["metrics"]
     assert run["status"] == "completed" and run["parent_id"] == original and m["compressed_from"] == original
     assert m["params"] < m["original"]["params"] and m["size_bytes"] < m["original"]["size_bytes"]
     assert m["latency_ms"] > 0 and m["original"]["latency_ms"] > 0 and m["eval_rows"] >= 20
     assert 0 <= m["accuracy"] <= 1 and 0 <= m["original"]["accuracy"] <= 1 and m["flagged"] is False
     assert m["pruned"]["layers"] == {"kept_layers": [1], "of": 2} and "sparse_note" not in m
+    assert m["pruned"]["heads"] == {"heads_per_layer": 1, "of": 2}
     shown = cli_json(ws, "runs", "show", str(run["id"]))  # recorded like any run, and exportable like one
     assert shown["metrics"]["original"] == m["original"]
-    out = cli_json(ws, "export", str(run["id"]), "--format", "onnx-int8")
-    assert out["verification"]["ok"]
+    paths = {}
+    for fmt in ("merged", "int8", "onnx-int8"):  # its fewer heads load back in every format, and are checked
+        out = cli_json(ws, "export", str(run["id"]), "--format", fmt)
+        assert out["verification"]["ok"], (fmt, out["verification"])
+        paths[fmt] = Path(out["path"])
+    assert "attention heads of this model were pruned" in (paths["merged"] / "README.md").read_text()
     sparse = cli_json(ws, "compress", str(original), "--prune", "unstructured:0.6", "--tolerance", "1")["metrics"]
     assert sparse["nonzero_params"] < sparse["original"]["nonzero_params"] and "stored dense" in sparse["sparse_note"]
 
@@ -136,7 +176,7 @@ def test_compress_refuses_bad_requests_and_writes_nothing(teacher):
 @pytest.mark.slow
 def test_recovery_is_an_ordinary_short_run_measured_beside_the_original(teacher):
     ws, original = teacher
-    run = cli_json(ws, "compress", str(original), "--prune", "neurons:0.3", "--recover-steps", "2", "--wait")
+    run = cli_json(ws, "compress", str(original), "--prune", "heads:0.5,neurons:0.3", "--recover-steps", "2", "--wait")
     m = run["metrics"]
     assert run["status"] == "completed" and run["config"]["max_steps"] == 2 and run["step"] == 2
     assert m["compression"] == "prune+recover" and m["compressed_from"] == original

@@ -1,0 +1,119 @@
+"""Shrinking a transformer in place, and loading a shrunk one back in its shape.
+
+- `sliced`: a Linear layer cut to the output rows or input columns that stay (pruned neurons, heads).
+- Attention heads of a BERT-style encoder: `shrink_attention` keeps some heads of a layer. transformers'
+  configs tie the head count to the hidden size (head size = hidden / heads), so no stock field describes
+  fewer heads of the same size: config.json records the heads each layer kept under
+  `tuneboard_attention_heads`, and `from_pretrained` loads such a folder (a stock load would re-initialize
+  the smaller projections). Every loader of a text classifier goes through it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HEADS_KEY = "tuneboard_attention_heads"  # config.json: the heads each layer kept
+_PROJECTIONS = ("query", "key", "value")
+
+
+def sliced(linear: Any, rows: Any = None, cols: Any = None) -> Any:
+    """A new Linear holding the kept output rows (and their biases) or the kept input columns."""
+    import torch
+
+    weight = linear.weight.data
+    weight = weight[rows] if rows is not None else weight[:, cols]
+    out = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=linear.bias is not None)
+    out.weight.data.copy_(weight)
+    if linear.bias is not None:
+        out.bias.data.copy_(linear.bias.data[rows] if rows is not None else linear.bias.data)
+    return out.to(linear.weight.dtype)
+
+
+def attention_blocks(model: Any) -> list[tuple[Any, Any]]:
+    """Per layer, in order: (self-attention with query/key/value, the module holding its output `dense`)."""
+    blocks = []
+    for module in model.base_model.modules():
+        attention = getattr(getattr(module, "attention", None), "self", None)
+        output = getattr(getattr(module, "attention", None), "output", None)
+        if attention is not None and hasattr(output, "dense") and all(hasattr(attention, p) for p in _PROJECTIONS):
+            blocks.append((attention, output))
+    if not blocks:
+        raise ValueError(
+            "setting 'prune': heads needs BERT-style attention (query, key, value and an output projection); "
+            f"{type(model).__name__} has another layout: prune neurons or layers instead"
+        )
+    return blocks
+
+
+def head_count(attention: Any) -> int:
+    return attention.query.out_features // attention.attention_head_size
+
+
+def shrink_attention(attention: Any, output: Any, keep_n: int, rows: Any) -> None:
+    """Keep the projections' `rows` (the kept heads' dimensions) and the output projection's columns."""
+    for name in _PROJECTIONS:
+        setattr(attention, name, sliced(getattr(attention, name), rows=rows))
+    output.dense = sliced(output.dense, cols=rows)
+    attention.num_attention_heads = keep_n
+    attention.all_head_size = keep_n * attention.attention_head_size
+
+
+def from_pretrained(cls: Any, folder: Path | str, **kwargs: Any) -> Any:
+    """`cls.from_pretrained(folder, **kwargs)`, also for a folder whose heads were pruned."""
+    kept = heads_kept(folder)
+    if not kept:
+        return cls.from_pretrained(folder, **kwargs)
+    model = cls.from_pretrained(folder, **{**kwargs, "ignore_mismatched_sizes": True})
+    return restore(model, Path(folder), kept)
+
+
+def heads_kept(folder: Path | str) -> list[int] | None:
+    config = Path(folder) / "config.json"
+    return json.loads(config.read_text()).get(HEADS_KEY) if config.is_file() else None
+
+
+def reshape(model: Any) -> Any:
+    """A model built from a config with `tuneboard_attention_heads` (from_config, or a stock load that
+    re-initialized the projections) cut to the saved head counts; its weights are loaded after."""
+    import torch
+
+    kept = getattr(model.config, HEADS_KEY, None)
+    if not kept:
+        return model
+    blocks = attention_blocks(model)
+    if len(kept) != len(blocks):
+        raise ValueError(f"config.json's {HEADS_KEY} names {len(kept)} layers; the model has {len(blocks)}")
+    for (attention, output), keep_n in zip(blocks, kept, strict=True):
+        if head_count(attention) != keep_n:
+            shrink_attention(attention, output, keep_n, torch.arange(keep_n * attention.attention_head_size))
+    return model
+
+
+def restore(model: Any, folder: Path, kept: list[int]) -> Any:
+    """Shrink a freshly loaded model's attention to the saved head counts and load the saved projections."""
+    import torch
+    from safetensors import safe_open
+
+    setattr(model.config, HEADS_KEY, list(kept))
+    reshape(model)
+    blocks = attention_blocks(model)
+    shrunk = {id(m) for a, o in blocks for m in (a.query, a.key, a.value, o.dense)}
+    wanted = {
+        f"{name}.{p}": param
+        for name, module in model.named_modules()
+        if id(module) in shrunk
+        for p, param in module.named_parameters(recurse=False)
+    }
+    found = set()
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 (a safe_open handle is not a dict)
+                if key in wanted:
+                    with torch.no_grad():
+                        wanted[key].copy_(f.get_tensor(key))
+                    found.add(key)
+    if missing := sorted(set(wanted) - found):
+        raise ValueError(f"{folder}: the pruned model's weights lack {missing[0]} (and {len(missing) - 1} more)")
+    return model
