@@ -17,6 +17,7 @@ from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
 from backend.data import list_datasets
 from backend.models.catalog import models_for
 from backend.models.fit import check_fit, estimate_for
+from backend.runs import ray_jobs
 from backend.runs.estimate import calibrate, estimate
 from backend.runs.queue import get_run
 from backend.runs.slots import gpu_count
@@ -62,7 +63,10 @@ class TrainUI:
     estimate: gr.Button  # how long the run takes here: steps x seconds per step measured on this machine
     estimate_text: gr.Markdown
     quick_start: gr.Markdown  # about the chat example: shown for the chat task only
-    executor: gr.Radio | None = None  # where the workers start: this machine, or a Slurm cluster's nodes
+    executor: gr.Radio | None = None  # where the workers start: this machine, a Slurm cluster's nodes, a Ray cluster
+    ray_row: gr.Row | None = None  # a Ray run's workers, resources per worker, and the cluster's free CPUs/GPUs
+    ray_settings: tuple = ()
+    cluster_free: gr.Markdown | None = None
 
     def config_widgets(self) -> dict[str, gr.components.Component]:
         """Every widget named after a RunConfig field (for filling the form from a run's config)."""
@@ -120,12 +124,21 @@ def build(services: Services) -> TrainUI:
         with gr.Row():
             for name in HARDWARE:
                 settings[name] = _widget(name)
+        cluster = ray_jobs.installed() and ray_jobs.configured_address(services.workspace)  # hidden without Ray
         executor = gr.Radio(
-            [(L("train.executor_local"), "local"), (L("train.executor_slurm"), "slurm")],
+            [(L("train.executor_local"), "local"), (L("train.executor_slurm"), "slurm")]
+            + ([(L("train.executor_ray"), "ray")] if cluster else []),
             value="local",
             label=L("train.executor"),
             info=L("train.executor_info"),
         )
+        with gr.Row(visible=False) as ray_row:
+            ray_settings = (
+                gr.Number(1, precision=0, minimum=1, label=L("train.workers")),
+                gr.Number(1, minimum=0.1, label=L("train.worker_cpus")),
+                gr.Number(0, minimum=0, label=L("train.worker_gpus")),
+            )
+            cluster_free = gr.Markdown()
     with gr.Row():
         start = gr.Button(L("train.start"), variant="primary", size="lg", scale=3)
         estimate = gr.Button(L("train.estimate"), size="lg", scale=1)
@@ -146,6 +159,9 @@ def build(services: Services) -> TrainUI:
         estimate_text,
         quick_start,
         executor=executor,
+        ray_row=ray_row,
+        ray_settings=ray_settings,
+        cluster_free=cluster_free,
     )
 
 
@@ -249,9 +265,24 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
     def form_config(task: str, model: str, dataset: str, method: str, gpus: list[str], values) -> RunConfig:
         return RunConfig.from_dict(form_settings(task, model, dataset, method, gpus, values))
 
-    def start(executor: str, task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
+    def where(executor: str):
+        """A Ray run's settings, and the cluster's free CPUs/GPUs, show when the run goes to the cluster."""
+        if executor != "ray":
+            return gr.Row(visible=False), ""
+        address = ray_jobs.configured_address(services.workspace) or ""
+        free = ray_jobs.cluster_resources(address) if address else None
+        if free is None:
+            return gr.Row(visible=True), t("train.cluster_silent", address=address)
+        return gr.Row(visible=True), t("train.cluster_free", address=address, **{k: f"{v:g}" for k, v in free.items()})
+
+    ui.executor.change(where, [ui.executor], [ui.ray_row, ui.cluster_free], api_visibility="private")
+
+    def start(executor: str, workers, worker_cpus, worker_gpus, task: str, model: str, dataset: str, method: str,
+              gpus: list[str], *values):  # fmt: skip
         try:  # as the CLI and the API queue it (a teacher run makes it a distillation, checked here)
             settings = {**form_settings(task, model, dataset, method, gpus, values), "executor": executor}
+            if executor == "ray":
+                settings.update(workers=int(workers or 1), worker_cpus=worker_cpus, worker_gpus=worker_gpus)
             run = get_run(services.database, actions.train(services, settings)["id"])
             cfg = RunConfig.from_dict(run.config)
         except ValueError as e:
@@ -273,7 +304,9 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         )
 
     inputs = [ui.task, ui.model, ui.dataset, ui.method, ui.gpus, *widgets]
-    ui.start.click(start, [ui.executor, *inputs], [ui.status, tabs, runs_ui.run], api_visibility="private")
+    ui.start.click(
+        start, [ui.executor, *ui.ray_settings, *inputs], [ui.status, tabs, runs_ui.run], api_visibility="private"
+    )
 
     def time_it(measure: bool, task: str, model: str, dataset: str, method: str, gpus: list[str], *values):
         """Steps x seconds per step measured here; with `measure`, a few real steps are timed when nothing was."""
