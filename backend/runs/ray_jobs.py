@@ -296,3 +296,20 @@ def job_log_tail(workspace: Workspace, run: Run, lines: int = 30) -> str:
     if not text and path.is_file():
         text = path.read_text(encoding="utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+def cluster_resources(address: str, timeout: float = 3.0) -> dict[str, float] | None:
+    """Free and total CPUs and GPUs of the cluster (its dashboard's /api/cluster_status); None when it does
+    not answer. For the Train tab: {"cpus_free", "cpus", "gpus_free", "gpus"}."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{address.rstrip('/')}/api/cluster_status", timeout=timeout) as response:
+            usage = json.load(response)["data"]["clusterStatus"]["loadMetricsReport"]["usage"]
+    except Exception:
+        return None
+    out = {}
+    for name in ("CPU", "GPU"):
+        used, total = usage.get(name, [0.0, 0.0])
+        out[f"{name.lower()}s"], out[f"{name.lower()}s_free"] = float(total), float(total) - float(used)
+    return out
