@@ -205,7 +205,7 @@ def detail(services: Services, run_id: int | None, metric: str | None) -> tuple[
         ),
         gr.Dropdown(choices=others, value=chosen),
         runs_compare.curve_plot(views.curve_frame(data, [chosen] if chosen else []), chosen),
-        s.get("log_tail", ""),
+        s.get("log_tail", "") + _cluster_log(s),
         s.get("config"),
         views.final_metrics(metrics),
         views.confusion_matrix(metrics),
@@ -350,3 +350,9 @@ def wire_clone(services: Services, ui: RunsUI, train_ui: Any, tabs: gr.Tabs) -> 
         return *values, gr.Tabs(selected="train")
 
     ui.clone.click(clone, [ui.run], [*widgets.values(), tabs], api_visibility="private")
+
+
+def _cluster_log(s: dict) -> str:
+    """A Ray run's job log (Ray Train's driver and workers) under the run's own log."""
+    tail = s.get("cluster_log_tail")
+    return f"\n\n{t('runs.cluster_log', job=s.get('cluster_job_id'))}\n{tail}" if tail else ""
