@@ -7,6 +7,8 @@
 - kinds.py       other long work the supervisor advances each tick (searches; more kinds plug in here)
 - slots.py, launch.py       which devices a run gets; the worker's argument list (never a shell)
 - worker.py, callbacks.py   one run in its own process (`python -m backend.runs.worker RUN_ID`)
+- external.py, ray_jobs.py, ray_train.py   runs on a cluster: Slurm's workers claim them; a Ray cluster's
+                 Jobs API runs them (Ray Train's TorchTrainer, each worker running worker.py)
 - preflight.py, failures.py, files.py   machine checks before queueing; why a run ended badly; run-folder files
 """
 

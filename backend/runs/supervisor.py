@@ -129,7 +129,8 @@ class Supervisor:
         f.write(str(os.getpid()))
         f.flush()
         self._lock_file = f
-        announce(self.workspace, self.ray and self.ray.address)  # the CLI and UI see which cluster runs go to
+        with contextlib.suppress(OSError):  # the CLI and UI see which cluster ray runs go to
+            announce(self.workspace, self.ray and self.ray.address)
         return True
 
     def start(self) -> bool:
