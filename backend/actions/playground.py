@@ -19,17 +19,25 @@ def predict(
     split: str = "",
     out: str | None = None,
     max_new_tokens: int = GREEDY.max_new_tokens,
+    answer: str | None = None,
 ) -> dict[str, Any]:
     """A completed run's prediction: a chat reply or class probabilities for one prompt, top classes for an
-    image, or a whole dataset split scored with the engine's metrics and written as CSV (`out` or
-    workspace/predictions/). The input must suit the run's task; nothing is written on a refusal."""
-    from backend.playground.predict import batch_predict, classify, run_task
+    image, a reward run's score of `answer` to `prompt`, or a whole dataset split scored with the engine's
+    metrics and written as CSV (`out` or workspace/predictions/). The input must suit the run's task;
+    nothing is written on a refusal."""
+    from backend.playground.predict import batch_predict, classify, run_task, score_answer
 
     given = [name for name, v in (("--prompt", prompt), ("--image", image), ("--dataset", dataset)) if v]
     if len(given) != 1:
         why = "nothing" if not given else " and ".join(given)
         raise ValueError(f"give one of --prompt TEXT, --image FILE or --dataset D --split S (got {why})")
     task = run_task(services.database, run_id)
+    if answer is not None and task != "reward":
+        raise ValueError(f"run {run_id} is a {task} run; --answer is for reward runs, which score answers")
+    if task == "reward":
+        if not prompt.strip() or not (answer or "").strip():
+            raise ValueError(f"run {run_id} is a reward run: it scores an answer; give --prompt TEXT --answer TEXT")
+        return score_answer(services.database, services.workspace, run_id, prompt, answer)
     if dataset:
         if not split:
             raise ValueError("--dataset needs --split (train, validation or test) naming the rows to predict")

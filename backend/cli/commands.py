@@ -176,8 +176,9 @@ def compress(services, args) -> dict[str, Any]:
 
 def predict(services, args) -> dict[str, Any]:
     return actions.predict(
-        services, args.run_id, args.prompt or "", args.image, args.dataset or "", args.split or "", out=args.out
-    )
+        services, args.run_id, args.prompt or "", args.image, args.dataset or "", args.split or "", out=args.out,
+        answer=args.answer,
+    )  # fmt: skip
 
 
 def chat(services, args) -> dict[str, Any]:
@@ -204,6 +205,9 @@ def evaluate(services, args) -> dict[str, Any] | list[dict[str, Any]]:
         limit=args.limit,
         wait=args.wait,
         timeout=args.timeout,
+        judge={"model": args.judge, "mode": args.judge_mode, "rubric": args.rubric, "human": args.human}
+        if args.judge
+        else None,
     )
 
 

@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--disagreements", action="store_true", help="show: only samples the models score differently")
     c.add_argument("--csv", help="show: also write the samples side by side to this CSV file")
     c.add_argument("--limit", type=int, help="score only the first N samples of each suite")
+    c.add_argument("--judge", help="a judge model (base:NAME, run:ID or a folder) grades the generation suites' answers")
+    c.add_argument("--judge-mode", default="pairwise", choices=["pairwise", "rubric", "pass"],
+                   help="pairwise: each later model against the first, both orders; rubric: a 1-5 score; pass: pass/fail")  # fmt: skip
+    c.add_argument("--rubric", help="rubric and pass modes: what a good answer does")
+    c.add_argument("--human", help="human-labelled samples (JSON Lines): the judge's agreement with them is reported")
     c.add_argument("--wait", action="store_true", help="block until the evaluation ends")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
 
@@ -219,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd(sub, "predict", predict, "a completed run's answer, class probabilities, or a scored dataset split as CSV")
     c.add_argument("run_id", type=int)
     c.add_argument("--prompt", help="text: a question for a chat run, or the text a text classifier labels")
+    c.add_argument("--answer", help="with --prompt, for a reward run: the answer it scores (higher: preferred)")
     c.add_argument("--image", help="an image file (PNG/JPEG) for an image-classification run")
     c.add_argument("--dataset", help="predict every row of this dataset (name or id); needs --split")
     c.add_argument("--split", help="with --dataset: train, validation or test")

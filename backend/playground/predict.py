@@ -73,6 +73,19 @@ def load_classifier(database: Database, workspace: Workspace, run_id: int) -> Cl
     return CACHE.get(key, source_label(database, run_id), loader, lambda c: _bytes(c.model))
 
 
+def score_answer(database: Database, workspace: Workspace, run_id: int, prompt: str, answer: str) -> dict[str, Any]:
+    """A completed reward run's score of `answer` to `prompt` (higher: the answer it prefers), the same
+    scorer a GRPO run uses for `reward_model:RUN`."""
+    from backend.runs.results import model_folder
+    from backend.tasks.grpo import reward_model_scorer
+
+    base, adapter, _ = model_folder(database, workspace, run_id)
+    with cpu.lease():
+        scorer = reward_model_scorer(str(adapter or base))
+        score = scorer([prompt], [answer])[0]
+    return {"task": "reward", "run_id": run_id, "prompt": prompt, "answer": answer, "score": round(float(score), 4)}
+
+
 def _bytes(model: Any) -> int:
     from backend.playground.cache import model_bytes
 

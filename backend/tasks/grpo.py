@@ -134,8 +134,8 @@ def final_metrics(trainer: Any) -> dict[str, Any]:
     return out
 
 
-def reward_model_scorer(folder: str) -> Any:
-    """A reward run's model (its folder, put in the spec when the run was queued) as f(prompts, answers)."""
+def load_reward_model(folder: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer) of a reward run's saved folder (its adapter merged in), in eval mode."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path = Path(folder)
@@ -146,7 +146,14 @@ def reward_model_scorer(folder: str) -> Any:
     else:
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model.eval()
+    if model.config.pad_token_id is None:  # as training set it: batches of several answers need it
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model.eval(), tokenizer
+
+
+def reward_model_scorer(folder: str) -> Any:
+    """A reward run's model (its folder, put in the spec when the run was queued) as f(prompts, answers)."""
+    model, tokenizer = load_reward_model(folder)
 
     def score(prompts: list[str], answers: list[str]) -> list[float]:
         texts = [
