@@ -74,6 +74,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "cutoff_len": 128,  # short texts; attention cost grows with the square of the length
         "val_ratio": 0.2,
     },
+    # GRPO: no KL term by default (TRL's own default): a step needs no reference forward.
+    "grpo": {"beta": 0.0},
     "image-classification": {
         "model": DEFAULT_MODELS["image-classification"],
         "method": "full",

@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 MODEL = "SmolLM2-135M-Instruct"
 
+from backend import cpu  # noqa: E402
+
+cpu.wait_politely()  # before torch: idle OpenMP threads sleep (a busy machine made greedy answers 30x slower)
+
 
 def cli(workspace: Path, *args: str) -> dict:
     cmd = [sys.executable, "-m", "backend.cli", "--workspace", str(workspace), *args, "--json"]
