@@ -57,7 +57,7 @@ BETA = field(
     default=0.1,
     metadata=_when(
         "How far the model may move from the reference: higher keeps it closer (ORPO: weight of the odds-ratio "
-        "loss; GRPO: weight of the KL penalty, 0 turns it off).",
+        "loss; GRPO: weight of the KL penalty, 0 (its default) turns it off).",
         "dpo",
         "orpo",
         "kto",

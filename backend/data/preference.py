@@ -194,4 +194,7 @@ def preference_stats(task: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         stats["undesirable_rows"] = len(rows) - stats["desirable_rows"]
     else:
         stats["rows_with_answer"] = sum(bool(r["answer"]) for r in rows)
+    # the longest sequence a trainer builds (prompt + one answer): the memory estimate pads batches to it
+    answers = [max(len(r.get(k) or "") for k in ("chosen", "rejected", "completion")) for r in rows]
+    stats["max_chars"] = max(p + a for p, a in zip(prompt, answers, strict=True))
     return stats

@@ -199,7 +199,7 @@ def _activations(cfg: RunConfig, summary: dict[str, Any], half: bool, device: st
         per_layer += 2 * sequences * shape["heads"] * seq**2 * act
     kept = 2 * tokens * hidden * act * layers + per_layer if cfg.grad_checkpointing else per_layer * layers
     logits = 0
-    if cfg.task in LANGUAGE_MODEL_TASKS:  # fp32 logits, the shifted copy, their log-softmax and its gradient, over the vocabulary
+    if cfg.task in LANGUAGE_MODEL_TASKS:  # fp32 logits, the shifted copy, their log-softmax and its gradient
         logits = 4 * tokens * shape["vocab"] * 4
     return kept + logits
 
@@ -216,7 +216,9 @@ def _advice(cfg: RunConfig, summary: dict[str, Any], device: str, estimate: floa
     if cfg.batch_size > 1:
         options.append((f"batch size {cfg.batch_size // 2}", {"batch_size": cfg.batch_size // 2}))
     if cfg.task == "grpo" and cfg.max_completion_len > 64:
-        options.append((f"max_completion_len {cfg.max_completion_len // 2}", {"max_completion_len": cfg.max_completion_len // 2}))
+        options.append(
+            (f"max_completion_len {cfg.max_completion_len // 2}", {"max_completion_len": cfg.max_completion_len // 2})
+        )
     if cfg.cutoff_len > 256 and cfg.task != "image-classification":
         options.append((f"cutoff_len {cfg.cutoff_len // 2}", {"cutoff_len": cfg.cutoff_len // 2}))
     tips = []

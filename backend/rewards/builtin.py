@@ -94,9 +94,12 @@ def _check(spec: Spec) -> Callable[[str, str], float]:
         pattern = re.compile(arg, re.S)
         return lambda text, ref: float(pattern.search(text) is not None)
     if spec.name == "format":
+        # 1 when the whole reply is the tagged answer, 0.5 when a tagged answer sits among other text: a
+        # model that never answers in the format at first still gets a signal towards it.
         tag = re.escape(arg.strip() or "answer")
         whole = re.compile(rf"^\s*(<think>.*?</think>\s*)?<{tag}>.+?</{tag}>\s*$", re.S)
-        return lambda text, ref: float(whole.match(text) is not None)
+        inside = re.compile(rf"<{tag}>.+?</{tag}>", re.S)
+        return lambda text, ref: 1.0 if whole.match(text) else 0.5 if inside.search(text) else 0.0
     if spec.name == "length":
         low, high = length_range(arg)
         return lambda text, ref: float(low <= len(text.strip()) <= high)

@@ -12,7 +12,7 @@ ARGUMENTS = {
     "numeric": (False, ""),
     "normalized": (False, ""),
     "regex": (True, "a regular expression the answer must contain"),
-    "format": (False, "optional: a tag name (default answer: <answer>...</answer>)"),
+    "format": (False, "optional: a tag name (default answer: <answer>...</answer>; 0.5 when other text surrounds it)"),
     "length": (True, "a character range such as 20-200"),
     "json": (False, "optional: a JSON schema file the answer must satisfy"),
     "contains": (True, "phrases separated by | (case ignored)"),

@@ -55,6 +55,7 @@ def _score(spec: str, completion: str, answer: str = "") -> float:
         ("normalized", "<answer>The  Cat!</answer>", "the cat", 1.0),
         ("format", "<answer>7</answer>", "", 1.0),
         ("format", "so 7", "", 0.0),
+        ("format", "So: <answer>7</answer>, I think", "", 0.5),  # partial credit on the way to the format
         ("length:2-5", "abcd", "", 1.0),
         ("length:2-5", "abcdef", "", 0.0),
         ("json", '{"a": 1}', "", 1.0),
