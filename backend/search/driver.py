@@ -26,12 +26,13 @@ from backend.config import RunConfig
 from backend.runs.kinds import LIVE
 from backend.runs.queue import ACTIVE, cancel_run, create_run
 from backend.search.storage import distributions, optuna_study
-from backend.search.studies import is_live
+from backend.search.studies import is_live, suite_objective
 from backend.workspace import Workspace
-from db import Database, MetricPoint, Run, RunStatus, Study
+from db import Database, Evaluation, MetricPoint, Run, RunStatus, Study
 from db.models import as_utc, utcnow
 
 log = logging.getLogger(__name__)
+LIVE_EVALUATION = ("queued", "running")
 
 
 def advance_studies(database: Database, workspace: Workspace) -> None:
@@ -77,6 +78,16 @@ def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
                 in_flight, stopping = in_flight - 1, stopping + 1
         elif run.status == RunStatus.completed:
             value = (run.metrics or {}).get(key)
+            if value is None and suite_objective(key, cfg["settings"]):  # scored by the evaluation after the run
+                waiting = _suite_scoring(database, run)
+                if waiting is True:
+                    in_flight += 1
+                    continue
+                if waiting:
+                    optuna.trial.Trial(study, t._trial_id).set_user_attr("failed", waiting)
+                    study.tell(t.number, state=TrialState.FAIL)
+                    log.info("search %d: trial %d (run %d): %s", study_id, t.number, run.id, waiting)
+                    continue
             if not isinstance(value, (int, float)):
                 have = ", ".join(sorted(k for k, v in (run.metrics or {}).items() if isinstance(v, (int, float))))
                 study.tell(t.number, state=TrialState.FAIL)
@@ -101,6 +112,22 @@ def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
         if over_time and asked < cfg["trials"]:
             why = f"the time budget of {budget:g} min ran out after {asked} of {cfg['trials']} trials"
         _end(database, study_id, "completed" if done else "failed", why)
+
+
+def _suite_scoring(database: Database, run: Run) -> bool | str:
+    """True while the evaluation after a completed trial run is still to come or running (the objective
+    is not known yet); otherwise why it will never come (a failed or cancelled evaluation, none queued)."""
+    from backend.processes import is_alive
+
+    with database.session() as s:
+        found = s.scalars(select(Evaluation).where(Evaluation.run_id == run.id).order_by(Evaluation.id.desc())).first()
+    if found is None:  # the run's worker queues it just after marking the run completed
+        return True if run.pid and is_alive(run.pid, run.pid_started_at) else "no evaluation was queued after its run"
+    if found.status in LIVE_EVALUATION:
+        return True
+    if found.status == "completed":  # its process writes the scores into the run's metrics just after this
+        return bool(found.pid and is_alive(found.pid, found.pid_started_at))
+    return f"its evaluation {found.id} {found.status}: {found.reason or ''}".strip()
 
 
 def _pruned(database: Database, study: optuna.Study, t: Any, run: Run, key: str, study_id: int) -> bool:

@@ -14,6 +14,7 @@ import logging
 import math
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -55,6 +56,18 @@ class SearchOptions:
     seed: int = 42
 
 
+def suite_objective(key: str, settings: dict[str, Any]) -> str | None:
+    """The eval suite a key such as 'eval_identity' names (a shipped suite, or one in eval_suites), else None.
+    Such an objective is the trial run's score on that suite, from the evaluation after its training."""
+    from backend.evaluate.suites import SHIPPED
+
+    if not key.startswith("eval_"):
+        return None
+    name = key.removeprefix("eval_")
+    named = {Path(x.strip()).name: x.strip() for x in str(settings.get("eval_suites") or "").split(",") if x.strip()}
+    return named.get(name) or (name if name in SHIPPED else None)
+
+
 def objective_key(metric: str) -> str:
     """The run metric a study optimizes: 'loss' -> 'eval_loss'; train_loss and eval_* as given."""
     metric = metric.strip()
@@ -79,9 +92,17 @@ def create_study(
     base = RunConfig.from_dict(settings)
     distributions = parse_space(space)
     key = objective_key(options.metric)
-    _check_options(options, key)
+    suite = suite_objective(key, settings)
+    _check_options(options, key, suite)
     ds = find_dataset(database, base.dataset)
-    if key.startswith("eval_") and "validation" not in (ds.splits or {}) and not base.val_ratio:
+    if suite:  # scored by the evaluation each trial's run queues when it completes (eval_suites)
+        listed = [x.strip() for x in str(settings.get("eval_suites") or "").split(",") if x.strip()]
+        if suite not in listed:
+            settings["eval_suites"] = ",".join([*listed, suite])
+        from backend.evaluate.suites import load_suite
+
+        load_suite(suite)  # a bad suite file is refused now, not after the first trial has trained
+    elif key.startswith("eval_") and "validation" not in (ds.splits or {}) and not base.val_ratio:
         raise ValueError(
             f"the objective {key} is measured on a validation split and dataset '{ds.name}' has none: "
             f"set val_ratio (e.g. 0.2), or use the metric train_loss. ({NEEDS_VALIDATION})"
@@ -92,6 +113,8 @@ def create_study(
         trials = options.trials or size
         if trials > size:
             raise ValueError(f"the grid has {size} points; set trials to {size} or fewer (0: the whole grid)")
+    if suite and base.task != "sft":
+        raise ValueError(f"the objective {key} is an eval suite's score: suites score chat (sft) runs only")
     if base.task == "sft" and "eval_samples" not in settings and key not in GENERATED:
         settings["eval_samples"] = 0  # answering validation prompts takes long and the objective doesn't use it
     if options.prune and not base.eval_steps:  # pruning needs points during the run
@@ -140,7 +163,7 @@ def _steps(cfg: RunConfig, splits: dict[str, int]) -> int:
     return max(1, math.ceil(rows / (cfg.batch_size * cfg.grad_accum * cfg.world_size)) * math.ceil(cfg.epochs))
 
 
-def _check_options(options: SearchOptions, key: str) -> None:
+def _check_options(options: SearchOptions, key: str, suite: str | None = None) -> None:
     if options.sampler not in SAMPLERS:
         raise ValueError(f"sampler '{options.sampler}' is not one of {', '.join(SAMPLERS)}")
     if options.direction not in DIRECTIONS:
@@ -153,7 +176,7 @@ def _check_options(options: SearchOptions, key: str) -> None:
         raise ValueError("the time budget must be 0 (none) or more minutes")
     if options.prune_startup < 0:
         raise ValueError("prune_startup must be 0 or more")
-    if options.prune and key in GENERATED:
+    if options.prune and (key in GENERATED or suite):
         raise ValueError(f"{key} is scored once, at the end of a trial, so it cannot prune: turn pruning off")
     if options.prune and not key.startswith("eval_"):
         raise ValueError(
