@@ -50,9 +50,11 @@ def ray_head():
     dashboard = free_port()
     cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1"]
     cmd += ["--dashboard-host", "127.0.0.1", "--port", str(free_port()), "--dashboard-port", str(dashboard)]
-    cmd += ["--temp-dir", temp, "--num-cpus", "2", "--include-dashboard", "true"]
+    cmd += ["--temp-dir", temp, "--num-cpus", "3", "--include-dashboard", "true"]
     log = open(Path(temp) / "head.log", "wb")  # noqa: SIM115 - open while the head lives
-    head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **RAY_ENV}, start_new_session=True)
+    head = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **RAY_ENV}, start_new_session=True
+    )
     address = f"http://127.0.0.1:{dashboard}"
 
     def answers():
@@ -66,10 +68,8 @@ def ray_head():
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(timeout=5)  # it stops its processes itself; the rest are killed
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)
         head.wait(timeout=10)
@@ -92,55 +92,44 @@ def tick_until(supervisor: Supervisor, services: Services, run_id: int, done, ti
     return wait_for(check, timeout, what)
 
 
-def test_a_two_worker_run_trains_on_the_cluster_and_a_restarted_supervisor_finds_its_job(
+def test_runs_train_on_the_cluster_are_cancelled_and_survive_a_supervisor_restart(
     cluster, workspace, tiny_model, tmp_path
 ):
     cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=16)), "--name", "add")
-    queued = cli_json(
-        workspace,
-        *("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu"),
-        *("--max-steps", "4", "--batch-size", "2", "--save-steps", "2", "--executor", "ray", "--workers", "2"),
-    )
+    train = ("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu")
+    # Both at once (the head has room for 3 workers): one to the end with 2 workers, one long one to cancel.
+    two = cli_json(workspace, *train, *("--max-steps", "4", "--batch-size", "2", "--executor", "ray", "--workers", "2"))
+    long = cli_json(workspace, *train, *("--max-steps", "2000", "--batch-size", "2", "--executor", "ray"))
     services = Services.open(workspace)
     first = Supervisor(services.database, services.workspace, ray=cluster)
-    run = tick_until(first, services, queued["id"], lambda r: r.cluster_job_id, 60, "the run's job submitted")
-    assert run.status.value == "running" and run.cluster_job_id.startswith(f"tuneboard-run-{queued['id']}-")
+    for queued in (two, long):
+        run = tick_until(first, services, queued["id"], lambda r: r.cluster_job_id, 60, "the run's job submitted")
+        assert run.status.value == "running" and run.cluster_job_id.startswith(f"tuneboard-run-{queued['id']}-")
 
-    # The dashboard goes away mid-run; a new one finds the job on the cluster (by its metadata) and follows it.
+    # The dashboard goes away mid-run; a new one finds the jobs on the cluster (by their metadata) and follows them.
     del first
     second = Supervisor(services.database, services.workspace, ray=cluster)
-    run = tick_until(second, services, queued["id"], lambda r: r.status.finished, 240, "the run finished")
+    tick_until(second, services, long["id"], lambda r: r.step >= 2, 240, "the long run training")
+    assert cli_json(workspace, "runs", "cancel", str(long["id"]))["status"] == "running"
+    asked = time.monotonic()
+    cancelled = tick_until(second, services, long["id"], lambda r: r.status.finished, 60, "the cancelled run ended")
+    assert cancelled.status.value == "cancelled" and time.monotonic() - asked < 30
+    run = tick_until(second, services, two["id"], lambda r: r.status.finished, 240, "the 2-worker run finished")
 
-    shown = cli_json(workspace, "runs", "show", str(queued["id"]))
+    shown = cli_json(workspace, "runs", "show", str(two["id"]))
     assert shown["status"] == "completed", shown["reason"]
     assert shown["executor"] == "ray" and shown["workers"] == 2 and shown["cluster_job_id"] == run.cluster_job_id
     assert shown["metrics"]["world_size"] == 2  # the Trainer ran in Ray Train's 2-process group
     assert shown["epoch"] == 1.0  # 4 steps x 2 rows x 2 workers = the 16 rows once: each worker saw its half
-    assert [step for step, _ in curve(services.database, queued["id"])] == [1, 2, 3, 4]
+    assert [step for step, _ in curve(services.database, two["id"])] == [1, 2, 3, 4]
     assert "[rank 0]" in shown["log_tail"] and "[rank 1]" in shown["log_tail"]
     model = Path(shown["artifacts"][0]["path"])  # in the workspace, the storage every node reaches
     assert model.is_relative_to(services.workspace.root) and (model / "config.json").is_file()
     assert "RayTrainWorker" in shown["cluster_log_tail"] or "TrainController" in shown["cluster_log_tail"]
-
-
-def test_cancel_stops_the_job_and_marks_the_run_cancelled(cluster, workspace, tiny_model, tmp_path):
-    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=16)), "--name", "add")
-    queued = cli_json(
-        workspace,
-        *("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu"),
-        *("--max-steps", "2000", "--batch-size", "2", "--executor", "ray", "--workers", "1"),
-    )
-    services = Services.open(workspace)
-    supervisor = Supervisor(services.database, services.workspace, ray=cluster)
-    tick_until(supervisor, services, queued["id"], lambda r: r.step >= 2, 180, "training under way")
-    assert cli_json(workspace, "runs", "cancel", str(queued["id"]))["status"] == "running"
-    asked = time.monotonic()
-    run = tick_until(supervisor, services, queued["id"], lambda r: r.status.finished, 60, "the run ended")
-    assert run.status.value == "cancelled" and time.monotonic() - asked < 30
     from ray.job_submission import JobSubmissionClient
 
-    jobs = JobSubmissionClient(cluster)
-    wait_for(lambda: jobs.get_job_status(run.cluster_job_id).is_terminal(), 60, "the Ray job ended")
+    jobs = JobSubmissionClient(cluster)  # the cancelled run's job ends too (its workers stopped, or stop_job)
+    wait_for(lambda: jobs.get_job_status(cancelled.cluster_job_id).is_terminal(), 60, "the cancelled job ended")
 
 
 def test_bad_cluster_settings_are_refused_before_anything_is_queued(workspace, tiny_model, tmp_path, monkeypatch):
@@ -155,3 +144,19 @@ def test_bad_cluster_settings_are_refused_before_anything_is_queued(workspace, t
     local = cli(workspace, *train, "--workers", "2")
     assert local.returncode == 2 and "--executor ray" in local.stderr
     assert cli_json(workspace, "runs", "list") == []
+
+
+def test_without_ray_installed_the_cli_says_how_to_install_it(services, tiny_model, tmp_path, monkeypatch):
+    """Ray is optional: where it is missing, a ray run is refused with the install command and queues nothing."""
+    from backend import actions
+    from backend.data import import_file
+    from backend.runs import ray_jobs
+
+    import_file(services.database, services.workspace, write_alpaca(tmp_path / "add.json", n=8), name="add")
+    monkeypatch.setattr(ray_jobs, "installed", lambda: False)  # what find_spec says on a machine without Ray
+    settings = {"dataset": "add", "model": str(tiny_model), "method": "full", "executor": "ray", "workers": 2}
+    with pytest.raises(ValueError, match="pip install -r requirements-cluster.txt"):
+        actions.train(services, settings)
+    with pytest.raises(ValueError, match="requirements-cluster.txt"):
+        Supervisor(services.database, services.workspace, ray="http://127.0.0.1:8265")
+    assert actions.list_runs(services) == []
