@@ -22,12 +22,21 @@ def evaluate(
     limit: int | None = None,
     wait: bool = False,
     timeout: float | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Queue an evaluation of every model on every suite (checked first; nothing written on a refusal)."""
+    """Queue an evaluation of every model on every suite (checked first; nothing written on a refusal);
+    `judge` {"model", "mode", "rubric", "human"}: a judge model grades the answers too."""
     from backend.evaluate.jobs import create_evaluation
 
     row = create_evaluation(
-        services.database, services.workspace, list(models), list(suites), metric, int(fewshot or 0), limit or None
+        services.database,
+        services.workspace,
+        list(models),
+        list(suites),
+        metric,
+        int(fewshot or 0),
+        limit or None,
+        judge=judge or None,
     )
     if wait:
         from backend.actions.waiting import supervise_while

@@ -17,7 +17,7 @@ def differences(results: list[dict[str, Any]], samples: list[dict[str, Any]]) ->
     by_key: dict[tuple[str, str], dict[int, float]] = {}
     for s in samples:
         by_key.setdefault((s["model"], s["suite"]), {})[s["index"]] = s["score"]
-    models = list(dict.fromkeys(r["model"] for r in results))
+    models = list(dict.fromkeys(r["model"] for r in results if "judge" not in r))  # a judge's verdicts: no baseline
     out = []
     for suite in dict.fromkeys(r["suite"] for r in results):
         present = [m for m in models if (m, suite) in by_key]
@@ -44,15 +44,19 @@ def differences(results: list[dict[str, Any]], samples: list[dict[str, Any]]) ->
 
 def side_by_side(samples: list[dict[str, Any]], disagreements_only: bool = False) -> list[dict[str, Any]]:
     """One row per (suite, sample): prompt, reference, then each model's answer and score. With
-    `disagreements_only`, the rows where the models' scores differ."""
-    models = list(dict.fromkeys(s["model"] for s in samples))
+    `disagreements_only`, the rows where the models' scores differ. A judge's rows add its verdict and
+    reason beside the answers it graded."""
+    models = list(dict.fromkeys(s["model"] for s in samples if not (s.get("detail") or {}).get("judge")))
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for s in samples:
         row = rows.setdefault(
             (s["suite"], s["index"]),
             {"suite": s["suite"], "index": s["index"], "prompt": s["prompt"], "reference": s["reference"]},
         )
-        row[f"{s['model']} answer"], row[f"{s['model']} score"] = s["answer"], s["score"]
+        if (s.get("detail") or {}).get("judge"):
+            row[f"{s['model']} verdict"], row[f"{s['model']} reason"] = s["detail"]["verdict"], s["answer"]
+        else:
+            row[f"{s['model']} answer"], row[f"{s['model']} score"] = s["answer"], s["score"]
     out = list(rows.values())
     if disagreements_only:
         out = [r for r in out if len({r.get(f"{m} score") for m in models}) > 1]

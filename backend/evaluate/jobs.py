@@ -36,8 +36,10 @@ def create_evaluation(
     fewshot: int = 0,
     limit: int | None = None,
     run_id: int | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> Evaluation:
-    """Check every model and suite, then queue one evaluation of each model on each suite."""
+    """Check every model and suite, then queue one evaluation of each model on each suite; `judge`
+    ({"model", "mode", "rubric", "human"}) also has a judge model grade the generation suites' answers."""
     if not models:
         raise ValueError("setting 'model': name at least one (base:NAME, run:ID or a folder)")
     if not suites:
@@ -62,12 +64,19 @@ def create_evaluation(
     if len(set(names)) < len(names):
         raise ValueError(f"setting 'suite': {names} names one suite twice; give each once")
     total = len(models) * sum(min(len(s.rows), limit or len(s.rows)) for s in checked)
+    if judge:
+        from backend.evaluate.judging import check_judge, work
+
+        judge = check_judge(database, workspace, judge, list(dict.fromkeys(models)))
+        if not any(s.kind == "generation" for s in checked):
+            raise ValueError("setting 'judge': a judge grades written answers; add a generation suite")
+        total += work(list(dict.fromkeys(models)), [x.describe() for x in checked], judge, limit)
     with database.session() as s:
         row = Evaluation(
             status="queued",
             models=list(dict.fromkeys(models)),
             suites=[x.describe() for x in checked],
-            options={"fewshot": fewshot, "limit": limit, "metric": metric},
+            options={"fewshot": fewshot, "limit": limit, "metric": metric, **({"judge": judge} if judge else {})},
             results=[],
             total=total,
             run_id=run_id,

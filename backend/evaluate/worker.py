@@ -85,15 +85,33 @@ def evaluate(database: Database, workspace: Workspace, evaluation_id: int) -> No
                     suite.rows = suite.rows[: options["limit"]]
                 samples = run_suite(loaded, suite, options.get("fewshot") or 0, progress)
                 _save(database, evaluation_id, ref, suite.name, suite.metric, samples)
+        if options.get("judge"):  # the judge grades the answers written above (and the human-labelled samples)
+            from backend.evaluate.jobs import samples
+            from backend.evaluate.judging import judge_all
+
+            scored = samples(database, evaluation_id)
+            for label, suite, metric, rows, extra in judge_all(
+                database, workspace, scored, models, options["judge"], finished, progress
+            ):
+                _save(database, evaluation_id, label, suite, metric, rows, extra)
     _end(database, evaluation_id, "completed", None)
     from backend.evaluate.after import record_on_run
 
     record_on_run(database, evaluation_id)  # an evaluation after training: base vs run into the run's metrics
 
 
-def _save(database: Database, evaluation_id: int, ref: str, suite: str, metric: str, samples: list[dict]) -> None:
+def _save(
+    database: Database,
+    evaluation_id: int,
+    ref: str,
+    suite: str,
+    metric: str,
+    samples: list[dict],
+    extra: dict | None = None,
+) -> None:
     scores = [s["score"] for s in samples]
     result: dict[str, Any] = {
+        **(extra or {}),
         "model": ref,
         "suite": suite,
         "metric": metric,
