@@ -177,11 +177,23 @@ def register(services: Services) -> None:
         return actions.list_searches(services)
 
     def evaluate(
-        models: list[str], suites: list[str], metric: str = "", fewshot: int = 0, limit: int = 0
+        models: list[str],
+        suites: list[str],
+        metric: str = "",
+        fewshot: int = 0,
+        limit: int = 0,
+        judge: str = "",
+        judge_mode: str = "pairwise",
+        rubric: str = "",
+        human: str = "",
     ) -> dict[str, Any]:
         """Queue an evaluation of each model (base:NAME, run:ID or a folder) on each suite (a shipped name or
-        a file); follow it with evaluate_show."""
-        return actions.evaluate(services, list(models), list(suites), metric or None, int(fewshot), int(limit) or None)
+        a file); `judge` (a model) also grades the answers: judge_mode pairwise, rubric (1-5) or pass, with
+        `human` a file of human-labelled samples for its agreement. Follow it with evaluate_show."""
+        grader = {"model": judge, "mode": judge_mode, "rubric": rubric, "human": human} if judge else None
+        return actions.evaluate(
+            services, list(models), list(suites), metric or None, int(fewshot), int(limit) or None, judge=grader
+        )
 
     def evaluate_show(evaluation_id: int, disagreements_only: bool = False) -> dict[str, Any]:
         """An evaluation: status, progress, results with 95% CI, differences from the first model, samples
