@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
-from backend import alignment
+from backend import alignment, distillation
 
 # distill: a request, not a stored task: a run asked for with --task distill takes its data's task and
 # learns from its teacher run (backend/compress/distill.py); see RunConfig.teacher.
@@ -217,28 +217,11 @@ class RunConfig:
     report_to: str = field(
         default="", metadata={"help": f"Also log to these trackers, comma-separated: {', '.join(TRACKERS)}."}
     )
-    teacher: int = field(
-        default=0,
-        metadata=_only(
-            "Distillation: a completed run whose model teaches this one (0: none); the student is `model`.",
-            task=(*CLASSIFIERS, "sft", "distill"),
-        ),
-    )
-    temperature: float = field(
-        default=2.0,
-        metadata=_only("Distillation: softens both models' scores (classes or next tokens); higher passes more.",
-                       task=(*CLASSIFIERS, "sft", "distill")),
-    )  # fmt: skip
-    alpha: float = field(
-        default=0.5,
-        metadata=_only("Distillation: weight of the true labels' loss; 1 - alpha goes to the teacher's.",
-                       task=(*CLASSIFIERS, "sft", "distill")),
-    )  # fmt: skip
-    layers_from_teacher: int = field(
-        default=0,
-        metadata=_only("Distillation: the student is the teacher keeping every k-th layer (0: `model`).",
-                       task=(*CLASSIFIERS, "sft", "distill")),
-    )  # fmt: skip
+    teacher: int = distillation.TEACHER  # learn from a completed run: backend/distillation.py
+    temperature: float = distillation.TEMPERATURE
+    alpha: float = distillation.ALPHA
+    layers_from_teacher: int = distillation.LAYERS_FROM_TEACHER
+    sequence_level: bool = distillation.SEQUENCE_LEVEL
     beta: float = alignment.BETA  # dpo, orpo, kto, reward, grpo: backend/alignment.py
     loss_type: str = alignment.LOSS_TYPE
     from_run: int = alignment.FROM_RUN

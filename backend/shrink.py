@@ -65,7 +65,14 @@ def from_pretrained(cls: Any, folder: Path | str, **kwargs: Any) -> Any:
     kept = heads_kept(folder)
     if not kept:
         return cls.from_pretrained(folder, **kwargs)
-    model = cls.from_pretrained(folder, **{**kwargs, "ignore_mismatched_sizes": True})
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its report of the smaller projections it re-initializes: restored below
+    try:
+        model = cls.from_pretrained(folder, **{**kwargs, "ignore_mismatched_sizes": True})
+    finally:
+        hf_logging.set_verbosity(level)
     return restore(model, Path(folder), kept)
 
 

@@ -9,6 +9,8 @@ teacher scores every training row once before training (with its own tokenizer: 
 another) and the scores travel in the batches; images are randomly cropped and flipped, and chat logits
 span the whole vocabulary, so there the teacher scores each batch as it comes.
 The student is `cfg.model`, or with `layers_from_teacher` k the teacher itself keeping every k-th layer.
+With `sequence_level` (chat) the teacher answers the training prompts once and the student learns those
+answers as an ordinary SFT run: no shared tokenizer needed.
 
     python -m backend.cli train --task distill --teacher 3 --model all-MiniLM-L6-v2 --layers-from-teacher 2 \
         --dataset support_tickets --wait --json
@@ -57,6 +59,8 @@ def build(
             f"{', '.join(labels)}; distil on the dataset the teacher was trained on"
         )
     task = get_task(cfg.task)
+    if cfg.task == "sft" and cfg.sequence_level:
+        return _sequence_level(cfg, task, model_dir, train_rows, eval_rows, dtype, source)
     if cfg.layers_from_teacher:
         folder = _thinned_teacher(source, cfg.layers_from_teacher)
         try:
@@ -95,6 +99,40 @@ def build(
         "distilling run %s (%d params) into %s (%d params), T=%s alpha=%s",
         cfg.teacher, teacher_params, cfg.model, built.total_params, cfg.temperature, cfg.alpha,
     )  # fmt: skip
+    return built
+
+
+def _sequence_level(
+    cfg: RunConfig, task: Any, model_dir: Path, train_rows: list, eval_rows: list, dtype: torch.dtype, source: Any
+) -> Built:
+    """Sequence-level distillation (Kim & Rush, 2016): the teacher answers every training prompt (greedy), and
+    the student is an ordinary SFT run on those answers. Validation keeps the true answers, so its loss
+    and scores say how close the student came to the data, as for any run."""
+    from backend.tasks.causal_lm import generate_answers
+
+    taught, answered = [], 0
+    for row in train_rows:
+        turns = row.get("messages") or []
+        last = max((i for i, m in enumerate(turns) if m.get("role") == "assistant"), default=None)
+        if last is None:
+            taught.append(row)
+            continue
+        _, answers, _ = generate_answers(source.model, source.tokenizer, [row], max_new_tokens=cfg.cutoff_len // 2)
+        if answers and answers[0]:
+            turns = [*turns[:last], {**turns[last], "content": answers[0]}, *turns[last + 1 :]]
+            answered += 1
+        taught.append({**row, "messages": turns})
+    if not answered:
+        raise ValueError(f"teacher run {cfg.teacher} answered none of the training prompts; distil token by token")
+    log.info("teacher run %s answered %d of %d training prompts", cfg.teacher, answered, len(train_rows))
+    built = task.build(cfg, model_dir, taught, eval_rows, dtype)
+    inner, teacher_params = built.final_metrics, sum(p.numel() for p in source.model.parameters())
+
+    def final_metrics(trainer: Any) -> dict[str, Any]:
+        extra = inner(trainer) if inner else {}
+        return {**extra, "teacher_run": cfg.teacher, "teacher_params": teacher_params, "teacher_answers": answered}
+
+    built.final_metrics = final_metrics
     return built
 
 

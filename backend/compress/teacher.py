@@ -52,7 +52,7 @@ def distill_settings(database: Database, workspace: Workspace, settings: dict[st
                     "from its teacher (layers_from_teacher) has none; choose method full or freeze (--method full)"
                 )
             out["method"] = out.get("method") or "full"
-    elif task == "sft":
+    elif task == "sft" and not out.get("sequence_level"):  # learning its answers needs no shared tokenizer
         from backend.models.catalog import BUNDLED, is_materialized, resolve_model
 
         student = out.get("model") or run.model

@@ -51,11 +51,12 @@ def test_a_chat_student_with_every_other_layer_learns_from_its_teacher(chat_teac
     assert isinstance(answer["reply"], str)  # it loads in the playground like any run
 
 
-def test_a_student_with_another_tokenizer_or_an_adapter_is_refused(chat_teacher, tmp_path):
+@pytest.fixture
+def other_tokenizer_model(tmp_path):
+    """A tiny chat model whose tokenizer (a BPE of its own) shares nothing with the teacher's."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    ws, teacher_id = chat_teacher
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.train_from_iterator(["a different corpus"], trainers.BpeTrainer(vocab_size=300, special_tokens=["<|im_end|>"]))
@@ -66,6 +67,12 @@ def test_a_student_with_another_tokenizer_or_an_adapter_is_refused(chat_teacher,
                     num_attention_heads=2, num_key_value_heads=1)
     ).save_pretrained(other)  # fmt: skip
     tokenizer.save_pretrained(other)
+    return other
+
+
+def test_a_student_with_another_tokenizer_or_an_adapter_is_refused(chat_teacher, other_tokenizer_model):
+    ws, teacher_id = chat_teacher
+    other = other_tokenizer_model
     before = cli_json(ws, "runs", "list")
 
     refused = cli(
@@ -80,3 +87,25 @@ def test_a_student_with_another_tokenizer_or_an_adapter_is_refused(chat_teacher,
     )  # fmt: skip
     assert adapter.returncode == 2 and "method full or freeze" in adapter.stderr
     assert cli_json(ws, "runs", "list") == before  # nothing queued
+
+
+def test_sequence_level_distillation_teaches_a_student_with_another_tokenizer_the_teachers_answers(
+    chat_teacher, other_tokenizer_model, tiny_model
+):
+    ws, _ = chat_teacher
+    # A teacher that has learnt to write answers (the 2-step one still ends at once, with nothing to teach).
+    teacher_id = cli_json(
+        ws, "train", "--dataset", "sums", "--model", str(tiny_model), "--method", "full", "--lr", "3e-2",
+        "--max-steps", "24", "--wait",
+    )["id"]  # fmt: skip
+    run = cli_json(
+        ws, "train", "--task", "distill", "--teacher", str(teacher_id), "--model", str(other_tokenizer_model),
+        "--sequence-level", "--method", "full", "--chat-template", "chatml", "--dataset", "sums", "--max-steps", "2",
+        "--cutoff-len", "64", "--wait",
+    )  # fmt: skip
+    assert run["status"] == "completed", run.get("reason")
+    assert run["task"] == "sft" and run["config"]["sequence_level"] is True
+    metrics = run["metrics"]
+    assert metrics["teacher_run"] == teacher_id and metrics["teacher_answers"] == 16  # each training prompt, once
+    log = (ws / "runs" / str(run["id"]) / "log.txt").read_text()
+    assert f"teacher run {teacher_id} answered {metrics['teacher_answers']} of" in log

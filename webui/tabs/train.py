@@ -42,7 +42,8 @@ HYPER_ROWS = [
     ["logging_steps", "save_steps", "save_total_limit", "seed", "report_to"],
 ]
 HARDWARE = ["precision", "nproc", "trust_remote_code"]
-DISTILL = ["teacher", "temperature", "alpha", "layers_from_teacher"]  # learn from a completed run (a teacher)
+# learn from a completed run (a teacher)
+DISTILL = ["teacher", "temperature", "alpha", "layers_from_teacher", "sequence_level"]
 ALIGNMENT = ["from_run", "beta", "loss_type", "num_generations", "max_completion_len", "reward"]  # dpo ... grpo
 # re-estimate on change
 TIMING_SETTINGS = ["epochs", "max_steps", "min_steps", "batch_size", "cutoff_len", "lora_rank", "precision"]
