@@ -1,6 +1,7 @@
 """Distillation and pruning of the support-ticket classifier (issue 19), through the CLI at default settings.
 
-    .venv/bin/python bench/compress_text.py [--recover-steps 30] [--prune heads:0.3,neurons:0.3]
+    .venv/bin/python bench/compress_text.py [--recover-steps 30] [--prune heads:0.3,neurons:0.3] [--threads 1]
+    .venv/bin/python bench/compress_text.py --workspace DIR --measure 1,2,4 --threads 1   # time saved runs again
 
 1. teacher: `train --task text-classification --dataset support_tickets` (all-MiniLM-L6-v2, 6 layers, defaults)
 2. student: `train --task distill --teacher T --layers-from-teacher 2 --dataset support_tickets` (3 layers)
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.classification_quality import cli  # noqa: E402 - the CLI as a user runs it, JSON out
 
-ROUNDS = 5
+ROUNDS = 9
 
 
 def main() -> None:
@@ -34,7 +35,23 @@ def main() -> None:
     p.add_argument("--recover-steps", type=int, default=30)
     p.add_argument("--prune", default="heads:0.3,neurons:0.3")
     p.add_argument("--workspace", help="default: a temporary folder")
+    p.add_argument("--threads", type=int, help="torch threads while timing (default: torch's)")
+    p.add_argument("--measure", metavar="TEACHER,STUDENT,PRUNED", help="time these runs of --workspace again only")
     args = p.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.measure:
+        from backend.runs.queue import get_run
+        from backend.services import Services
+
+        ws = Path(args.workspace) / "ws"
+        db = Services.open(ws).database
+        ids = dict(zip(("teacher", "student", "pruned"), map(int, args.measure.split(",")), strict=True))
+        runs = {k: {"id": i, "metrics": get_run(db, i).metrics or {}} for k, i in ids.items()}
+        print(json.dumps(measure(ws, get_run(db, ids["teacher"]).dataset_id, runs, {})))
+        return
     ws = Path(args.workspace or tempfile.mkdtemp(prefix="bench-compress-")) / "ws"
     ds = cli(ws, "datasets", "add", str(ROOT / "examples" / "support_tickets.csv"), "--task", "text-classification")
     timed = {}
