@@ -194,13 +194,15 @@ def _activations(cfg: RunConfig, summary: dict[str, Any], half: bool, device: st
     # q/k/v/o and MLP inputs, rotary q/k or dropout masks, residuals); a causal LM trained in full keeps
     # about half as much. Fitted to the peaks measured here (benchmarks.md: "Will it fit").
     scale = 0.5 if cfg.task == "sft" and cfg.method not in ADAPTERS else 1.0
+    if cfg.task in PAIRED_SEQUENCES:  # fitted: LoRA-DPO, batch 8 of examples/concise's longest pairs, 6.2 GB measured
+        scale = 0.5
     per_layer = tokens * scale * (10 * hidden + 4 * inner) * act
     if device != "cuda":  # no flash kernel for training here: softmax(QK^T) and its dropout input are kept
         per_layer += 2 * sequences * shape["heads"] * seq**2 * act
     kept = 2 * tokens * hidden * act * layers + per_layer if cfg.grad_checkpointing else per_layer * layers
     logits = 0
     if cfg.task in LANGUAGE_MODEL_TASKS:  # fp32 logits, the shifted copy, their log-softmax and its gradient
-        logits = 4 * tokens * shape["vocab"] * 4
+        logits = 4 * tokens * shape["vocab"] * 4 * (0.5 if cfg.task in PAIRED_SEQUENCES else 1)
     return kept + logits
 
 

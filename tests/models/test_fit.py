@@ -94,7 +94,8 @@ def test_the_estimate_covers_preference_and_rl_tasks(tiny_model):
     sft = _fit(tiny_model, method="lora", **common)
     dpo_lora = _fit(tiny_model, task="dpo", method="lora", **common)
     assert dpo_lora["parts"]["reference"] == 0  # the reference is the model with its adapter switched off
-    assert dpo_lora["parts"]["activations"] == pytest.approx(2 * sft["parts"]["activations"], rel=0.02)  # chosen+rejected
+    # chosen and rejected double the sequences; TRL's pass over them keeps about half per token (fitted to a peak)
+    assert sft["parts"]["activations"] < dpo_lora["parts"]["activations"] < 2 * sft["parts"]["activations"]
     dpo_full = _fit(tiny_model, task="dpo", method="full", **common)
     assert dpo_full["parts"]["reference"] == dpo_full["parts"]["weights"]  # a frozen second copy
     assert _fit(tiny_model, task="orpo", method="full", **common)["parts"]["reference"] == 0  # ORPO has no reference
