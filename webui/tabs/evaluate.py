@@ -33,11 +33,16 @@ class EvaluateUI:
     metric: gr.Dropdown
     fewshot: gr.Number
     limit: gr.Number
+    judge: gr.Dropdown
+    judge_mode: gr.Dropdown
+    rubric: gr.Textbox
+    human: gr.File
     start: gr.Button
     chosen: gr.Dropdown
     cancel: gr.Button
     status: gr.Markdown
     results: gr.Dataframe
+    chart: gr.BarPlot
     disagreements: gr.Checkbox
     samples: gr.Dataframe
     download: gr.DownloadButton
@@ -45,6 +50,8 @@ class EvaluateUI:
 
 
 SAMPLE_COLUMNS = ["suite", "index", "prompt", "reference"]  # then each model's answer and score (side_by_side)
+COLUMN_ENDS = ((" answer", "col_answer"), (" score", "col_sample_score"), (" verdict", "col_verdict"),
+               (" reason", "col_reason"))  # fmt: skip
 
 
 def samples_frame(table: list[dict[str, Any]]) -> pd.DataFrame:
@@ -52,7 +59,13 @@ def samples_frame(table: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(table) if table else pd.DataFrame(columns=SAMPLE_COLUMNS)
     names = {c: t(f"evaluate.col_{c}") for c in SAMPLE_COLUMNS}
     for column in frame.columns:
-        for end, key in ((" answer", "col_answer"), (" score", "col_sample_score")):
+        ends = (
+            (" answer", "col_answer"),
+            (" score", "col_sample_score"),
+            (" verdict", "col_verdict"),
+            (" reason", "col_reason"),
+        )
+        for end, key in ends:
             if column.endswith(end) and column not in names:
                 names[column] = t(f"evaluate.{key}", model=column[: -len(end)])
     return frame.rename(columns=names)
@@ -75,20 +88,34 @@ def build(services: Services) -> EvaluateUI:
         )
         fewshot = gr.Number(0, precision=0, minimum=0, maximum=25, label=L("evaluate.fewshot"))
         limit = gr.Number(0, precision=0, minimum=0, label=L("evaluate.limit"))
-        start = gr.Button(L("evaluate.start"), variant="primary")
+    with gr.Accordion(L("evaluate.judge_title"), open=False), gr.Row():
+        judge = gr.Dropdown([], value=None, label=L("evaluate.judge"), info=L("evaluate.judge_info"))
+        judge_mode = gr.Dropdown(
+            [(L("evaluate.mode_pairwise"), "pairwise"), (L("evaluate.mode_rubric"), "rubric"),
+             (L("evaluate.mode_pass"), "pass")],
+            value="pairwise",
+            label=L("evaluate.judge_mode"),
+        )  # fmt: skip
+        rubric = gr.Textbox(label=L("evaluate.rubric"), info=L("evaluate.rubric_info"), lines=2)
+        human = gr.File(label=L("evaluate.human"), file_types=[".jsonl", ".json"])
+    start = gr.Button(L("evaluate.start"), variant="primary")
     with gr.Row():
         chosen = gr.Dropdown([], label=L("evaluate.chosen"), scale=3)
         cancel = gr.Button(L("evaluate.cancel"), variant="stop", scale=0)
     status = gr.Markdown()
     results = gr.Dataframe(label=L("evaluate.results"), interactive=False, wrap=True)
+    chart = gr.BarPlot(
+        chart_frame({}), x="bar", y="score", sort=None,
+        label=L("evaluate.chart"), x_title=" ", y_title=" ", height=320,
+    )  # fmt: skip
     with gr.Row():
         disagreements = gr.Checkbox(False, label=L("evaluate.disagreements"))
         download = gr.DownloadButton(L("evaluate.download"), value=None, scale=0)
     samples = gr.Dataframe(label=L("evaluate.samples"), interactive=False, wrap=True, max_height=500)
     timer = gr.Timer(2.0, active=False)
     return EvaluateUI(
-        models, folder, suites, upload, metric, fewshot, limit, start, chosen, cancel, status, results, disagreements,
-        samples, download, timer,
+        models, folder, suites, upload, metric, fewshot, limit, judge, judge_mode, rubric, human, start, chosen,
+        cancel, status, results, chart, disagreements, samples, download, timer,
     )  # fmt: skip
 
 
@@ -96,6 +123,35 @@ def model_choices(services: Services) -> list[tuple[str, str]]:
     """Base chat models, then chat runs (completed ones are what an evaluation accepts)."""
     bases = [(f"{t('evaluate.base')}: {m}", f"base:{m}") for m in actions.base_chat_models(services)]
     return bases + [(label, f"run:{run_id}") for label, run_id in run_choices(services)]
+
+
+def chart_frame(shown: dict[str, Any]) -> pd.DataFrame:
+    """One bar per (suite, model): each suite's models side by side, a model one colour (judges left out)."""
+    rows = [
+        {"bar": f"{r['suite']} · {r['model']}", "model": r["model"], "suite": r["suite"], "score": r["score"]}
+        for r in shown.get("results", [])
+        if "judge" not in r
+    ]
+    return pd.DataFrame(rows, columns=["bar", "model", "suite", "score"]).astype({"score": float})  # a number axis
+
+
+def judge_text(r: dict[str, Any]) -> str:
+    """A judge's result in a line: its tally, and how often it agreed with the human labels."""
+    if "judge" not in r:
+        return ""
+    if "wins" in r:
+        text = t("evaluate.judge_tally", wins=r["wins"], losses=r["losses"], ties=r["ties"])
+    elif "passed" in r:
+        text = t("evaluate.judge_passed", passed=r["passed"], n=r["n"])
+    elif "mean_score" in r:
+        text = t("evaluate.judge_mean", mean=r["mean_score"])
+    else:
+        text = ""
+    a = r.get("agreement")
+    if a:
+        kappa = f", κ {a['kappa']:.2f}" if a.get("kappa") is not None else ""
+        text += (" · " if text else "") + t("evaluate.judge_agreement", percent=a["percent"], n=a["n"], kappa=kappa)
+    return text
 
 
 def results_frame(shown: dict[str, Any]) -> pd.DataFrame:
@@ -112,7 +168,7 @@ def results_frame(shown: dict[str, Any]) -> pd.DataFrame:
                 t("evaluate.col_score"): r["score"],
                 "95% CI": f"{r['ci95'][0]:.1f} – {r['ci95'][1]:.1f}",
                 "n": r["n"],
-                t("evaluate.col_difference"): ""
+                t("evaluate.col_difference"): judge_text(r)
                 if d is None
                 else f"{d['difference']:+.1f} ({d['ci95'][0]:+.1f} – "
                 f"{d['ci95'][1]:+.1f})" + (f" ⚠ {t('evaluate.regression')}" if d["regression"] else ""),
@@ -151,27 +207,33 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
         return gr.Dropdown(choices=picks, value=value)
 
     def refresh(current):
-        return gr.Dropdown(choices=model_choices(services)), evaluations(current)
+        choices = model_choices(services)
+        return gr.Dropdown(choices=choices), gr.Dropdown(choices=[("", None), *choices]), evaluations(current)
 
-    tab.select(refresh, [ui.chosen], [ui.models, ui.chosen], **private)
-    app.load(refresh, [ui.chosen], [ui.models, ui.chosen], **private)
+    tab.select(refresh, [ui.chosen], [ui.models, ui.judge, ui.chosen], **private)
+    app.load(refresh, [ui.chosen], [ui.models, ui.judge, ui.chosen], **private)
 
-    def start(models, folder, suites, files, metric, fewshot, limit):
+    def start(models, folder, suites, files, metric, fewshot, limit, judge, judge_mode, rubric, human):
         refs = [*(models or []), *([folder.strip()] if folder and folder.strip() else [])]
         sources = [*(suites or []), *(getattr(f, "name", f) for f in files or [])]
+        human_file = getattr(human, "name", human) or None
+        grader = {"model": judge, "mode": judge_mode, "rubric": rubric, "human": human_file} if judge else None
         try:
-            shown = actions.evaluate(services, refs, sources, metric or None, int(fewshot or 0), int(limit or 0))
+            shown = actions.evaluate(
+                services, refs, sources, metric or None, int(fewshot or 0), int(limit or 0), judge=grader
+            )
         except ValueError as e:
             return refuse(str(e), 2)
         inform(t("evaluate.queued", id=shown["id"]))
         return evaluations(shown["id"]), gr.Timer(active=True)
 
-    inputs = [ui.models, ui.folder, ui.suites, ui.upload, ui.metric, ui.fewshot, ui.limit]
+    inputs = [ui.models, ui.folder, ui.suites, ui.upload, ui.metric, ui.fewshot, ui.limit, ui.judge, ui.judge_mode]
+    inputs += [ui.rubric, ui.human]
     ui.start.click(start, inputs, [ui.chosen, ui.timer], api_visibility="private")
 
     def show(evaluation_id, disagreements):
         if evaluation_id is None:
-            return "", results_frame({}), samples_frame([]), None, gr.Timer(active=False)
+            return "", results_frame({}), chart_frame({}), samples_frame([]), None, gr.Timer(active=False)
         shown = actions.evaluation_show(services, int(evaluation_id), bool(disagreements))
         table = side_by_side(shown["samples"])
         path = None
@@ -179,9 +241,10 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
             name = f"evaluation-{evaluation_id}{'-disagreements' if disagreements else ''}.csv"
             path = str(write_csv(table, Path(tempfile.gettempdir()) / "tuneboard-evaluations" / name))
         live = shown["status"] in ("queued", "running")
-        return status_text(shown), results_frame(shown), samples_frame(table), path, gr.Timer(active=live)
+        frames = results_frame(shown), chart_frame(shown), samples_frame(table)
+        return status_text(shown), *frames, path, gr.Timer(active=live)
 
-    outputs = [ui.status, ui.results, ui.samples, ui.download, ui.timer]
+    outputs = [ui.status, ui.results, ui.chart, ui.samples, ui.download, ui.timer]
     # on the tab too: the tables' headers in the page's language before any evaluation is picked
     for trigger in (ui.chosen.change, ui.disagreements.change, ui.timer.tick, tab.select):
         trigger(show, [ui.chosen, ui.disagreements], outputs, **private)
