@@ -8,6 +8,8 @@
 - jobs.py     create_evaluation (checks everything, then queues), get/list/cancel, summary, samples
 - driver.py   advance_evaluations: the supervisor's step (start, restart a vanished process)
 - worker.py   python -m backend.evaluate.worker ID: score each (model, suite), write samples and results
+- judge.py    a model as judge: pairwise in both orders (a tie when they disagree) or a rubric; human-label agreement
+- judging.py  an evaluation's judge step: the answers graded, verdicts and reasons as results and samples
 
 Nothing is imported here (engine.py pulls in torch and lm-eval): `from backend.evaluate.jobs import ...`.
 """
