@@ -1,5 +1,5 @@
 """Runs on a real Ray cluster started here (a head on 127.0.0.1): submitted, trained by Ray Train's
-TorchTrainer with 2 workers, cancelled, and found again by a restarted supervisor."""
+TorchTrainer with 2 workers like a local 2-process run, cancelled, and found again by a restarted supervisor."""
 
 import contextlib
 import os
@@ -97,9 +97,11 @@ def test_runs_train_on_the_cluster_are_cancelled_and_survive_a_supervisor_restar
 ):
     cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=16)), "--name", "add")
     train = ("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu")
-    # Both at once (the head has room for 3 workers): one to the end with 2 workers, one long one to cancel.
+    # All at once (the head has room for 3 workers): one to the end with 2 workers, one long one to cancel,
+    # and the same 2-process run on this machine (torchrun, DDP over gloo) to compare the loss curves with.
     two = cli_json(workspace, *train, *("--max-steps", "4", "--batch-size", "2", "--executor", "ray", "--workers", "2"))
     long = cli_json(workspace, *train, *("--max-steps", "2000", "--batch-size", "2", "--executor", "ray"))
+    local = cli_json(workspace, *train, *("--max-steps", "4", "--batch-size", "2", "--nproc", "2"))
     services = Services.open(workspace)
     first = Supervisor(services.database, services.workspace, ray=cluster)
     for queued in (two, long):
@@ -121,7 +123,12 @@ def test_runs_train_on_the_cluster_are_cancelled_and_survive_a_supervisor_restar
     assert shown["executor"] == "ray" and shown["workers"] == 2 and shown["cluster_job_id"] == run.cluster_job_id
     assert shown["metrics"]["world_size"] == 2  # the Trainer ran in Ray Train's 2-process group
     assert shown["epoch"] == 1.0  # 4 steps x 2 rows x 2 workers = the 16 rows once: each worker saw its half
-    assert [step for step, _ in curve(services.database, two["id"])] == [1, 2, 3, 4]
+    on_ray = curve(services.database, two["id"])
+    assert [step for step, _ in on_ray] == [1, 2, 3, 4]
+    here = tick_until(second, services, local["id"], lambda r: r.status.finished, 240, "the local DDP run finished")
+    assert here.status.value == "completed", here.reason
+    # Same seed, same data order per rank, same all-reduce: the cluster trains what this machine trains.
+    assert [v for _, v in on_ray] == pytest.approx([v for _, v in curve(services.database, local["id"])], rel=1e-3)
     assert "[rank 0]" in shown["log_tail"] and "[rank 1]" in shown["log_tail"]
     model = Path(shown["artifacts"][0]["path"])  # in the workspace, the storage every node reaches
     assert model.is_relative_to(services.workspace.root) and (model / "config.json").is_file()
