@@ -153,9 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--disagreements", action="store_true", help="show: only samples the models score differently")
     c.add_argument("--csv", help="show: also write the samples side by side to this CSV file")
     c.add_argument("--limit", type=int, help="score only the first N samples of each suite")
-    c.add_argument("--judge", help="a judge model (base:NAME, run:ID or a folder) grades the generation suites' answers")
+    c.add_argument("--judge", help="a judge (base:NAME, run:ID, a folder, or openai:MODEL with $TUNEBOARD_JUDGE_URL) "
+                   "grades the generation suites' answers")  # fmt: skip
     c.add_argument("--judge-mode", default="pairwise", choices=["pairwise", "rubric", "pass"],
-                   help="pairwise: each later model against the first, both orders; rubric: a 1-5 score; pass: pass/fail")  # fmt: skip
+                   help="pairwise: each later model against the first, both orders; "
+                   "rubric: a 1-5 score; pass: pass/fail")  # fmt: skip
     c.add_argument("--rubric", help="rubric and pass modes: what a good answer does")
     c.add_argument("--human", help="human-labelled samples (JSON Lines): the judge's agreement with them is reported")
     c.add_argument("--wait", action="store_true", help="block until the evaluation ends")

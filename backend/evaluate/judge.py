@@ -58,8 +58,8 @@ class Judge:
         """Which answer is better, asked with `first` as A and then with it as B; a tie when the orders disagree."""
         one = self._ask(_pairwise_text(prompt, first, second, reference), _said(first, second))
         two = self._ask(_pairwise_text(prompt, second, first, reference), _said(second, first), reason=False)
-        swapped = {"A": "B", "B": "A"}[two["verdict"]]  # in the second order A is `second`
-        verdict = one["verdict"] if one["verdict"] == swapped else "tie"
+        swapped = {"A": "B", "B": "A"}.get(two["verdict"])  # in the second order A is `second`
+        verdict = one["verdict"] if one["verdict"] is not None and one["verdict"] == swapped else "tie"
         return {
             "verdict": verdict,
             "orders": [one["verdict"], swapped],

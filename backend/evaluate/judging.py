@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from backend.evaluate.endpoint import PREFIX, EndpointJudge, settings
 from backend.evaluate.judge import DEFAULT_RUBRIC, Judge, agreement, check_human, check_mode, sample_score
 from backend.workspace import Workspace
 from db import Database
@@ -31,7 +32,10 @@ def check_judge(database: Database, workspace: Workspace, judge: dict[str, Any],
     ref = str(judge.get("model") or "").strip()
     if not ref:
         raise ValueError("setting 'judge': name the judge model (base:NAME, run:ID or a folder)")
-    check_ref(database, workspace, ref)
+    if ref.startswith(PREFIX):  # an OpenAI-compatible endpoint (backend/evaluate/endpoint.py)
+        settings(ref)
+    else:
+        check_ref(database, workspace, ref)
     if is_classifier(database, ref):
         raise ValueError(f"setting 'judge': '{ref}' is a classifier; a judge is a chat model")
     if mode == "pairwise" and len(models) < 2:
@@ -79,8 +83,11 @@ def judge_all(
         if not s["model"].startswith(JUDGE) and not (s["detail"] or {}).get("loglikelihoods"):  # generation only
             answers.setdefault((s["model"], s["suite"]), {})[s["index"]] = s
     suites = list(dict.fromkeys(suite for _, suite in answers))
-    model, tokenizer = load_model(database, workspace, judge["model"])
-    grader = Judge(model, tokenizer, mode, judge.get("rubric") or DEFAULT_RUBRIC)
+    if judge["model"].startswith(PREFIX):
+        grader: Judge = EndpointJudge(judge["model"], mode, judge.get("rubric") or DEFAULT_RUBRIC)
+    else:
+        model, tokenizer = load_model(database, workspace, judge["model"])
+        grader = Judge(model, tokenizer, mode, judge.get("rubric") or DEFAULT_RUBRIC)
     rubric = grader.rubric_text if mode != "pairwise" else None
     about: dict[str, Any] = {"judge": {"model": judge["model"], "mode": mode, "rubric": rubric}}
     if judge.get("human"):

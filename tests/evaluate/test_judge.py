@@ -3,6 +3,7 @@ agreement with human labels reported; and (slow) the bundled model judging pairs
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -114,3 +115,54 @@ def test_the_bundled_model_prefers_the_obviously_right_answer_in_both_orders():
     ]:
         assert judge.pairwise(prompt, right, wrong, reference)["verdict"] == "A"
         assert judge.pairwise(prompt, wrong, right, reference)["verdict"] == "B"
+
+
+@pytest.fixture
+def chat_server(tiny_model, tmp_path):
+    """A real OpenAI-compatible server on 127.0.0.1 answering with the tiny model (tests/evaluate/chat_server.py)."""
+    import subprocess
+    import sys
+    import time
+
+    ready, log = tmp_path / "port", tmp_path / "requests.jsonl"
+    script = Path(__file__).with_name("chat_server.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tiny_model), str(ready), str(log)], start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not ready.exists() or not ready.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, "the chat server did not start"
+        time.sleep(0.2)
+    yield f"http://127.0.0.1:{ready.read_text()}/v1", log
+    proc.terminate()  # the server this fixture started, by its pid
+    proc.wait(timeout=30)
+
+
+def test_an_openai_compatible_endpoint_judges_with_both_orders_and_the_key(services, tiny_model, tmp_path, chat_server,
+                                                                            monkeypatch):  # fmt: skip
+    url, log = chat_server
+    monkeypatch.setenv("TUNEBOARD_JUDGE_URL", url)
+    monkeypatch.setenv("TUNEBOARD_JUDGE_KEY_ENV", "MY_JUDGE_KEY")
+    monkeypatch.delenv("MY_JUDGE_KEY", raising=False)
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny_model, twin)
+    models, judge = [str(tiny_model), str(twin)], {"model": "openai:tiny", "mode": "pairwise"}
+    with pytest.raises(ValueError, match="names MY_JUDGE_KEY, which is not set"):
+        create_evaluation(services.database, services.workspace, models, ["arithmetic"], limit=2, judge=judge)
+    monkeypatch.setenv("MY_JUDGE_KEY", "sk-test-123")
+    e = create_evaluation(services.database, services.workspace, models, ["arithmetic"], limit=2, judge=judge)
+    with services.database.session() as s:
+        s.execute(update(Evaluation).where(Evaluation.id == e.id).values(status="running"))
+    evaluate(services.database, services.workspace, e.id)
+    done = get_evaluation(services.database, e.id)
+    assert done.status == "completed", done.reason
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(requests) == 2 * 2 and all(r["auth"] == "Bearer sk-test-123" for r in requests)  # 2 samples x 2 orders
+    assert all(r["body"]["model"] == "tiny" and r["body"]["temperature"] == 0 for r in requests)
+    first, second = (r["body"]["messages"][-1]["content"] for r in requests[:2])
+    a1, b1 = first.split("Answer A: ")[1].split("\n\nAnswer B: ")
+    a2, b2 = second.split("Answer A: ")[1].split("\n\nAnswer B: ")
+    assert (a1, b1.split("\n\n")[0]) == (b2.split("\n\n")[0], a2)  # the same pair, swapped
+    verdicts = next(r for r in done.results if r["metric"] == "judge_pairwise")
+    # a random tiny model writes no "Verdict: A|B": no order has a verdict, so every sample is a tie
+    assert (verdicts["ties"], verdicts["n"]) == (2, 2)
