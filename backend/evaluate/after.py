@@ -4,7 +4,8 @@ completes (queued by the run's worker), and the scores come back into the run's 
     queue_after_run(database, workspace, run_id)        # the worker, as the run completes
     record_on_run(database, evaluation_id)              # the evaluation's worker, as it completes
     # run.metrics: "evals": [{"suite", "base", "run", "difference", "ci95", "regression"}],
-    #              "eval_identity": 95.0, "eval_identity_diff": 90.0, "eval_regressions": "mc-en"
+    #              "eval_identity": 95.0, "eval_identity_diff": 90.0, "eval_identity_base": 5.0,
+    #              "eval_identity_ci95": "+75.0 – +100.0", "eval_regressions": "mc-en"
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def record_on_run(database: Database, evaluation_id: int) -> None:
         }
         evals.append(row)
         flat[f"eval_{suite}"], flat[f"eval_{suite}_diff"] = row["run"], row["difference"]
+        # Compare lists a run's metrics side by side: the base's score and the difference's interval too
+        flat[f"eval_{suite}_base"], flat[f"eval_{suite}_ci95"] = row["base"], "{:+.1f} – {:+.1f}".format(*d["ci95"])
     flat["eval_regressions"] = ", ".join(r["suite"] for r in evals if r["regression"])
     with database.session() as s:
         run = s.get(Run, e.run_id)

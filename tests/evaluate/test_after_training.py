@@ -38,6 +38,7 @@ def test_a_run_naming_suites_is_scored_against_its_base_when_it_completes(servic
         assert x["difference"] == pytest.approx(x["run"] - x["base"], abs=0.02)
         assert x["ci95"][0] <= x["difference"] <= x["ci95"][1]
     assert metrics["eval_mc-en"] == metrics["evals"][0]["run"]
+    assert metrics["eval_mc-en_base"] == metrics["evals"][0]["base"] and "–" in metrics["eval_mc-en_ci95"]  # Compare
 
 
 def test_a_drop_whose_interval_lies_below_zero_is_a_regression():
