@@ -169,6 +169,11 @@ class RayExecutor:
 
     def submit(self, run_id: int) -> bool:
         """Claim a queued ray run and submit its job; False when it was not ours to start."""
+        try:
+            jobs_api = self.client
+        except ValueError as e:  # the cluster does not answer now: the run waits in the queue
+            log.warning("run %s waits: %s", run_id, e)
+            return False
         resources = read_resources(self.workspace, run_id)
         job_id = f"tuneboard-run-{run_id}-{uuid.uuid4().hex[:8]}"
         with self.database.session() as s:  # claim first, with the job id: a restart then knows what to look for
@@ -187,7 +192,7 @@ class RayExecutor:
         if not claimed:
             return False
         try:
-            self.client.submit_job(
+            jobs_api.submit_job(
                 entrypoint=shlex.join(self.entrypoint(run_id, resources)),
                 submission_id=job_id,
                 metadata={"tuneboard_workspace": str(self.workspace.root), "tuneboard_run": str(run_id)},
@@ -245,8 +250,10 @@ class RayExecutor:
         jobs = self.jobs()
         if jobs is None:  # the cluster does not answer: its workers' heartbeat still tells
             return None
-        mine = jobs.get(run.id, [])
-        job = next((j for j in mine if j.submission_id == run.cluster_job_id), mine[-1] if mine else None)
+        mine = jobs.get(run.id, [])  # an earlier job of a resumed run is among them: the run names its own
+        job = next((j for j in mine if j.submission_id == run.cluster_job_id), None)
+        if job is None and mine and not run.cluster_job_id:  # claimed without an id (never here): its newest
+            job = mine[-1]
         if job is None:
             started = as_utc(run.started_at)
             if started and now - started > START_GRACE:
