@@ -291,13 +291,19 @@ JOB_LOG = "ray-job.txt"
 
 
 def job_log_tail(workspace: Workspace, run: Run, lines: int = 30) -> str:
-    """The last lines of a ray run's job log: the copy saved when it ended, else the cluster's (while it answers)."""
+    """The last lines of a ray run's job log: the copy saved when it ended, else the cluster's (asked over the
+    Jobs REST API with a short timeout: the Runs page asks every 2 s and must not hang on a silent cluster)."""
+    import urllib.parse
+    import urllib.request
+
     text = ""
     path = workspace.run_dir(run.id) / JOB_LOG
     address = configured_address(workspace)
-    if run.cluster_job_id and address and installed() and not (run.status.finished and path.is_file()):
+    if run.cluster_job_id and address and not (run.status.finished and path.is_file()):
+        url = f"{address.rstrip('/')}/api/jobs/{urllib.parse.quote(run.cluster_job_id)}/logs"
         try:
-            text = client(address).get_job_logs(run.cluster_job_id)
+            with urllib.request.urlopen(url, timeout=3) as response:
+                text = json.load(response).get("logs") or ""
         except Exception:
             text = ""
     if not text and path.is_file():
