@@ -95,7 +95,7 @@ def test_judge_settings_are_refused_by_name_and_nothing_is_written(services, tin
     assert list_evaluations(services.database) == []
 
 
-@pytest.mark.slow  # the bundled model judges two pairs, both orders each: about a minute on 2 cores
+@pytest.mark.slow  # the bundled model judges one pair placed both ways (4 questions): about a minute on 2 cores
 def test_the_bundled_model_prefers_the_obviously_right_answer_in_both_orders():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -104,17 +104,10 @@ def test_the_bundled_model_prefers_the_obviously_right_answer_in_both_orders():
 
     folder = resolve_model("SmolLM2-135M-Instruct", Workspace.resolve(None).models_dir)
     judge = Judge(AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder))
-    for prompt, right, wrong, reference in [
-        ("What is 2 + 2?", "2 + 2 = 4.", "The moon is made of cheese.", "4"),
-        (
-            "Who wrote Romeo and Juliet?",
-            "William Shakespeare wrote Romeo and Juliet.",
-            "I like turtles.",
-            "Shakespeare",
-        ),
-    ]:
-        assert judge.pairwise(prompt, right, wrong, reference)["verdict"] == "A"
-        assert judge.pairwise(prompt, wrong, right, reference)["verdict"] == "B"
+    prompt, right, wrong = "What is 2 + 2?", "2 + 2 = 4.", "The moon is made of cheese."
+    first, second = judge.pairwise(prompt, right, wrong, "4"), judge.pairwise(prompt, wrong, right, "4")
+    assert (first["verdict"], second["verdict"]) == ("A", "B"), (first, second)  # the right answer, in either place
+    assert first["reason"]  # and a reason, stored beside the verdict
 
 
 @pytest.fixture
