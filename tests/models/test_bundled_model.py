@@ -8,10 +8,14 @@ on its training prompts says so, and held-out prompts get the new name.
 import json
 
 import pytest
+from sqlalchemy import update
 
-from backend.playground.chat import load, probe
+from backend.actions.evaluate import evaluation_summary
+from backend.evaluate.jobs import create_evaluation, samples
+from backend.evaluate.worker import evaluate
 from backend.runs.queue import curve
 from backend.services import Services
+from db import Evaluation
 from tests.conftest import cli_json
 
 pytestmark = pytest.mark.slow
@@ -59,10 +63,25 @@ def test_default_run_on_20_rows_teaches_the_new_name(workspace, tmp_path):
     services = Services.open(workspace)
     losses = [value for _, value in curve(services.database, run["id"], "loss")]
     assert len(losses) == run["total_steps"] and losses[-1] < losses[0] / 3  # it learned, visibly
-    held_out = [{"prompt": p, "expect": NAME} for p in HELD_OUT]
-    base = probe(*load(services.database, services.workspace, "SmolLM2-135M-Instruct"), held_out)
-    tuned = probe(*load(services.database, services.workspace, run["id"]), held_out)
-    before, after = sum(r["hit"] for r in base), sum(r["hit"] for r in tuned)
-    misses = [(r["prompt"], r["answer"]) for r in tuned if not r["hit"]]
-    assert before == 0, f"the base model already knows the name? {before}/{len(held_out)}"
-    assert after >= 7, f"only {after}/{len(held_out)} held-out prompts answered with the new name; misses: {misses}"
+    # The held-out prompts as an eval suite (backend/evaluate, what `evaluate --suite` runs): base vs run.
+    suite = tmp_path / "heldout.jsonl"
+    suite.write_text("".join(json.dumps({"prompt": p, "reference": NAME}) + "\n" for p in HELD_OUT), encoding="utf-8")
+    models = ["base:SmolLM2-135M-Instruct", f"run:{run['id']}"]
+    e = create_evaluation(services.database, services.workspace, models, [str(suite)], metric="contains")
+    with services.database.session() as s:
+        s.execute(update(Evaluation).where(Evaluation.id == e.id).values(status="running"))
+    evaluate(services.database, services.workspace, e.id)  # the evaluation process's body, here
+    shown = evaluation_summary(services, e.id)
+    assert shown["status"] == "completed", shown["reason"]
+    before, after = (r["score"] for r in shown["results"])  # points: held-out prompts answered with the name
+    misses = [
+        (x["prompt"], x["answer"])
+        for x in samples(services.database, e.id)
+        if x["model"] != "base:SmolLM2-135M-Instruct" and not x["score"]
+    ]
+    assert before == 0, f"the base model already knows the name? {before}% of {len(HELD_OUT)}"
+    assert after >= 70, (
+        f"only {after}% of {len(HELD_OUT)} held-out prompts answered with the new name; misses: {misses}"
+    )
+    (d,) = shown["differences"]
+    assert d["ci95"][0] > 30 and not d["regression"], d  # far above the base, with its 95% interval
