@@ -1,6 +1,9 @@
 """Shrinking a transformer in place, and loading a shrunk one back in its shape.
 
 - `sliced`: a Linear layer cut to the output rows or input columns that stay (pruned neurons, heads).
+- Channels of a CNN (torchvision): `module_shapes` records the widths a pruned network has, and
+  `reshape_modules` gives a freshly built network those widths before its weights load (the image
+  classifier's config.json keeps them as `module_shapes`).
 - Attention heads of a BERT-style encoder: `shrink_attention` keeps some heads of a layer. transformers'
   configs tie the head count to the hidden size (head size = hidden / heads), so no stock field describes
   fewer heads of the same size: config.json records the heads each layer kept under
@@ -124,3 +127,40 @@ def restore(model: Any, folder: Path, kept: list[int]) -> Any:
     if missing := sorted(set(wanted) - found):
         raise ValueError(f"{folder}: the pruned model's weights lack {missing[0]} (and {len(missing) - 1} more)")
     return model
+
+
+def module_shapes(net: Any) -> dict[str, list[Any]]:
+    """The channel counts of a network's convolutions, batch norms and linear layers, by module name: what
+    config.json keeps for a CNN whose channels were pruned (torchvision's constructors build the full widths)."""
+    import torch
+
+    shapes: dict[str, list[Any]] = {}
+    for name, m in net.named_modules():
+        if isinstance(m, torch.nn.Conv2d):
+            shapes[name] = ["conv", m.in_channels, m.out_channels, m.groups]
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            shapes[name] = ["batchnorm", m.num_features]
+        elif isinstance(m, torch.nn.Linear):
+            shapes[name] = ["linear", m.in_features, m.out_features]
+    return shapes
+
+
+def reshape_modules(net: Any, shapes: dict[str, list[Any]]) -> Any:
+    """A freshly built network (weights to be loaded after) with the recorded channel counts."""
+    import torch
+
+    for name, shape in shapes.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = net.get_submodule(parent_name) if parent_name else net
+        old = getattr(parent, child)
+        if shape[0] == "conv":
+            new = torch.nn.Conv2d(
+                shape[1], shape[2], old.kernel_size, old.stride, old.padding, old.dilation, shape[3],
+                old.bias is not None, old.padding_mode,
+            )  # fmt: skip
+        elif shape[0] == "batchnorm":
+            new = torch.nn.BatchNorm2d(shape[1], old.eps, old.momentum, old.affine, old.track_running_stats)
+        else:
+            new = torch.nn.Linear(shape[1], shape[2], bias=old.bias is not None)
+        setattr(parent, child, new)
+    return net

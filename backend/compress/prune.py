@@ -11,6 +11,7 @@ heads:0.3         30% of each layer's attention heads removed (BERT-style encode
 neurons:0.3       30% of each layer's MLP neurons removed (the intermediate Linear layer loses
                   rows, the output one columns), the ones whose weights in and out weigh least;
                   every layer keeps as many, so the config's intermediate_size describes the model.
+channels:0.3      30% of a CNN's channels removed (image classifiers: backend/compress/channels.py).
 layers:2          2 whole layers removed, spread over the stack (the top layer, which feeds the
                   head, is kept); num_hidden_layers says how many are left.
 """
@@ -24,7 +25,8 @@ from typing import Any
 from backend.compress.layers import keep_layers, layer_list
 from backend.shrink import HEADS_KEY, attention_blocks, head_count, shrink_attention, sliced
 
-KINDS = ("unstructured", "heads", "neurons", "layers")
+KINDS = ("unstructured", "heads", "neurons", "layers", "channels")
+IMAGE_KINDS = ("channels",)  # what an image classifier (a CNN) can lose; the rest are for transformers
 _SPEC = re.compile(r"\s*([a-z]+)\s*:\s*([0-9]*\.?[0-9]+)\s*")
 
 
@@ -45,7 +47,7 @@ def parse(text: str) -> list[Prune]:
         if not m or m.group(1) not in KINDS:
             raise ValueError(
                 f"setting 'prune': {part.strip()!r} is not KIND:AMOUNT; use {', '.join(f'{k}:...' for k in KINDS)} "
-                "(e.g. heads:0.3, neurons:0.3 or layers:2), several joined by commas"
+                "(e.g. heads:0.3, neurons:0.3, layers:2 or, for a CNN, channels:0.3), several joined by commas"
             )
         kind, amount = m.group(1), float(m.group(2))
         if kind == "layers":
@@ -62,8 +64,16 @@ def parse(text: str) -> list[Prune]:
 def apply(model: Any, steps: list[Prune]) -> dict[str, Any]:
     """Prune `model` in place, step by step; returns what each step removed."""
     report: dict[str, Any] = {}
-    order = ("layers", "heads", "neurons", "unstructured")  # fewer layers first: less to score; zeros last
-    kinds = {"layers": drop_layers, "heads": prune_heads, "neurons": prune_neurons, "unstructured": unstructured}
+    from backend.compress.channels import prune_channels
+
+    order = ("layers", "heads", "neurons", "channels", "unstructured")  # fewer layers first; zeros last
+    kinds = {
+        "layers": drop_layers,
+        "heads": prune_heads,
+        "neurons": prune_neurons,
+        "channels": prune_channels,
+        "unstructured": unstructured,
+    }
     for step in sorted(steps, key=lambda p: order.index(p.kind)):
         report[step.kind] = kinds[step.kind](model, step.amount)
     return report

@@ -56,11 +56,7 @@ def compress_run(
     run = get_run(database, run_id)  # "run N not found"
     if run.status != RunStatus.completed:
         raise ValueError(f"run {run_id} is {run.status.value}; only a completed run can be compressed")
-    if run.task != "text-classification":
-        raise ValueError(
-            f"run {run_id} is a {run.task} run; pruning is built for text classifiers. Distil an image classifier "
-            "into a smaller network instead (train --task distill --teacher RUN --model resnet18)"
-        )
+    _check_kinds(run, steps)
     if recover_steps and any(s.kind == "unstructured" for s in steps):
         raise ValueError(
             "setting 'recover_steps': a plain fine-tune refills the zeros of unstructured pruning; "
@@ -144,11 +140,11 @@ def record_recovery(database: Database, workspace: Workspace, recovery_id: int, 
             return
         variant_id = run.parent_id
         original_id = (s.get(Run, variant_id).metrics or {}).get("compressed_from")
-    original = load_source("text-classification", *model_folder(database, workspace, original_id))
+    original = load_source(run.task, *model_folder(database, workspace, original_id))
     with database.session() as s:
         orig_run = s.get(Run, original_id)
         s.expunge(orig_run)
-    recovered = load_source("text-classification", *model_folder(database, workspace, recovery_id))
+    recovered = load_source(run.task, *model_folder(database, workspace, recovery_id))
     folder = workspace.run_dir(recovery_id) / "model"
     figures = measure(original, recovered.model, validation_rows(workspace, orig_run), folder, tolerance)
     with database.session() as s:
@@ -176,7 +172,32 @@ def _apply(model: Any, steps: list[Any]) -> dict[str, Any]:
     return apply(model, steps)
 
 
+def _check_kinds(run: Run, steps: list[Any]) -> None:
+    """Text classifiers lose heads, neurons, layers or weights; image classifiers (CNNs) channels."""
+    from backend.compress.prune import IMAGE_KINDS
+
+    if run.task not in ("text-classification", "image-classification"):
+        raise ValueError(f"run {run.id} is a {run.task} run; pruning is built for text and image classifiers")
+    image = run.task == "image-classification"
+    wrong = [str(p) for p in steps if (p.kind in IMAGE_KINDS) != image]
+    if wrong and image:
+        raise ValueError(
+            f"setting 'prune': {', '.join(wrong)} is for transformers; prune an image classifier's channels "
+            "(channels:0.3), or distil it into a smaller network (train --task distill --model resnet18)"
+        )
+    if wrong:
+        raise ValueError(
+            f"setting 'prune': {', '.join(wrong)} prunes a CNN image classifier; run {run.id} is a text one"
+        )
+
+
 def _save(model: Any, source: Any, folder: Path) -> None:
+    if source.kind == "image-classifier":  # the network and its widths: torchvision builds the full ones
+        from backend.shrink import module_shapes
+        from backend.tasks import image_classification as ic
+
+        ic.save_model(model, {**source.spec, "module_shapes": module_shapes(model.net)}, folder)
+        return
     from backend.tasks.text_classification import save_model
 
     save_model(model, source.labels, folder)

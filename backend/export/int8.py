@@ -105,7 +105,9 @@ def load_int8(folder: Path) -> Any:
 
 
 def _skeleton(folder: Path, kind: str) -> Any:
-    """The fp32 network (random weights) that the export's config describes."""
+    """The fp32 network (random weights) that the export's config describes (pruned widths and heads too)."""
+    from backend.shrink import reshape, reshape_modules
+
     if kind == "image-classifier":
         import torchvision
 
@@ -114,11 +116,10 @@ def _skeleton(folder: Path, kind: str) -> Any:
         spec = ic.read_spec(folder, str(folder))
         extra = {"image_size": spec["image_size"]} if spec["arch"].startswith("vit") else {}
         net = torchvision.models.get_model(spec["arch"], weights=None, num_classes=len(spec["classes"]), **extra)
+        reshape_modules(net, spec.get("module_shapes") or {})  # channels pruned (compress): its saved widths
         return ic.ImageClassifier(net, spec["arch"])
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     config = AutoConfig.from_pretrained(folder)  # no remote code: exports are of natively supported models
     auto = AutoModelForCausalLM if kind == "causal-lm" else AutoModelForSequenceClassification
-    from backend.shrink import reshape
-
     return reshape(auto.from_config(config))  # a classifier whose heads were pruned: cut to the saved heads

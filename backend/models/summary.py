@@ -71,6 +71,8 @@ def _count(cfg: RunConfig, model_dir: Path, size: int) -> dict[str, Any] | None:
     model, groups = skeleton(cfg, model_dir)
     linears = [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
     head = getattr(model, "classifier", None) or getattr(model, "fc", None) or getattr(model, "head", None)
+    if isinstance(head, str):  # an image classifier names its network's head module
+        head = model.net.get_submodule(head)
     config = getattr(model, "config", None)
     shape = None
     if config is not None and hasattr(config, "num_hidden_layers"):

@@ -130,6 +130,8 @@ def build(
         model = _add_lora(model, cfg)
     info = {"format": FORMAT, "arch": spec["arch"], "classes": labels, "image_size": size}
     info |= {"mean": list(MEAN), "std": list(STD), "weights": weights}
+    if spec.get("module_shapes"):  # a pruned network keeps its widths (measured again as it is saved)
+        info["module_shapes"] = spec["module_shapes"]
     return Built(
         model,
         None,
@@ -194,6 +196,10 @@ def create_network(spec: dict[str, Any], model_dir: Path, num_classes: int, imag
         from safetensors.torch import load_file
 
         net = torchvision.models.get_model(arch, weights=None, num_classes=len(spec["classes"]), **extra)
+        if spec.get("module_shapes"):  # channels pruned (compress): the widths it was saved with
+            from backend.shrink import reshape_modules
+
+            reshape_modules(net, spec["module_shapes"])
         _load(net, load_file(saved), arch, image_size)
         weights = f"fine-tuned: {model_dir.name}"
         if spec["classes"] and len(spec["classes"]) == num_classes:
@@ -273,6 +279,10 @@ def save_model(model: nn.Module, info: dict[str, Any], out: Path) -> None:
     net = model.net if isinstance(model, ImageClassifier) else model
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, out / "model.safetensors")
+    if "module_shapes" in info:  # channels pruned: torchvision's constructor would build the full widths
+        from backend.shrink import module_shapes
+
+        info = {**info, "module_shapes": module_shapes(net)}
     (out / "config.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
 
 

@@ -116,7 +116,7 @@ def test_layers_and_unstructured_keep_what_they_do_not_prune():
         ("neurons:1", "between 0 and 1"),
         ("layers:0", "whole number of layers"),
         ("layers:1.5", "whole number of layers"),
-        ("channels:0.3", "is not KIND:AMOUNT"),
+        ("filters:0.3", "is not KIND:AMOUNT"),
         ("neurons:0.3,neurons:0.2", "each kind may appear once"),
     ],
 )

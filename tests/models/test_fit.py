@@ -106,3 +106,14 @@ def test_the_estimate_covers_preference_and_rl_tasks(tiny_model):
     assert _fit(tiny_model, method="full", beta=0.0, **grpo)["parts"]["reference"] == 0  # no KL term: no copy
     with_kl = _fit(tiny_model, method="full", beta=0.04, **grpo)
     assert with_kl["parts"]["reference"] == with_kl["parts"]["weights"]
+
+
+def test_an_image_classifier_is_estimated_with_its_heads_weights(tmp_path):
+    """A torchvision network names its head module by a string: the count finds the module (it once read the
+    name as the head and gave up with a warning, so image runs were queued with no estimate at all)."""
+    from backend.models.catalog import resolve_model
+
+    cfg = RunConfig.from_dict({"task": "image-classification", "model": "resnet18", "dataset": "d", "method": "lora"})
+    out = estimate_run(cfg, resolve_model("resnet18", tmp_path, False), device="cpu")
+    assert out["estimate_mb"] > 11.6e6 * 4 / 2**20  # at least the fp32 weights of its 11.7 M parameters
+    assert out["parts"]["weights"] > 0 and out["fits"] is True
