@@ -163,6 +163,15 @@ def cli_json(workspace: Path, *args: str, timeout: float = 600):
     return json.loads(proc.stdout)
 
 
+def add_digits(ws: Path, folder: Path, limit: int = 60) -> Path:
+    """The shipped digits example rendered to an image-folder zip of `limit` images, added to `ws` as 'digits'."""
+    digits = folder / "digits.zip"
+    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(digits), "--limit", str(limit)]
+    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
+    cli_json(ws, "datasets", "add", str(digits), "--task", "image-classification", "--name", "digits")
+    return digits
+
+
 def write_alpaca(path: Path, rows: list[dict] | None = None, n: int = 12) -> Path:
     rows = rows or [
         {"instruction": f"What is {i} plus {i}?", "input": "", "output": f"{i} plus {i} is {2 * i}."} for i in range(n)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tests.conftest import EXAMPLES, cli, cli_json
+from tests.conftest import add_digits, cli, cli_json
 
 
 def test_loss_equals_the_formula_on_a_hand_computed_batch():
@@ -77,13 +77,9 @@ def test_bad_settings_are_refused_before_anything_starts(teacher, args, message)
 
 
 def test_teacher_must_be_completed_and_of_the_data_task(teacher, tmp_path):
-    import subprocess
-    import sys
-
     from backend.config import RunConfig
     from backend.runs.queue import create_run
     from backend.services import Services
-    from tests.conftest import ROOT
 
     ws, teacher_id = teacher
     services = Services.open(ws)
@@ -93,10 +89,7 @@ def test_teacher_must_be_completed_and_of_the_data_task(teacher, tmp_path):
     proc = cli(ws, "train", "--task", "distill", "--teacher", str(queued.id), "--dataset", "support_tickets", "--json")
     assert proc.returncode == 2 and f"run {queued.id} is queued; choose a completed run" in proc.stderr
     cli_json(ws, "runs", "cancel", str(queued.id))
-    digits = tmp_path / "digits.zip"
-    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(digits), "--limit", "60"]
-    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
-    cli_json(ws, "datasets", "add", str(digits), "--task", "image-classification", "--name", "digits")
+    add_digits(ws, tmp_path)
     before = cli_json(ws, "runs", "list")
     proc = cli(ws, "train", "--task", "distill", "--teacher", str(teacher_id), "--dataset", "digits", "--json")
     assert proc.returncode == 2 and f"run {teacher_id} is a text-classification run but dataset 'digits'" in proc.stderr
@@ -106,15 +99,8 @@ def test_teacher_must_be_completed_and_of_the_data_task(teacher, tmp_path):
 @pytest.mark.slow
 def test_image_student_learns_from_its_teacher_per_augmented_batch(tmp_path):
     """Digits: a MobileNetV3-small teacher teaches a ResNet-18 student (scored on each augmented batch)."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    ws, digits = tmp_path / "ws", tmp_path / "digits.zip"
-    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(digits), "--limit", "60"]
-    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
-    cli_json(ws, "datasets", "add", str(digits), "--task", "image-classification", "--name", "digits")
+    ws = tmp_path / "ws"
+    add_digits(ws, tmp_path)
     common = ["--dataset", "digits", "--max-steps", "2", "--batch-size", "8", "--wait"]
     teacher = cli_json(ws, "train", "--task", "image-classification", "--model", "mobilenet_v3_small", *common)
     assert teacher["status"] == "completed", teacher.get("reason")

@@ -3,13 +3,11 @@ wherever a run's model is loaded (recovery training, exports), and is refused fo
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT, cli, cli_json
+from tests.conftest import add_digits, cli, cli_json
 
 
 def test_pruned_channels_load_back_with_their_widths(tmp_path):
@@ -37,10 +35,8 @@ def test_pruned_channels_load_back_with_their_widths(tmp_path):
 
 @pytest.mark.slow
 def test_a_pruned_cnn_is_measured_exported_and_recovered_like_any_variant(tmp_path):
-    ws, digits = tmp_path / "ws", tmp_path / "digits.zip"
-    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(digits), "--limit", "60"]
-    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
-    cli_json(ws, "datasets", "add", str(digits), "--task", "image-classification", "--name", "digits")
+    ws = tmp_path / "ws"
+    add_digits(ws, tmp_path)
     common = ["--dataset", "digits", "--max-steps", "2", "--batch-size", "8", "--image-size", "32", "--wait"]
     original = cli_json(ws, "train", "--task", "image-classification", "--model", "mobilenet_v3_small", *common)
     assert original["status"] == "completed", original.get("reason")

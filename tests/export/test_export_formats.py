@@ -185,15 +185,10 @@ def test_disk_check_names_folder_and_need(runs, monkeypatch):
 @pytest.mark.slow
 def test_image_classifier_exports(tmp_path):
     """MobileNetV3-small on rendered digits: int8 and onnx-int8 load back and report accuracy; no GGUF."""
-    import subprocess
-    import sys
+    from tests.conftest import add_digits
 
-    from tests.conftest import ROOT
-
-    ws, digits = tmp_path / "ws", tmp_path / "digits.zip"
-    script = [sys.executable, str(EXAMPLES / "digits_to_imagefolder.py"), "--out", str(digits), "--limit", "60"]
-    subprocess.run(script, cwd=ROOT, check=True, capture_output=True)
-    cli_json(ws, "datasets", "add", str(digits), "--task", "image-classification", "--name", "digits")
+    ws = tmp_path / "ws"
+    add_digits(ws, tmp_path)
     run = cli_json(
         ws, "train", "--task", "image-classification", "--dataset", "digits", "--model", "mobilenet_v3_small",
         "--max-steps", "2", "--batch-size", "8", "--wait",
