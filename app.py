@@ -210,12 +210,25 @@ def _quiet_when_idle(blocks):
     return blocks
 
 
+def _resolve_transformers() -> None:
+    """Import transformers and resolve its common names here, in the main thread, before any other thread
+    starts (~5 s). transformers 5 resolves its names lazily, and two threads resolving them for the first
+    time at once can fail: "cannot import name 'AutoTokenizer' from 'transformers'" (a Datasets tab token
+    count beside a Train tab estimate did, in the browser test). The app's handlers, supervisor and
+    playground threads all use it."""
+    import transformers
+
+    for name in ("AutoConfig", "AutoTokenizer", "AutoModelForCausalLM", "AutoModelForSequenceClassification"):
+        getattr(transformers, name)
+
+
 def _serve_full(services, args, authenticator) -> int:
     import gradio as gr
 
     from backend.runs.supervisor import Supervisor
     from webui.app import CSS, build_app
 
+    _resolve_transformers()
     services.ensure_examples()
     services.convert_default_model_in_background()
     try:
@@ -247,6 +260,7 @@ def _serve_demo(services, run_id: int, args, authenticator) -> int:
     from webui.app import CSS, build_demo
     from webui.guards import DemoGuard
 
+    _resolve_transformers()
     try:
         app = build_demo(services, run_id)
     except ValueError as e:
