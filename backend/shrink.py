@@ -65,8 +65,7 @@ def shrink_attention(attention: Any, output: Any, keep_n: int, rows: Any) -> Non
 
 def from_pretrained(cls: Any, folder: Path | str, **kwargs: Any) -> Any:
     """`cls.from_pretrained(folder, **kwargs)`, also for a folder whose heads were pruned."""
-    kept = heads_kept(folder)
-    if not kept:
+    if not heads_kept(folder):
         return cls.from_pretrained(folder, **kwargs)
     from transformers.utils import logging as hf_logging
 
@@ -76,7 +75,7 @@ def from_pretrained(cls: Any, folder: Path | str, **kwargs: Any) -> Any:
         model = cls.from_pretrained(folder, **{**kwargs, "ignore_mismatched_sizes": True})
     finally:
         hf_logging.set_verbosity(level)
-    return restore(model, Path(folder), kept)
+    return restore(model, Path(folder))
 
 
 def heads_kept(folder: Path | str) -> list[int] | None:
@@ -101,12 +100,11 @@ def reshape(model: Any) -> Any:
     return model
 
 
-def restore(model: Any, folder: Path, kept: list[int]) -> Any:
-    """Shrink a freshly loaded model's attention to the saved head counts and load the saved projections."""
+def restore(model: Any, folder: Path) -> Any:
+    """Shrink a freshly loaded model's attention to its config's head counts and load the saved projections."""
     import torch
     from safetensors import safe_open
 
-    setattr(model.config, HEADS_KEY, list(kept))
     reshape(model)
     blocks = attention_blocks(model)
     shrunk = {id(m) for a, o in blocks for m in (a.query, a.key, a.value, o.dense)}

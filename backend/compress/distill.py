@@ -110,18 +110,11 @@ def _sequence_level(
     and scores say how close the student came to the data, as for any run."""
     from backend.tasks.causal_lm import generate_answers
 
-    taught, answered = [], 0
-    for row in train_rows:
-        turns = row.get("messages") or []
-        last = max((i for i, m in enumerate(turns) if m.get("role") == "assistant"), default=None)
-        if last is None:
-            taught.append(row)
-            continue
-        _, answers, _ = generate_answers(source.model, source.tokenizer, [row], max_new_tokens=cfg.cutoff_len // 2)
-        if answers and answers[0]:
-            turns = [*turns[:last], {**turns[last], "content": answers[0]}, *turns[last + 1 :]]
-            answered += 1
-        taught.append({**row, "messages": turns})
+    asked = [r for r in train_rows if any(m.get("role") == "assistant" for m in r.get("messages") or [])]
+    _, answers, _ = generate_answers(source.model, source.tokenizer, asked, max_new_tokens=cfg.cutoff_len // 2)
+    given = {id(row): answer for row, answer in zip(asked, answers, strict=True) if answer}  # batched, once
+    taught = [_answered(row, given[id(row)]) if id(row) in given else row for row in train_rows]
+    answered = len(given)
     if not answered:
         raise ValueError(f"teacher run {cfg.teacher} answered none of the training prompts; distil token by token")
     log.info("teacher run %s answered %d of %d training prompts", cfg.teacher, answered, len(train_rows))
@@ -134,6 +127,13 @@ def _sequence_level(
 
     built.final_metrics = final_metrics
     return built
+
+
+def _answered(row: dict[str, Any], answer: str) -> dict[str, Any]:
+    """The row with its last assistant turn replaced by the teacher's `answer`."""
+    turns = row["messages"]
+    last = max(i for i, m in enumerate(turns) if m.get("role") == "assistant")
+    return {**row, "messages": [*turns[:last], {**turns[last], "content": answer}, *turns[last + 1 :]]}
 
 
 class DistillMixin:
