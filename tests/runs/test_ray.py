@@ -43,7 +43,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """`ray start --head --block` in its own process group, stopped by killing that group, the pid this fixture started."""
+    """`ray start --head --block` in its own process group; stopped by killing the group this fixture started."""
     from ray.job_submission import JobSubmissionClient
 
     temp = tempfile.mkdtemp(prefix="tbray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
