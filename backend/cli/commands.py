@@ -115,6 +115,10 @@ def search(services, args) -> dict[str, Any] | list[dict[str, Any]] | int:
         "prune_startup": args.prune_startup,
         "parallel": args.parallel,
         "seed": args.search_seed,
+        "executor": args.executor or "local",
+        "workers": args.workers,  # with ray: each trial's workers and resources per worker (None: the default)
+        "worker_cpus": args.worker_cpus,
+        "worker_gpus": args.worker_gpus,
     }
     out = actions.search(services, given, space, options, name=args.name or "", wait=args.wait, timeout=args.timeout)
     if args.wait and out["status"] != "completed":

@@ -125,7 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout-minutes", type=float, default=0.0, help="no new trial starts after this long (0: none)")
     c.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True, help="median pruning (default on)")
     c.add_argument("--prune-startup", type=int, default=2, help="trials that run to the end before pruning starts")
-    c.add_argument("--parallel", type=int, default=1, help="trials queued at once (each waits for a device slot)")
+    c.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="trials queued at once (each waits for a device slot); with --executor ray, 0: as many as the "
+        "cluster's CPUs/GPUs hold",
+    )
+    c.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="where each trial trains: local (this machine, default) or ray (a job on the Ray cluster of "
+        "$TUNEBOARD_RAY_ADDRESS or the app's --ray, trials running side by side); docs/multinode.md",
+    )
+    c.add_argument("--workers", type=int, help="with --executor ray: each trial's Ray Train workers (default 1)")
+    c.add_argument("--worker-cpus", type=float, help="with --executor ray: CPUs per worker (default 1)")
+    c.add_argument("--worker-gpus", type=float, help="with --executor ray: GPUs per worker (default 0)")
     c.add_argument("--search-seed", type=int, default=42, help="the sampler's seed")
     c.add_argument("--name", help="a name for the search")
     c.add_argument("--wait", action="store_true", help="block until the search ends")

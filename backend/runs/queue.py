@@ -298,6 +298,8 @@ def _resume_as_new(database: Database, workspace: Workspace, parent_id: int) -> 
             parent_id=parent_id,
             step=step,
             total_steps=parent.total_steps,
+            executor=parent.executor,  # where it trained, with its workers: a Ray run resumes on the cluster
+            workers=parent.workers,
         )
         s.add(child)
         s.flush()
@@ -311,6 +313,7 @@ def _resume_as_new(database: Database, workspace: Workspace, parent_id: int) -> 
             raise ValueError(f"{run_dir} already exists (left from an earlier run?); move it away and try again")
         try:  # inside the transaction: no row without its checkpoint, no checkpoint without its row
             _link_tree(last, run_dir / "checkpoints" / last.name)
+            _copy_resources(workspace, parent_id, child.id)
         except OSError:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
@@ -318,6 +321,15 @@ def _resume_as_new(database: Database, workspace: Workspace, parent_id: int) -> 
 
     notify(workspace)
     return get_run(database, child.id)
+
+
+def _copy_resources(workspace: Workspace, parent_id: int, child_id: int) -> None:
+    """A Ray run's workers and resources per worker (its folder's cluster.json) go with it when resumed as new."""
+    from backend.runs.ray_jobs import RESOURCES_FILE
+
+    source = workspace.run_dir(parent_id) / RESOURCES_FILE
+    if source.is_file():
+        shutil.copy2(source, workspace.run_dir(child_id) / RESOURCES_FILE)
 
 
 def _link_tree(source: Path, target: Path) -> None:

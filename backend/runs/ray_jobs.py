@@ -326,3 +326,23 @@ def cluster_resources(address: str, timeout: float = 3.0) -> dict[str, float] | 
         used, total = usage.get(name, [0.0, 0.0])
         out[f"{name.lower()}s"], out[f"{name.lower()}s_free"] = float(total), float(total) - float(used)
     return out
+
+
+_totals: dict[str, tuple[float, dict[str, float] | None]] = {}  # address -> (when asked, cluster_resources)
+
+
+def cluster_room(address: str | None, cluster: dict[str, Any], max_age: float = 5.0) -> int | None:
+    """How many runs with `cluster`'s workers and resources per worker the cluster holds at once (its total
+    CPUs and GPUs, at least 1; its own running trials count against it); None when no cluster answers."""
+    if not address:
+        return None
+    at, found = _totals.get(address, (0.0, None))
+    if time.monotonic() - at > max_age or found is None:
+        found = cluster_resources(address)
+        _totals[address] = (time.monotonic(), found)
+    if found is None:
+        return None
+    room = found["cpus"] // (cluster["workers"] * cluster["worker_cpus"])
+    if cluster["worker_gpus"]:
+        room = min(room, found["gpus"] // (cluster["workers"] * cluster["worker_gpus"]))
+    return max(1, int(room))

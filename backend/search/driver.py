@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from db.models import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 LIVE_EVALUATION = ("queued", "running")
+_silent_warned = [0.0]  # when a ray search last said its cluster does not answer
 
 
 def advance_studies(database: Database, workspace: Workspace) -> None:
@@ -99,7 +101,7 @@ def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
     asked = len(study.get_trials(deepcopy=False))
     budget = cfg["timeout_minutes"]
     over_time = bool(budget) and utcnow() - created > timedelta(minutes=budget)
-    while in_flight < cfg["parallel"] and asked < cfg["trials"] and not over_time:
+    while asked < cfg["trials"] and not over_time and in_flight < _trial_limit(workspace, cfg):
         asking = optuna_study(workspace, cfg, asked=asked)
         if not _queue_trial(database, workspace, asking, cfg, study_id):
             return
@@ -128,6 +130,22 @@ def _suite_scoring(database: Database, run: Run) -> bool | str:
     if found.status == "completed":  # its process writes the scores into the run's metrics just after this
         return bool(found.pid and is_alive(found.pid, found.pid_started_at))
     return f"its evaluation {found.id} {found.status}: {found.reason or ''}".strip()
+
+
+def _trial_limit(workspace: Workspace, cfg: dict) -> int:
+    """How many trials may train at once: the search's `parallel`. A ray search queues none while its cluster
+    does not answer, and with parallel 0 as many as the cluster's CPUs and GPUs hold (Ray queues the rest)."""
+    if cfg.get("executor") != "ray":
+        return cfg["parallel"]
+    from backend.runs.ray_jobs import cluster_room, configured_address
+
+    room = cluster_room(configured_address(workspace), cfg["cluster"])
+    if room is None:
+        if time.monotonic() - _silent_warned[0] > 60:  # once a minute, not every tick
+            _silent_warned[0] = time.monotonic()
+            log.warning("a ray search waits: no Ray cluster answers for its next trial")
+        return 0
+    return cfg["parallel"] or room
 
 
 def _pruned(database: Database, study: optuna.Study, t: Any, run: Run, key: str, study_id: int) -> bool:
@@ -175,6 +193,8 @@ def _queue_trial(database: Database, workspace: Workspace, study: optuna.Study, 
             RunConfig.from_dict(settings),
             name=f"search{study_id}-trial{trial.number}",
             study=(study_id, trial.number),
+            executor=cfg.get("executor") or "local",  # a ray search's trials are jobs on the cluster
+            cluster=cfg.get("cluster"),
         )
     except ValueError as e:  # the space was checked: this is the disk, a deleted dataset, ...
         optuna_study(workspace, cfg).tell(trial.number, state=TrialState.FAIL)  # (a grid sampler can't tell here)

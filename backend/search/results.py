@@ -61,6 +61,9 @@ def study_report(database: Database, workspace: Workspace, study_id: int) -> dic
         "trials_planned": cfg["trials"],
         "timeout_minutes": cfg["timeout_minutes"],
         "prune": cfg["prune"],
+        "parallel": cfg["parallel"],  # 0: as many trials as the Ray cluster has room for
+        "executor": cfg.get("executor") or "local",  # where each trial's run trains
+        "cluster": cfg.get("cluster"),  # a ray search's workers and resources per worker, for each trial
         "space": cfg["space"],
         "settings": cfg["settings"],
         "created_at": row.created_at.isoformat() if row.created_at else None,

@@ -38,6 +38,8 @@ SAMPLERS = ("tpe", "random", "grid")
 DIRECTIONS = ("minimize", "maximize")
 DEFAULT_TRIALS = 10
 GENERATED = ("eval_bleu4", "eval_rouge_l")  # chat metrics scored on generated answers (eval_samples)
+EXECUTORS = ("local", "ray")
+CLUSTER = ("workers", "worker_cpus", "worker_gpus")  # a ray search's options, as `train --executor ray` takes them
 EVALS_PER_TRIAL = 4  # a pruned search evaluates each trial this often when max_steps is set and eval_steps is not
 
 
@@ -52,8 +54,12 @@ class SearchOptions:
     timeout_minutes: float = 0.0  # 0: no budget; else no new trial starts after this long
     prune: bool = True
     prune_startup: int = 2  # trials that run to the end before the pruner compares
-    parallel: int = 1  # trials queued at once (each still waits for a free device slot)
+    parallel: int = 1  # trials queued at once (each still waits for a free device slot); 0: the Ray cluster's room
     seed: int = 42
+    executor: str = "local"  # where each trial's run trains: local (this machine) or ray (a job on the Ray cluster)
+    workers: int | None = None  # with executor ray: each trial's Ray Train workers, and the resources of each
+    worker_cpus: float | None = None
+    worker_gpus: float | None = None
 
 
 def suite_objective(key: str, settings: dict[str, Any]) -> str | None:
@@ -120,6 +126,7 @@ def create_study(
     if options.prune and not base.eval_steps:  # pruning needs points during the run
         settings["eval_steps"] = max(1, _steps(base, ds.splits or {}) // EVALS_PER_TRIAL)
     check_run(database, workspace, RunConfig.from_dict(settings))
+    cluster = _cluster(workspace, options, RunConfig.from_dict(settings))
     for param, dist in distributions.items():  # each end of each range, each choice: refused now, not mid-study
         ends = dist.choices if isinstance(dist, CategoricalDistribution) else (dist.low, dist.high)
         for value in ends:
@@ -130,6 +137,9 @@ def create_study(
     # Optuna's name for it: unique, so a search.db that outlived tuneboard.db (or is shared) never clashes.
     optuna_name = f"tuneboard-{uuid.uuid4().hex}"
     config = {**asdict(options), "metric": key, "trials": trials, "settings": settings, "space": space}
+    for given in CLUSTER:  # kept checked, with their defaults, as `cluster`: what each trial's run is queued with
+        config.pop(given)
+    config["cluster"] = cluster
     config["optuna_name"] = optuna_name
     with database.session() as s:
         row = Study(  # not live until its Optuna study exists: the supervisor would find none
@@ -163,6 +173,26 @@ def _steps(cfg: RunConfig, splits: dict[str, int]) -> int:
     return max(1, math.ceil(rows / (cfg.batch_size * cfg.grad_accum * cfg.world_size)) * math.ceil(cfg.epochs))
 
 
+def _cluster(workspace: Workspace, options: SearchOptions, cfg: RunConfig) -> dict[str, Any] | None:
+    """A ray search's per-trial workers and resources, checked as a ray run's are (Ray installed, the cluster
+    answering); None for a local one, which takes none of them."""
+    given = {k: getattr(options, k) for k in CLUSTER if getattr(options, k) is not None}
+    if options.executor not in EXECUTORS:
+        raise ValueError(
+            f"setting 'executor': {options.executor!r} is not one of {', '.join(EXECUTORS)} (a search's trials "
+            "train on this machine or on a Ray cluster)"
+        )
+    if options.executor != "ray":
+        if given:
+            raise ValueError("--workers, --worker-cpus and --worker-gpus are for --executor ray (here: --nproc)")
+        if options.parallel == 0:
+            raise ValueError("--parallel 0 (as many trials as the cluster has room for) is for --executor ray")
+        return None
+    from backend.runs.ray_jobs import cluster_settings
+
+    return cluster_settings(workspace, given, cfg)
+
+
 def _check_options(options: SearchOptions, key: str, suite: str | None = None) -> None:
     if options.sampler not in SAMPLERS:
         raise ValueError(f"sampler '{options.sampler}' is not one of {', '.join(SAMPLERS)}")
@@ -170,8 +200,8 @@ def _check_options(options: SearchOptions, key: str, suite: str | None = None) -
         raise ValueError(f"direction '{options.direction}' is not one of {', '.join(DIRECTIONS)}")
     if options.trials < 0:
         raise ValueError("trials must be 0 (the default count, or the whole grid) or more")
-    if options.parallel < 1:
-        raise ValueError("parallel must be at least 1")
+    if options.parallel < 0:
+        raise ValueError("parallel must be at least 1 (or 0 with --executor ray: as many as the cluster has room for)")
     if options.timeout_minutes < 0:
         raise ValueError("the time budget must be 0 (none) or more minutes")
     if options.prune_startup < 0:

@@ -97,10 +97,11 @@ def test_runs_train_on_the_cluster_are_cancelled_and_survive_a_supervisor_restar
 ):
     cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=16)), "--name", "add")
     train = ("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu")
+    slim = ("--worker-cpus", "0.5")  # the long run's worker: half a CPU, which its resumed run keeps
     # All at once (the head has room for 3 workers): one to the end with 2 workers, one long one to cancel,
     # and the same 2-process run on this machine (torchrun, DDP over gloo) to compare the loss curves with.
     two = cli_json(workspace, *train, *("--max-steps", "4", "--batch-size", "2", "--executor", "ray", "--workers", "2"))
-    long = cli_json(workspace, *train, *("--max-steps", "2000", "--batch-size", "2", "--executor", "ray"))
+    long = cli_json(workspace, *train, *("--max-steps", "2000", "--batch-size", "2", "--executor", "ray"), *slim)
     local = cli_json(workspace, *train, *("--max-steps", "4", "--batch-size", "2", "--nproc", "2"))
     services = Services.open(workspace)
     first = Supervisor(services.database, services.workspace, ray=cluster)
@@ -116,6 +117,7 @@ def test_runs_train_on_the_cluster_are_cancelled_and_survive_a_supervisor_restar
     asked = time.monotonic()
     cancelled = tick_until(second, services, long["id"], lambda r: r.status.finished, 60, "the cancelled run ended")
     assert cancelled.status.value == "cancelled" and time.monotonic() - asked < 30
+    _resume_as_new_keeps_the_cluster(workspace, services, second, cluster, cancelled)
     run = tick_until(second, services, two["id"], lambda r: r.status.finished, 240, "the 2-worker run finished")
 
     shown = cli_json(workspace, "runs", "show", str(two["id"]))
@@ -139,6 +141,59 @@ def test_runs_train_on_the_cluster_are_cancelled_and_survive_a_supervisor_restar
     wait_for(lambda: jobs.get_job_status(cancelled.cluster_job_id).is_terminal(), 60, "the cancelled job ended")
 
 
+def _resume_as_new_keeps_the_cluster(workspace, services, supervisor, address, cancelled):
+    """The cancelled run resumed as a new one: on the cluster again, with its worker's resources, from its
+    checkpoint."""
+    from ray.job_submission import JobSubmissionClient
+
+    child = cli_json(workspace, "runs", "resume", str(cancelled.id), "--as-new")
+    shown = cli_json(workspace, "runs", "show", str(child["id"]))
+    assert (shown["executor"], shown["workers"], shown["step"]) == ("ray", 1, child["step"]) and child["step"] > 0
+    run = tick_until(supervisor, services, child["id"], lambda r: r.step > child["step"], 240, "the resumed run")
+    assert run.cluster_job_id.startswith(f"tuneboard-run-{child['id']}-")
+    entrypoint = JobSubmissionClient(address).get_job_info(run.cluster_job_id).entrypoint
+    assert "--workers 1 --worker-cpus 0.5 --worker-gpus 0" in entrypoint
+    cli_json(workspace, "runs", "cancel", str(child["id"]))
+    ended = tick_until(supervisor, services, child["id"], lambda r: r.status.finished, 60, "the resumed run cancelled")
+    assert ended.status.value == "cancelled" and ended.parent_id == cancelled.id
+
+
+def test_a_search_runs_its_trials_side_by_side_on_the_cluster(cluster, workspace, tiny_model, tmp_path):
+    """`search --executor ray`: each trial is a job on the cluster, as many at once as the cluster holds."""
+    from ray.job_submission import JobSubmissionClient
+
+    from backend.runs.ray_jobs import cluster_room
+
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=8)), "--name", "add")
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: {type: categorical, choices: [0.001, 0.01]}\n")
+    search = ("search", "--space", str(space), "--sampler", "grid", "--no-prune", "--metric", "train_loss")
+    run = ("--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu", "--max-steps", "3")
+    out = cli_json(workspace, *search, *run, "--batch-size", "2", "--executor", "ray", "--parallel", "0")
+    assert (out["executor"], out["parallel"], out["trials_planned"]) == ("ray", 0, 2)
+    assert out["cluster"] == {"workers": 1, "worker_cpus": 1.0, "worker_gpus": 0.0}
+    assert cluster_room(cluster, out["cluster"]) == 3  # the head's 3 CPUs: up to 3 such trials at once
+    services = Services.open(workspace)
+    supervisor = Supervisor(services.database, services.workspace, ray=cluster)
+
+    def ended():
+        supervisor.tick()
+        report = cli_json(workspace, "search", "show", str(out["id"]))
+        return report if report["status"] not in ("queued", "running") else None
+
+    report = wait_for(ended, 300, "the search on the cluster")
+    assert report["status"] == "completed" and [t["state"] for t in report["trials"]] == ["complete"] * 2, report
+    runs = [get_run(services.database, t["run_id"]) for t in report["trials"]]
+    jobs = JobSubmissionClient(cluster)
+    for trial, run in zip(report["trials"], runs, strict=True):
+        assert run.executor == "ray" and run.cluster_job_id.startswith(f"tuneboard-run-{run.id}-")
+        assert jobs.get_job_status(run.cluster_job_id).value == "SUCCEEDED"
+        assert trial["value"] == pytest.approx(run.metrics["train_loss"])
+    first, second = sorted(runs, key=lambda r: r.started_at)
+    assert second.started_at < first.finished_at  # side by side on the cluster, not one after the other
+    assert sorted(r.config["learning_rate"] for r in runs) == [0.001, 0.01]
+
+
 def test_bad_cluster_settings_are_refused_before_anything_is_queued(workspace, tiny_model, tmp_path, monkeypatch):
     cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=8)), "--name", "add")
     train = ("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full")
@@ -150,6 +205,21 @@ def test_bad_cluster_settings_are_refused_before_anything_is_queued(workspace, t
     assert silent.returncode == 2 and "does not answer" in silent.stderr
     local = cli(workspace, *train, "--workers", "2")
     assert local.returncode == 2 and "--executor ray" in local.stderr
+    from backend import actions  # a search's cluster options, refused as a ray run's are (in this process: fast)
+
+    services = Services.open(workspace)
+    settings = {"dataset": "add", "model": str(tiny_model), "method": "full"}
+    space = {"learning_rate": {"type": "categorical", "choices": [0.001, 0.01]}}
+
+    def search(**options):
+        with pytest.raises(ValueError) as refused:
+            actions.search(services, settings, space, {"prune": False, "metric": "train_loss", **options})
+        return str(refused.value)
+
+    assert "does not answer" in search(executor="ray")
+    assert "--executor ray" in search(workers=2)
+    assert "--parallel 0" in search(parallel=0) and "--executor ray" in search(parallel=0)
+    assert actions.list_searches(services) == []
     assert cli_json(workspace, "runs", "list") == []
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from backend.config import DEFAULT_MODELS
 from backend.models.catalog import models_for
+from backend.runs import ray_jobs
 from backend.search.results import list_studies, study_figures, study_report
 from backend.search.studies import SearchOptions, create_study, stop_study
 from backend.services import Services
@@ -73,6 +74,10 @@ class SearchUI:
     stop: gr.Button
     use_best: gr.Button
     timer: gr.Timer
+    at_once: gr.Number | None = None  # trials training side by side (SearchOptions.parallel)
+    executor: gr.Radio | None = None  # this machine, or a Ray cluster (offered as the Train tab offers it)
+    ray_row: gr.Row | None = None
+    ray_settings: tuple = ()  # each trial's workers, CPUs and GPUs per worker
 
 
 def build(services: Services) -> SearchUI:
@@ -122,6 +127,23 @@ def build(services: Services) -> SearchUI:
         trials = gr.Number(10, precision=0, label=L("search.trials"), info=L("search.trials_info"))
         budget = gr.Number(0, label=L("search.budget"), info=L("search.budget_info"))
         prune = gr.Checkbox(DEFAULTS.prune, label=L("search.prune"), info=L("search.prune_info"))
+        at_once = gr.Number(
+            DEFAULTS.parallel, precision=0, minimum=0, label=L("search.at_once"), info=L("search.at_once_info")
+        )
+    cluster = ray_jobs.installed() and ray_jobs.configured_address(services.workspace)  # hidden without Ray
+    with gr.Row(visible=bool(cluster)):
+        executor = gr.Radio(
+            [(L("train.executor_local"), "local"), (L("train.executor_ray"), "ray")],
+            value="local",
+            label=L("train.executor"),
+            info=L("search.executor_info"),
+        )
+    with gr.Row(visible=False) as ray_row:
+        ray_settings = (
+            gr.Number(1, precision=0, minimum=1, label=L("train.workers")),
+            gr.Number(1, minimum=0.1, label=L("train.worker_cpus")),
+            gr.Number(0, minimum=0, label=L("train.worker_gpus")),
+        )
     start = gr.Button(L("search.start"), variant="primary", size="lg")
     gr.Markdown(L("search.studies"))
     with gr.Row(equal_height=True):
@@ -138,6 +160,7 @@ def build(services: Services) -> SearchUI:
     return SearchUI(
         task, model, dataset, method, fixed, space, metric, direction, sampler, trials, budget, prune, start,
         study, summary, table, history, importance, parallel, stop, use_best, timer,
+        at_once=at_once, executor=executor, ray_row=ray_row, ray_settings=ray_settings,
     )  # fmt: skip
 
 
@@ -263,14 +286,19 @@ def wire(services: Services, ui: SearchUI, train_ui: Any, tabs: gr.Tabs) -> None
         lambda m: "minimize" if str(m).endswith("loss") else "maximize", [ui.metric], [ui.direction], **private
     )
 
-    def start(task, model, dataset, method, space_rows, metric, direction, sampler, n, budget, prune, *fixed):
+    ui.executor.change(lambda e: gr.Row(visible=e == "ray"), [ui.executor], [ui.ray_row], **private)
+
+    def start(task, model, dataset, method, space_rows, metric, direction, sampler, n, budget, prune, at_once,
+              executor, workers, worker_cpus, worker_gpus, *fixed):  # fmt: skip
         try:
+            cluster = {"workers": int(workers or 1), "worker_cpus": worker_cpus, "worker_gpus": worker_gpus}
             settings = {"task": task, "model": model, "dataset": dataset or "", "method": method}
             settings.update({k: v for k, v in zip(FIXED, fixed, strict=True) if v is not None})
             rows = space_rows.values.tolist() if isinstance(space_rows, pd.DataFrame) else space_rows
             options = SearchOptions(
                 metric=metric, direction=direction, sampler=sampler, trials=int(n or 0),
-                timeout_minutes=float(budget or 0), prune=bool(prune),
+                timeout_minutes=float(budget or 0), prune=bool(prune), parallel=int(at_once or 0),
+                executor=executor or "local", **(cluster if executor == "ray" else {}),
             )  # fmt: skip
             row = create_study(services.database, services.workspace, settings, space_from_rows(rows), options)
         except ValueError as e:
@@ -279,7 +307,7 @@ def wire(services: Services, ui: SearchUI, train_ui: Any, tabs: gr.Tabs) -> None
         return gr.Dropdown(choices=choices(services), value=row.id)  # its page opens through .change
 
     inputs = [ui.task, ui.model, ui.dataset, ui.method, ui.space, ui.metric, ui.direction, ui.sampler]
-    inputs += [ui.trials, ui.budget, ui.prune, *ui.fixed.values()]
+    inputs += [ui.trials, ui.budget, ui.prune, ui.at_once, ui.executor, *ui.ray_settings, *ui.fixed.values()]
     ui.start.click(start, inputs, [ui.study], **private)
 
     drawn = gr.State(None)
