@@ -51,6 +51,8 @@ def train_worker(config: dict) -> None:
     from backend.runs import worker
 
     context = ray.train.get_context()
+    node = ray.get_runtime_context().get_node_id()  # in the job's log: which node each rank trained on
+    print(f"tuneboard: rank {context.get_world_rank()} of {context.get_world_size()} on node {node}", flush=True)
     os.environ.update(
         RANK=str(context.get_world_rank()),
         WORLD_SIZE=str(context.get_world_size()),

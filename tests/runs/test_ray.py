@@ -1,8 +1,12 @@
 """Runs on a real Ray cluster started here (a head on 127.0.0.1): submitted, trained by Ray Train's
-TorchTrainer with 2 workers like a local 2-process run, cancelled, and found again by a restarted supervisor."""
+TorchTrainer with 2 workers like a local 2-process run, cancelled, resumed as a new run, found again by a
+restarted supervisor; a search whose trials run side by side there; and, with a second node joined, a
+run whose 2 workers train on 2 nodes."""
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -10,7 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -47,9 +53,9 @@ def ray_head():
     from ray.job_submission import JobSubmissionClient
 
     temp = tempfile.mkdtemp(prefix="tbray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    dashboard = free_port()
+    dashboard, gcs = free_port(), free_port()
     cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1"]
-    cmd += ["--dashboard-host", "127.0.0.1", "--port", str(free_port()), "--dashboard-port", str(dashboard)]
+    cmd += ["--dashboard-host", "127.0.0.1", "--port", str(gcs), "--dashboard-port", str(dashboard)]
     cmd += ["--temp-dir", temp, "--num-cpus", "3", "--include-dashboard", "true"]
     log = open(Path(temp) / "head.log", "wb")  # noqa: SIM115 - open while the head lives
     head = subprocess.Popen(
@@ -64,23 +70,91 @@ def ray_head():
 
     try:
         wait_for(answers, 180, "the Ray head's dashboard")
-        yield address
+        yield Head(address, f"127.0.0.1:{gcs}", temp)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            head.wait(timeout=5)  # it stops its processes itself; the rest are killed
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGKILL)
-        head.wait(timeout=10)
+        stop_group(head)
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
 
 
+class Head(NamedTuple):
+    address: str  # the dashboard (Jobs API)
+    gcs: str  # where nodes join
+    temp: str
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """End the process group this test started: SIGTERM (Ray stops its processes itself), then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+# A second node on this machine, joined to the head as Ray's own multi-node tests do (ray.cluster_utils: a
+# raylet through ray._private.node.Node). `ray start --address` refuses to join while Ray is kept on 127.0.0.1
+# (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: "Multi-node Ray clusters are not supported on Windows and OSX"), and
+# without that setting Ray binds the machine's network address.
+NODE = """
+import signal, sys, time
+import ray._private.node
+from ray._private.parameter import RayParams
+
+params = RayParams(gcs_address=sys.argv[1], node_ip_address="127.0.0.1", num_cpus=float(sys.argv[2]), num_gpus=0,
+                   object_store_memory=150 * 2**20, include_log_monitor=False, node_manager_port=0,
+                   min_worker_port=0, max_worker_port=0)
+params.dashboard_agent_listen_port = None
+node = ray._private.node.Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
+print("node", node.unique_id, flush=True)
+
+def stop(*_):
+    node.kill_all_processes(check_alive=False, allow_graceful=True, wait=True)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stop)
+while True:
+    time.sleep(3600)
+"""
+
+
+def alive_nodes(address: str) -> list[str]:
+    with urllib.request.urlopen(f"{address}/nodes?view=summary", timeout=5) as response:
+        nodes = json.load(response)["data"]["summary"]
+    return [n["raylet"]["nodeId"] for n in nodes if n.get("raylet", {}).get("state") == "ALIVE"]
+
+
+@pytest.fixture(scope="module")
+def second_node(ray_head):
+    """A second Ray node process (2 CPUs) joined to the head, on 127.0.0.1; ended by killing its group."""
+    log = open(Path(ray_head.temp) / "node.log", "wb")  # noqa: SIM115 - open while the node lives
+    node = subprocess.Popen(
+        [sys.executable, "-c", NODE, ray_head.gcs, "2"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **RAY_ENV},
+        start_new_session=True,
+    )
+
+    def joined():
+        assert node.poll() is None, (Path(ray_head.temp) / "node.log").read_text()[-3000:]
+        with contextlib.suppress(Exception):
+            return len(alive_nodes(ray_head.address)) == 2
+
+    try:
+        wait_for(joined, 120, "the second node joining the head")
+        yield node
+    finally:
+        stop_group(node)
+        log.close()
+
+
 @pytest.fixture
 def cluster(ray_head, monkeypatch):
-    monkeypatch.setenv("TUNEBOARD_RAY_ADDRESS", ray_head)  # the CLI's and the supervisor's cluster
-    return ray_head
+    monkeypatch.setenv("TUNEBOARD_RAY_ADDRESS", ray_head.address)  # the CLI's and the supervisor's cluster
+    return ray_head.address
 
 
 def tick_until(supervisor: Supervisor, services: Services, run_id: int, done, timeout: float, what: str):
@@ -187,6 +261,8 @@ def test_a_search_runs_its_trials_side_by_side_on_the_cluster(cluster, workspace
     jobs = JobSubmissionClient(cluster)
     for trial, run in zip(report["trials"], runs, strict=True):
         assert run.executor == "ray" and run.cluster_job_id.startswith(f"tuneboard-run-{run.id}-")
+        # rank 0 writes the run's outcome; its job ends a moment later, once Ray Train has shut down
+        wait_for(lambda job=run.cluster_job_id: jobs.get_job_status(job).is_terminal(), 60, "the trial's job ended")
         assert jobs.get_job_status(run.cluster_job_id).value == "SUCCEEDED"
         assert trial["value"] == pytest.approx(run.metrics["train_loss"])
     first, second = sorted(runs, key=lambda r: r.started_at)
@@ -237,3 +313,26 @@ def test_without_ray_installed_the_cli_says_how_to_install_it(services, tiny_mod
     with pytest.raises(ValueError, match="requirements-cluster.txt"):
         Supervisor(services.database, services.workspace, ray="http://127.0.0.1:8265")
     assert actions.list_runs(services) == []
+
+
+def test_a_runs_two_workers_train_on_two_nodes(cluster, second_node, workspace, tiny_model, tmp_path):
+    """Last (the second node joins here): a worker needing 2 CPUs fits once on the head (3 CPUs) and once on
+    the second node (2), so Ray Train places the run's 2 workers on 2 nodes; DDP over gloo between them."""
+    from ray.job_submission import JobSubmissionClient
+
+    from backend import actions
+    from backend.data import import_file
+
+    services = Services.open(workspace)  # in this process: the CLI's start-up is not what this test is about
+    import_file(services.database, services.workspace, write_alpaca(tmp_path / "add.json", n=8), name="add")
+    settings = {"dataset": "add", "model": str(tiny_model), "method": "full", "devices": "cpu", "max_steps": 2}
+    settings.update(batch_size=2, executor="ray", workers=2, worker_cpus=2)
+    queued = actions.train(services, settings)
+    supervisor = Supervisor(services.database, services.workspace, ray=cluster)
+    run = tick_until(supervisor, services, queued["id"], lambda r: r.status.finished, 240, "the 2-node run")
+    assert run.status.value == "completed", run.reason
+    assert run.metrics["world_size"] == 2 and [step for step, _ in curve(services.database, run.id)] == [1, 2]
+    log = JobSubmissionClient(cluster).get_job_logs(run.cluster_job_id)
+    placed = dict(re.findall(r"tuneboard: rank (\d) of 2 on node (\w+)", log))
+    assert sorted(placed) == ["0", "1"], log[-3000:]
+    assert len(set(placed.values())) == 2 and set(placed.values()) <= set(alive_nodes(cluster))
