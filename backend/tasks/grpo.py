@@ -25,6 +25,7 @@ from backend.tasks.preference import trl_arguments
 SAMPLES_FILE = "samples.jsonl"
 SAMPLE_EVERY = 5  # steps between two tables of sampled completions
 SAMPLES_KEPT = 8  # completions per table
+FINAL_STEPS = 5  # logged steps averaged into the run's final reward metrics
 
 
 def build(
@@ -120,18 +121,24 @@ def _text(value: Any) -> str:
 
 
 def final_metrics(trainer: Any) -> dict[str, Any]:
-    """The mean reward per function over the last logged steps (`reward_NAME`) and the last samples table."""
-    history = [h for h in trainer.state.log_history if "reward" in h]
+    """The mean reward per function (`reward_NAME`) over the last FINAL_STEPS logged steps (one step scores only
+    batch_size / num_generations prompts: 2 by default), and the last samples table."""
+    history = [h for h in trainer.state.log_history if "reward" in h][-FINAL_STEPS:]
     out: dict[str, Any] = {}
     if history:
-        last = history[-1]
-        out["reward"] = round(float(last["reward"]), 4)
-        for key, value in last.items():
-            if key.startswith("rewards/") and key.endswith("/mean") and value is not None:
-                out["reward_" + key.removeprefix("rewards/").removesuffix("/mean")] = round(float(value), 4)
+        out["reward"] = _mean([h["reward"] for h in history])
+        names = {k for h in history for k in h if k.startswith("rewards/") and k.endswith("/mean")}
+        for key in sorted(names):
+            values = [h[key] for h in history if h.get(key) is not None]
+            if values:
+                out["reward_" + key.removeprefix("rewards/").removesuffix("/mean")] = _mean(values)
     if getattr(trainer, "samples", None):
         out["samples"] = trainer.samples
     return out
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(float(v) for v in values) / len(values), 4)
 
 
 def load_reward_model(folder: str | Path) -> tuple[Any, Any]:

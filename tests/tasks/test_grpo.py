@@ -37,6 +37,9 @@ def test_grpo_trains_with_weighted_rewards_and_records_curves_and_samples(tiny_m
     assert trainer.args.reward_weights == [2.0, 0.5, 1.0]
     final = built.final_metrics(trainer)
     assert {"reward_numeric", "reward_length", "reward_regex"} <= set(final)
+    logged_numeric = [h["rewards/numeric/mean"] for h in trainer.state.log_history if "rewards/numeric/mean" in h]
+    assert len(logged_numeric) == 2  # the run's figure is the mean of its last logged steps, not only the last one
+    assert final["reward_numeric"] == round(sum(logged_numeric) / 2, 4)
     tables = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert tables[0]["step"] == 1 and {"prompt", "completion", "numeric", "length"} <= set(tables[0]["rows"][0])
 
