@@ -38,8 +38,30 @@ def create_evaluation(
     run_id: int | None = None,
     judge: dict[str, Any] | None = None,
 ) -> Evaluation:
-    """Check every model and suite, then queue one evaluation of each model on each suite; `judge`
-    ({"model", "mode", "rubric", "human"}) also has a judge model grade the generation suites' answers."""
+    """Check every model and suite, then queue one evaluation of each model on each suite (nothing is
+    written on a refusal); the settings are `build_evaluation`'s."""
+    row = build_evaluation(database, workspace, models, suites, metric, fewshot, limit, run_id, judge)
+    with database.session() as s:
+        s.add(row)
+    return row
+
+
+def build_evaluation(
+    database: Database,
+    workspace: Workspace,
+    models: list[str],
+    suites: list[str],
+    metric: str | None = None,
+    fewshot: int = 0,
+    limit: int | None = None,
+    run_id: int | None = None,
+    judge: dict[str, Any] | None = None,
+    completing: bool = False,
+) -> Evaluation:
+    """The checked, unsaved row of one evaluation of each model on each suite; `judge` ({"model", "mode",
+    "rubric", "human"}) also has a judge model grade the generation suites' answers. `completing`: run
+    `run_id` is being marked completed in the transaction that adds this row (eval after training), so
+    its model is not looked up as a completed run's yet."""
     if not models:
         raise ValueError("setting 'model': name at least one (base:NAME, run:ID or a folder)")
     if not suites:
@@ -48,11 +70,13 @@ def create_evaluation(
         raise ValueError(f"setting 'fewshot': {fewshot} is not between 0 and 25")
     if limit is not None and limit < 1:
         raise ValueError(f"setting 'limit': {limit} must be at least 1")
+    finishing = f"run:{run_id}" if completing else None  # eval_suites: chat runs only (backend/config.py)
     for ref in models:
-        check_ref(database, workspace, ref)
+        if ref != finishing:
+            check_ref(database, workspace, ref)
     checked = [suite_for(database, workspace, s, metric) for s in suites]
     for ref in models:
-        classifier = is_classifier(database, ref)
+        classifier = ref != finishing and is_classifier(database, ref)
         for suite in checked:
             if classifier != (suite.kind == "classification"):
                 need = "a text-classification run" if suite.kind == "classification" else "a language model"
@@ -71,18 +95,15 @@ def create_evaluation(
         if not any(s.kind == "generation" for s in checked):
             raise ValueError("setting 'judge': a judge grades written answers; add a generation suite")
         total += work(list(dict.fromkeys(models)), [x.describe() for x in checked], judge, limit)
-    with database.session() as s:
-        row = Evaluation(
-            status="queued",
-            models=list(dict.fromkeys(models)),
-            suites=[x.describe() for x in checked],
-            options={"fewshot": fewshot, "limit": limit, "metric": metric, **({"judge": judge} if judge else {})},
-            results=[],
-            total=total,
-            run_id=run_id,
-        )
-        s.add(row)
-    return row
+    return Evaluation(
+        status="queued",
+        models=list(dict.fromkeys(models)),
+        suites=[x.describe() for x in checked],
+        options={"fewshot": fewshot, "limit": limit, "metric": metric, **({"judge": judge} if judge else {})},
+        results=[],
+        total=total,
+        run_id=run_id,
+    )
 
 
 def suite_for(database: Database, workspace: Workspace, source: str, metric: str | None = None) -> Suite:

@@ -18,7 +18,7 @@ from sqlalchemy import delete, update
 from backend.evaluate.jobs import suite_for
 from backend.evaluate.scoring import ci95, mean_points
 from backend.workspace import Workspace
-from db import Database, EvalSample, Evaluation
+from db import Database, EvalSample, Evaluation, Run
 from db.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -94,10 +94,10 @@ def evaluate(database: Database, workspace: Workspace, evaluation_id: int) -> No
                 database, workspace, scored, models, options["judge"], finished, progress
             ):
                 _save(database, evaluation_id, label, suite, metric, rows, extra)
-    _end(database, evaluation_id, "completed", None)
-    from backend.evaluate.after import record_on_run
+    from backend.evaluate.after import run_scores
 
-    record_on_run(database, evaluation_id)  # an evaluation after training: base vs run into the run's metrics
+    # an evaluation after training: base vs run into the run's metrics, in the transaction that completes it
+    _end(database, evaluation_id, "completed", None, run_scores(database, evaluation_id))
 
 
 def _save(
@@ -137,13 +137,21 @@ def _save(
     log.info("evaluation %s: %s on %s: %.2f (n=%d)", evaluation_id, ref, suite, result["score"], result["n"])
 
 
-def _end(database: Database, evaluation_id: int, status: str, reason: str | None) -> None:
+def _end(
+    database: Database, evaluation_id: int, status: str, reason: str | None, run_metrics: dict | None = None
+) -> None:
+    """Leave `running` (unless a cancel came first); `run_metrics` are merged into the evaluated run's
+    metrics in the same transaction."""
     with database.session() as s:
-        s.execute(
+        ended = s.execute(
             update(Evaluation)
             .where(Evaluation.id == evaluation_id, Evaluation.status == "running")
             .values(status=status, reason=reason, finished_at=utcnow(), eta_seconds=None)
-        )
+        ).rowcount
+        if ended and run_metrics:
+            run = s.get(Run, s.get(Evaluation, evaluation_id).run_id)
+            if run is not None:
+                run.metrics = {**(run.metrics or {}), **run_metrics}
 
 
 if __name__ == "__main__":

@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         with Heartbeat(database, args.run_id) if lead else contextlib.nullcontext(), _cpu_share(cfg) as share:
             status, metrics, artifacts = train(database, workspace, args.run_id, cfg, dataset_id, share)
         if lead:
-            _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts)
-        if lead and status == RunStatus.completed and cfg.eval_suites:
-            _after_run(database, workspace, args.run_id)
+            completed = status == RunStatus.completed and cfg.eval_suites
+            after = _after_run(database, workspace, args.run_id) if completed else None
+            _finish(database, args.run_id, status, metrics=metrics, artifacts=artifacts, also=after)
+            if after is not None:
+                log.info("run %s: evaluation %s queued on %s", args.run_id, after.id, cfg.eval_suites)
         log.info("run %s %s", args.run_id, status.value)
         return 0
     except Exception as e:  # any failure becomes a clear status, never a silent death
@@ -77,15 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _after_run(database: Database, workspace: Workspace, run_id: int) -> None:
-    """Queue the evaluation the run names (eval_suites): base vs run. Named as a string, as kinds.py names
-    drivers: backend.evaluate builds on this package. A suite that cannot be read is logged, not fatal."""
+def _after_run(database: Database, workspace: Workspace, run_id: int) -> Any:
+    """The evaluation the run names (eval_suites: base vs run), to be added in the transaction that marks
+    the run completed, or None. Named as a string, as kinds.py names drivers: backend.evaluate builds on
+    this package. A suite that cannot be read is logged, not fatal: the run completes without it."""
     import importlib
 
     try:
-        importlib.import_module("backend.evaluate.after").queue_after_run(database, workspace, run_id)
+        return importlib.import_module("backend.evaluate.after").evaluation_after_run(database, workspace, run_id)
     except Exception:
         log.exception("run %s: the evaluation after training could not be queued", run_id)
+        return None
 
 
 def _cpu_share(cfg: RunConfig) -> contextlib.AbstractContextManager[cpu.Lease | None]:
@@ -260,7 +264,13 @@ def train(
             elif isinstance(v, dict):  # classification: per_class scores, confusion_matrix {labels, matrix}
                 metrics[k.removeprefix("eval_")] = v
     if lead and built.final_metrics is not None and not callback.cancelled:
-        metrics.update(built.final_metrics(trainer))
+        try:  # held-out answers and the self-check score a trained model: a failure there keeps the run
+            metrics.update(built.final_metrics(trainer))
+        except Exception as e:
+            from backend.runs.failures import explain_exception
+
+            log.exception("run %s: the after-training checks failed; the trained model is kept", run_id)
+            metrics["final_checks_error"] = explain_exception(e)
     status = RunStatus.cancelled if callback.cancelled else RunStatus.completed
     return status, metrics, [(out.name, out)]
 
@@ -329,8 +339,12 @@ def _finish(
     metrics: dict[str, Any] | None = None,
     artifacts: list[tuple[str, Path]] = (),
     reason: str | None = None,
+    also: Any = None,
 ) -> None:
+    """Mark the run ended; `also` (a row: the evaluation after training) is added in the same transaction."""
     with database.session() as s:
+        if also is not None:
+            s.add(also)
         run = s.get(Run, run_id)
         run.status = status
         run.finished_at = utcnow()

@@ -81,7 +81,7 @@ def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
         elif run.status == RunStatus.completed:
             value = (run.metrics or {}).get(key)
             if value is None and suite_objective(key, cfg["settings"]):  # scored by the evaluation after the run
-                waiting = _suite_scoring(database, run)
+                waiting = _suite_scoring(database, run, key)
                 if waiting is True:
                     in_flight += 1
                     continue
@@ -116,19 +116,20 @@ def _advance(database: Database, workspace: Workspace, study_id: int) -> None:
         _end(database, study_id, "completed" if done else "failed", why)
 
 
-def _suite_scoring(database: Database, run: Run) -> bool | str:
-    """True while the evaluation after a completed trial run is still to come or running (the objective
-    is not known yet); otherwise why it will never come (a failed or cancelled evaluation, none queued)."""
-    from backend.processes import is_alive
-
+def _suite_scoring(database: Database, run: Run, key: str) -> bool | str:
+    """True while the evaluation after a completed trial run is still to come (the objective is not known
+    yet); otherwise why it will never come (a failed or cancelled evaluation, none queued). The run's worker
+    adds that evaluation in the transaction that completes the run, and the evaluation writes its scores into
+    the run in the one that completes it (backend/evaluate/after.py): no gap to bridge."""
     with database.session() as s:
         found = s.scalars(select(Evaluation).where(Evaluation.run_id == run.id).order_by(Evaluation.id.desc())).first()
-    if found is None:  # the run's worker queues it just after marking the run completed
-        return True if run.pid and is_alive(run.pid, run.pid_started_at) else "no evaluation was queued after its run"
-    if found.status in LIVE_EVALUATION:
+        scored = key in (s.get(Run, run.id).metrics or {})
+    if found is None:
+        return "no evaluation was queued after its run (see its log)"
+    if found.status in LIVE_EVALUATION or scored:  # scored since this tick read the run: the next one tells
         return True
-    if found.status == "completed":  # its process writes the scores into the run's metrics just after this
-        return bool(found.pid and is_alive(found.pid, found.pid_started_at))
+    if found.status == "completed":
+        return f"its evaluation {found.id} completed without a score for {key}"
     return f"its evaluation {found.id} {found.status}: {found.reason or ''}".strip()
 
 
