@@ -66,10 +66,14 @@ def models_cancel(services: Services, download_id: int) -> dict[str, Any]:
 def models_fit(services: Services, settings: dict[str, Any]) -> dict[str, Any]:
     """Will a run with these settings fit? Estimated peak memory next to what the device has, and advice."""
     from backend.models.catalog import resolve_model
-    from backend.models.fit import estimate_run
+    from backend.models.fit import estimate_run, padded_to
 
     settings = with_dataset_task(services, settings)
     cfg = RunConfig.from_dict({k: v for k, v in settings.items() if v is not None})
+    if settings.get("dataset"):  # as train's check: sequences no longer than the dataset's longest row
+        from backend.data import find_dataset
+
+        cfg = padded_to(cfg, (find_dataset(services.database, settings["dataset"]).stats or {}).get("max_chars"))
     folder = resolve_model(cfg.model, services.workspace.models_dir, cfg.trust_remote_code)
     return {
         "model": cfg.model,

@@ -80,8 +80,7 @@ def estimate_for(cfg: RunConfig, models_dir: Path, longest_chars: int | None = N
 
     Batches are padded to their longest row, not to cutoff_len: with the dataset's longest row in
     characters (its stats), sequences count at most one token per character plus the chat template's."""
-    if longest_chars and cfg.task != "image-classification":
-        cfg = dataclasses.replace(cfg, cutoff_len=max(16, min(cfg.cutoff_len, int(longest_chars) + TEMPLATE_TOKENS)))
+    cfg = padded_to(cfg, longest_chars)
     from backend.models.catalog import BUNDLED, is_materialized, resolve_model
 
     if cfg.model in BUNDLED and not is_materialized(cfg.model, models_dir):
@@ -93,6 +92,14 @@ def estimate_for(cfg: RunConfig, models_dir: Path, longest_chars: int | None = N
         log.warning("no memory estimate for %s: %s", cfg.model, e)
         return None
     return out
+
+
+def padded_to(cfg: RunConfig, longest_chars: int | None) -> RunConfig:
+    """`cfg` with cutoff_len at most the dataset's longest row (one token per character at most, plus
+    the chat template's): batches are padded to their longest row, not to cutoff_len."""
+    if not longest_chars or cfg.task == "image-classification":
+        return cfg
+    return dataclasses.replace(cfg, cutoff_len=max(16, min(cfg.cutoff_len, int(longest_chars) + TEMPLATE_TOKENS)))
 
 
 def describe(out: dict[str, Any]) -> str:

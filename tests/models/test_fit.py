@@ -58,10 +58,20 @@ def test_a_run_that_cannot_fit_is_refused_with_what_to_change(tiny_model, servic
     assert list_runs(services.database) == []  # nothing queued
 
 
-def test_models_fit_cli(workspace, tiny_model):
-    out = cli_json(workspace, "models", "fit", "--model", str(tiny_model), "--method", "lora", "--batch-size", "2")
+def test_models_fit_cli(workspace, tiny_model, tmp_path):
+    settings = ["--model", str(tiny_model), "--method", "lora", "--batch-size", "2", "--cutoff-len", "2048"]
+    out = cli_json(workspace, "models", "fit", *settings)
     assert set(out) >= {"estimate_mb", "available_mb", "fits", "advice"} and out["fits"] and out["advice"] == ""
     assert out["parts"]["weights"] > 0 and out["estimate_mb"] <= sum(out["parts"].values()) + 1
+    assert out["seq_len"] == 2048
+    # with a dataset, as `train` checks it: sequences no longer than its longest row (and the same answer)
+    added = cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "d.json", n=8)), "--name", "d")
+    sized = cli_json(workspace, "models", "fit", "--dataset", "d", *settings)
+    assert sized["seq_len"] == added["stats"]["max_chars"] + 32 < 2048
+    assert (
+        sized["parts"]["activations"] < out["parts"]["activations"]
+        and sized["parts"]["weights"] == out["parts"]["weights"]
+    )
 
 
 def test_the_model_counts_are_kept_until_its_files_change(tiny_model, tmp_path):
