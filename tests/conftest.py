@@ -22,6 +22,13 @@ EXAMPLES = ROOT / "examples"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# The tests' own torch work (in-process trainers, scorers) shares the 2 cores with the other test process and
+# the workers they start: OpenMP threads that spin while they wait make every small op wait for a preempted
+# spinner (a GRPO step of the bundled model: 23 s instead of 2 s at load 8). Sleep while waiting, as the
+# app and its workers do (backend/cpu.py); before anything imports torch.
+from backend.cpu import wait_politely  # noqa: E402
+
+wait_politely()
 
 
 def pytest_configure(config):
@@ -38,7 +45,11 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session", autouse=True)
 def shared_models_dir(tmp_path_factory):
     """Convert the bundled model once per test session, for every workspace (and app) the tests start."""
-    path = tmp_path_factory.mktemp("models")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one folder for every xdist worker: converted once (a file lock)
+        path = tmp_path_factory.getbasetemp().parent / "models"
+        path.mkdir(exist_ok=True)
+    else:
+        path = tmp_path_factory.mktemp("models")
     old = os.environ.get("TUNEBOARD_MODELS_DIR")
     os.environ["TUNEBOARD_MODELS_DIR"] = str(path)
     yield path

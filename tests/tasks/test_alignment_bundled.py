@@ -38,8 +38,8 @@ TASKS = {
 }  # fmt: skip
 
 
-def test_each_task_trains_steps_on_the_bundled_model(tmp_path, tasks=tuple(TASKS)):
-    folder = resolve_model("SmolLM2-135M-Instruct", tmp_path / "models")
+def test_each_task_trains_steps_on_the_bundled_model(tmp_path, shared_models_dir, tasks=tuple(TASKS)):
+    folder = resolve_model("SmolLM2-135M-Instruct", shared_models_dir)
     for task in tasks:
         rows, curve, settings = TASKS[task]
         cfg = RunConfig(dataset="d", task=task, batch_size=2, lora_rank=4, max_steps=2, cutoff_len=96, **settings)
