@@ -128,7 +128,8 @@ def register(services: Services) -> None:
     ) -> dict[str, Any]:
         """Start a hyperparameter search, as `cli search`: RunConfig `settings` fixed for every trial, a `space`
         ({"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": true}, ...}) and `options`
-        (metric, direction, sampler: tpe|random|grid, trials, timeout_minutes, prune, parallel, seed)."""
+        (metric, direction, sampler: tpe|random|grid, trials, timeout_minutes, prune, parallel, seed; executor:
+        local|ray, with ray workers, worker_cpus, worker_gpus and parallel 0 for as many as the cluster holds)."""
         return actions.search(services, settings, space, options or {})
 
     def models_pull(model: str, revision: str = "", hub: str = "") -> dict[str, Any]:
@@ -186,14 +187,17 @@ def register(services: Services) -> None:
         judge_mode: str = "pairwise",
         rubric: str = "",
         human: str = "",
+        choices: str = "letters",
     ) -> dict[str, Any]:
         """Queue an evaluation of each model (base:NAME, run:ID or a folder) on each suite (a shipped name or
         a file); `judge` (a model) also grades the answers: judge_mode pairwise, rubric (1-5) or pass, with
-        `human` a file of human-labelled samples for its agreement. Follow it with evaluate_show."""
+        `human` a file of human-labelled samples for its agreement; `choices`: multiple choice as letters
+        (MMLU's format) or cloze (each option's text scored). Follow it with evaluate_show."""
         grader = {"model": judge, "mode": judge_mode, "rubric": rubric, "human": human} if judge else None
         return actions.evaluate(
-            services, list(models), list(suites), metric or None, int(fewshot), int(limit) or None, judge=grader
-        )
+            services, list(models), list(suites), metric or None, int(fewshot), int(limit) or None,
+            judge=grader, choices=choices or "letters",
+        )  # fmt: skip
 
     def evaluate_show(evaluation_id: int, disagreements_only: bool = False) -> dict[str, Any]:
         """An evaluation: status, progress, results with 95% CI, differences from the first model, samples

@@ -101,3 +101,12 @@ def form_values(services: Services, run_id: int, names: list[str]) -> list[Any]:
     if config.get("learning_rate") == default_lr:
         lists["learning_rate"] = 0.0
     return [lists.get(name, config[name]) if name in config else gr.skip() for name in names]
+
+
+def cluster_worker_inputs() -> tuple[gr.Number, gr.Number, gr.Number]:
+    """A ray run's workers and the CPUs and GPUs of each (Train and Search, shown when the cluster is chosen)."""
+    return (
+        gr.Number(1, precision=0, minimum=1, label=L("train.workers")),
+        gr.Number(1, minimum=0.1, label=L("train.worker_cpus")),
+        gr.Number(0, minimum=0, label=L("train.worker_gpus")),
+    )

@@ -23,9 +23,11 @@ def evaluate(
     wait: bool = False,
     timeout: float | None = None,
     judge: dict[str, Any] | None = None,
+    choices: str = "letters",
 ) -> dict[str, Any]:
     """Queue an evaluation of every model on every suite (checked first; nothing written on a refusal);
-    `judge` {"model", "mode", "rubric", "human"}: a judge model grades the answers too."""
+    `judge` {"model", "mode", "rubric", "human"}: a judge model grades the answers too; `choices`: multiple
+    choice as letters (MMLU's format) or cloze (each option's text scored)."""
     from backend.evaluate.jobs import create_evaluation
 
     row = create_evaluation(
@@ -37,6 +39,7 @@ def evaluate(
         int(fewshot or 0),
         limit or None,
         judge=judge or None,
+        choices=choices or "letters",
     )
     if wait:
         from backend.actions.waiting import supervise_while

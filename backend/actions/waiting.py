@@ -18,9 +18,12 @@ def supervise_until(services: Services, run_id: int, timeout: float | None) -> N
 
 def supervise_while(services: Services, busy: Callable[[], bool], timeout: float | None, what: str) -> None:
     """Wait while `busy()`, supervising here when no app (or `supervise`) is running."""
+    from backend.runs import ray_jobs
     from backend.runs.supervisor import Supervisor
 
-    supervisor = Supervisor(services.database, services.workspace)
+    # the workspace's cluster (as its last supervisor announced it), so ray runs and trials go on here too
+    address = ray_jobs.configured_address(services.workspace) if ray_jobs.installed() else None
+    supervisor = Supervisor(services.database, services.workspace, ray=address)
     mine = supervisor.acquire()
     deadline = time.monotonic() + timeout if timeout else None
     try:

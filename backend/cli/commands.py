@@ -207,6 +207,7 @@ def evaluate(services, args) -> dict[str, Any] | list[dict[str, Any]]:
         metric=args.metric,
         fewshot=args.fewshot,
         limit=args.limit,
+        choices=args.choices,
         wait=args.wait,
         timeout=args.timeout,
         judge={"model": args.judge, "mode": args.judge_mode, "rubric": args.rubric, "human": args.human}

@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--metric", help="for generation files: exact|numeric|regex:PATTERN|contains|bleu4|rouge_l|json")
     c.add_argument("--fewshot", type=int, default=0, help="multiple choice: examples in each prompt")
+    c.add_argument("--choices", default="letters", choices=["letters", "cloze"],
+                   help="multiple choice: letters (MMLU's format: the letter A-D after the listed options) "
+                   "or cloze (each option's text scored after the question: for small models that favour "
+                   "one letter)")  # fmt: skip
     c.add_argument("--disagreements", action="store_true", help="show: only samples the models score differently")
     c.add_argument("--csv", help="show: also write the samples side by side to this CSV file")
     c.add_argument("--limit", type=int, help="score only the first N samples of each suite")

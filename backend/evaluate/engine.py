@@ -2,9 +2,12 @@
 
 Models load as the playground loads them (backend/playground/chat.py: a run's adapter merged into its
 base). Multiple choice is lm-evaluation-harness's own log-likelihood scoring (HFLM given the loaded
-model, a task config built from the suite file: MMLU's prompt format, few-shot examples drawn from
-the same file, the sample itself excluded). Generation asks each prompt as a chat turn, greedy, in
-left-padded batches, and scores the answer with backend/evaluate/scoring.py.
+model, a task config built from the suite file, few-shot examples drawn from the same file, the sample
+itself excluded), in one of two formats: `letters`, MMLU's (the options listed, the letter A-D scored
+after "Answer:"), or `cloze` (each option's own text scored after the question, as lm-evaluation-harness's
+cloze variants do: small models that pick one letter whatever the question still show what they know).
+Generation asks each prompt as a chat turn, greedy, in left-padded batches, and scores the answer with
+backend/evaluate/scoring.py.
 
     loaded = load_model(database, workspace, "run:3")   # (model, tokenizer), or a Classifier
     samples = run_suite(loaded, suite, fewshot=0, progress=print)
@@ -28,6 +31,8 @@ BATCH = 8
 MAX_NEW_TOKENS = 128
 # MMLU's prompt in lm-evaluation-harness (mmlu/default/_default_template_yaml), on our fields.
 DOC_TO_TEXT = "{{question.strip()}}\nA. {{A}}\nB. {{B}}\nC. {{C}}\nD. {{D}}\nAnswer:"
+CLOZE_TO_TEXT = "Question: {{question.strip()}}\nAnswer:"  # each option's text is the continuation
+CHOICE_FORMATS = ("letters", "cloze")
 
 
 def parse_ref(ref: str) -> int | str:
@@ -80,24 +85,30 @@ def load_model(database: Database, workspace: Workspace, ref: str) -> Any:
 
 
 def run_suite(
-    loaded: Any, suite: Suite, fewshot: int = 0, progress: Callable[[int], None] | None = None
+    loaded: Any,
+    suite: Suite,
+    fewshot: int = 0,
+    progress: Callable[[int], None] | None = None,
+    choices: str = "letters",
 ) -> list[dict[str, Any]]:
-    """Every sample of `suite` scored for this model (`progress(n)` after each n samples done)."""
+    """Every sample of `suite` scored for this model (`progress(n)` after each n samples done); `choices`:
+    the multiple-choice format (CHOICE_FORMATS)."""
     if suite.kind == "classification":
         from backend.evaluate.classify import classification_samples
 
         return classification_samples(loaded, suite, progress)
     model, tokenizer = loaded
     if suite.kind == "choice":
-        samples = choice_samples(model, tokenizer, suite, fewshot)
+        samples = choice_samples(model, tokenizer, suite, fewshot, choices)
         if progress:
             progress(len(samples))
         return samples
     return generation_samples(model, tokenizer, suite, progress)
 
 
-def choice_task(data_file: Path, name: str = "tuneboard_choice") -> dict[str, Any]:
+def choice_task(data_file: Path, name: str = "tuneboard_choice", choices: str = "letters") -> dict[str, Any]:
     """lm-evaluation-harness's task config for a multiple-choice file (JSON Lines of question,A-D,answer)."""
+    cloze = choices == "cloze"
     return {
         "task": name,
         "dataset_path": "json",
@@ -105,14 +116,16 @@ def choice_task(data_file: Path, name: str = "tuneboard_choice") -> dict[str, An
         "test_split": "test",
         "fewshot_split": "test",
         "output_type": "multiple_choice",
-        "doc_to_text": DOC_TO_TEXT,
-        "doc_to_choice": list(LETTERS),
+        "doc_to_text": CLOZE_TO_TEXT if cloze else DOC_TO_TEXT,
+        "doc_to_choice": "{{[A, B, C, D]}}" if cloze else list(LETTERS),
         "doc_to_target": "{{['A', 'B', 'C', 'D'].index(answer)}}",
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }
 
 
-def choice_samples(model: Any, tokenizer: Any, suite: Suite, fewshot: int) -> list[dict[str, Any]]:
+def choice_samples(
+    model: Any, tokenizer: Any, suite: Suite, fewshot: int, choices: str = "letters"
+) -> list[dict[str, Any]]:
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
@@ -122,7 +135,7 @@ def choice_samples(model: Any, tokenizer: Any, suite: Suite, fewshot: int) -> li
     with tempfile.TemporaryDirectory(prefix="tuneboard-eval-") as tmp:
         data = Path(tmp) / "suite.jsonl"
         data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in suite.rows), encoding="utf-8")
-        task = choice_task(data)
+        task = choice_task(data, choices=choices)
         out = simple_evaluate(model=lm, tasks=[task], num_fewshot=fewshot, log_samples=True, bootstrap_iters=0)
     samples = []
     for s in sorted(out["samples"][task["task"]], key=lambda s: s["doc_id"]):

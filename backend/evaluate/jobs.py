@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from backend.evaluate.engine import check_ref, is_classifier
+from backend.evaluate.engine import CHOICE_FORMATS, check_ref, is_classifier
 from backend.evaluate.suites import Suite, load_suite
 from backend.workspace import Workspace
 from db import Database, EvalSample, Evaluation
@@ -27,20 +27,10 @@ from db.models import utcnow
 LIVE = ("queued", "running")
 
 
-def create_evaluation(
-    database: Database,
-    workspace: Workspace,
-    models: list[str],
-    suites: list[str],
-    metric: str | None = None,
-    fewshot: int = 0,
-    limit: int | None = None,
-    run_id: int | None = None,
-    judge: dict[str, Any] | None = None,
-) -> Evaluation:
+def create_evaluation(database: Database, workspace: Workspace, *settings: Any, **named: Any) -> Evaluation:
     """Check every model and suite, then queue one evaluation of each model on each suite (nothing is
-    written on a refusal); the settings are `build_evaluation`'s."""
-    row = build_evaluation(database, workspace, models, suites, metric, fewshot, limit, run_id, judge)
+    written on a refusal); the settings (models, suites, metric, fewshot, limit, ...) are `build_evaluation`'s."""
+    row = build_evaluation(database, workspace, *settings, **named)
     with database.session() as s:
         s.add(row)
     return row
@@ -57,17 +47,21 @@ def build_evaluation(
     run_id: int | None = None,
     judge: dict[str, Any] | None = None,
     completing: bool = False,
+    choices: str = "letters",
 ) -> Evaluation:
     """The checked, unsaved row of one evaluation of each model on each suite; `judge` ({"model", "mode",
     "rubric", "human"}) also has a judge model grade the generation suites' answers. `completing`: run
     `run_id` is being marked completed in the transaction that adds this row (eval after training), so
-    its model is not looked up as a completed run's yet."""
+    its model is not looked up as a completed run's yet. `choices`: the multiple-choice suites' format,
+    letters (MMLU's) or cloze (each option's text scored; backend/evaluate/engine.py)."""
     if not models:
         raise ValueError("setting 'model': name at least one (base:NAME, run:ID or a folder)")
     if not suites:
         raise ValueError("setting 'suite': name at least one (a shipped suite or a file)")
     if fewshot < 0 or fewshot > 25:
         raise ValueError(f"setting 'fewshot': {fewshot} is not between 0 and 25")
+    if choices not in CHOICE_FORMATS:
+        raise ValueError(f"setting 'choices': {choices!r} is not one of {', '.join(CHOICE_FORMATS)}")
     if limit is not None and limit < 1:
         raise ValueError(f"setting 'limit': {limit} must be at least 1")
     finishing = f"run:{run_id}" if completing else None  # eval_suites: chat runs only (backend/config.py)
@@ -99,7 +93,13 @@ def build_evaluation(
         status="queued",
         models=list(dict.fromkeys(models)),
         suites=[x.describe() for x in checked],
-        options={"fewshot": fewshot, "limit": limit, "metric": metric, **({"judge": judge} if judge else {})},
+        options={
+            "fewshot": fewshot,
+            "limit": limit,
+            "metric": metric,
+            **({"choices": choices} if any(s.kind == "choice" for s in checked) else {}),
+            **({"judge": judge} if judge else {}),
+        },
         results=[],
         total=total,
         run_id=run_id,

@@ -83,7 +83,9 @@ def evaluate(database: Database, workspace: Workspace, evaluation_id: int) -> No
                 suite.name = described["name"]
                 if options.get("limit"):
                     suite.rows = suite.rows[: options["limit"]]
-                samples = run_suite(loaded, suite, options.get("fewshot") or 0, progress)
+                samples = run_suite(
+                    loaded, suite, options.get("fewshot") or 0, progress, options.get("choices") or "letters"
+                )
                 _save(database, evaluation_id, ref, suite.name, suite.metric, samples)
         if options.get("judge"):  # the judge grades the answers written above (and the human-labelled samples)
             from backend.evaluate.jobs import samples

@@ -19,12 +19,20 @@ dataset_kwargs:
 test_split: test
 fewshot_split: test
 output_type: multiple_choice
-doc_to_text: "{{{{question.strip()}}}}\\nA. {{{{A}}}}\\nB. {{{{B}}}}\\nC. {{{{C}}}}\\nD. {{{{D}}}}\\nAnswer:"
-doc_to_choice: ["A", "B", "C", "D"]
+doc_to_text: {text}
+doc_to_choice: {choice}
 doc_to_target: "{{{{['A', 'B', 'C', 'D'].index(answer)}}}}"
 metric_list:
   - metric: acc
 """
+# the prompt and choices as one would write them in a task YAML for lm-evaluation-harness, per format
+FORMATS = {
+    "letters": (
+        '"{{question.strip()}}\\nA. {{A}}\\nB. {{B}}\\nC. {{C}}\\nD. {{D}}\\nAnswer:"',
+        '["A", "B", "C", "D"]',
+    ),
+    "cloze": ('"Question: {{question.strip()}}\\nAnswer:"', '"{{[A, B, C, D]}}"'),
+}
 
 
 def _mc_csv(path, n=16):
@@ -36,12 +44,15 @@ def _mc_csv(path, n=16):
 
 
 @pytest.mark.slow  # lm-eval imports and loads the model twice: about a minute
-def test_multiple_choice_score_equals_lm_evaluation_harness_run_directly(services, tiny_model, tmp_path):
+@pytest.mark.parametrize("choices", ["letters", "cloze"])
+def test_multiple_choice_score_equals_lm_evaluation_harness_run_directly(services, tiny_model, tmp_path, choices):
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
     csv = _mc_csv(tmp_path / "mmlu_style.csv")
-    e = create_evaluation(services.database, services.workspace, [str(tiny_model)], [str(csv)], fewshot=2)
+    e = create_evaluation(
+        services.database, services.workspace, [str(tiny_model)], [str(csv)], fewshot=2, choices=choices
+    )
     with services.database.session() as s:
         s.execute(update(Evaluation).where(Evaluation.id == e.id).values(status="running"))
     evaluate(services.database, services.workspace, e.id)  # the job's process body, here
@@ -50,7 +61,8 @@ def test_multiple_choice_score_equals_lm_evaluation_harness_run_directly(service
 
     tasks = tmp_path / "tasks"
     tasks.mkdir()
-    (tasks / "direct_mc.yaml").write_text(YAML.format(csv=csv))
+    text, choice = FORMATS[choices]
+    (tasks / "direct_mc.yaml").write_text(YAML.format(csv=csv, text=text, choice=choice))
     direct = simple_evaluate(
         model="hf",
         model_args={"pretrained": str(tiny_model), "dtype": "float32"},

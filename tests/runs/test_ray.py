@@ -232,30 +232,30 @@ def _resume_as_new_keeps_the_cluster(workspace, services, supervisor, address, c
     assert ended.status.value == "cancelled" and ended.parent_id == cancelled.id
 
 
-def test_a_search_runs_its_trials_side_by_side_on_the_cluster(cluster, workspace, tiny_model, tmp_path):
-    """`search --executor ray`: each trial is a job on the cluster, as many at once as the cluster holds."""
+def test_a_search_runs_its_trials_side_by_side_on_the_cluster(cluster, workspace, tiny_model, tmp_path, monkeypatch):
+    """`search --executor ray --wait`: each trial is a job on the cluster, as many at once as the cluster holds.
+    The cluster is the one the app's supervisor announced in the workspace (no $TUNEBOARD_RAY_ADDRESS): the
+    CLI's --wait supervises the trials there."""
     from ray.job_submission import JobSubmissionClient
 
-    from backend.runs.ray_jobs import cluster_room
+    from backend.runs.ray_jobs import ADDRESS_FILE, announce, cluster_room
+
+    monkeypatch.delenv("TUNEBOARD_RAY_ADDRESS")
+    announce(Services.open(workspace).workspace, cluster)  # as `app.py --ray ADDRESS` leaves it
 
     cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=8)), "--name", "add")
     space = tmp_path / "space.yaml"
     space.write_text("learning_rate: {type: categorical, choices: [0.001, 0.01]}\n")
     search = ("search", "--space", str(space), "--sampler", "grid", "--no-prune", "--metric", "train_loss")
     run = ("--dataset", "add", "--model", str(tiny_model), "--method", "full", "--devices", "cpu", "--max-steps", "3")
-    out = cli_json(workspace, *search, *run, "--batch-size", "2", "--executor", "ray", "--parallel", "0")
+    ray = ("--batch-size", "2", "--executor", "ray", "--parallel", "0")
+    out = cli_json(workspace, *search, *run, *ray, "--wait", timeout=300)
     assert (out["executor"], out["parallel"], out["trials_planned"]) == ("ray", 0, 2)
     assert out["cluster"] == {"workers": 1, "worker_cpus": 1.0, "worker_gpus": 0.0}
     assert cluster_room(cluster, out["cluster"]) == 3  # the head's 3 CPUs: up to 3 such trials at once
+    assert (workspace / ADDRESS_FILE).read_text().strip() == cluster  # the waiting CLI kept the workspace's cluster
     services = Services.open(workspace)
-    supervisor = Supervisor(services.database, services.workspace, ray=cluster)
-
-    def ended():
-        supervisor.tick()
-        report = cli_json(workspace, "search", "show", str(out["id"]))
-        return report if report["status"] not in ("queued", "running") else None
-
-    report = wait_for(ended, 300, "the search on the cluster")
+    report = cli_json(workspace, "search", "show", str(out["id"]))
     assert report["status"] == "completed" and [t["state"] for t in report["trials"]] == ["complete"] * 2, report
     runs = [get_run(services.database, t["run_id"]) for t in report["trials"]]
     jobs = JobSubmissionClient(cluster)

@@ -32,6 +32,7 @@ class EvaluateUI:
     upload: gr.File
     metric: gr.Dropdown
     fewshot: gr.Number
+    choices: gr.Radio
     limit: gr.Number
     judge: gr.Dropdown
     judge_mode: gr.Dropdown
@@ -87,6 +88,12 @@ def build(services: Services) -> EvaluateUI:
             info=L("evaluate.metric_info"),
         )
         fewshot = gr.Number(0, precision=0, minimum=0, maximum=25, label=L("evaluate.fewshot"))
+        choices = gr.Radio(
+            [(L("evaluate.choices_letters"), "letters"), (L("evaluate.choices_cloze"), "cloze")],
+            value="letters",
+            label=L("evaluate.choices"),
+            info=L("evaluate.choices_info"),
+        )
         limit = gr.Number(0, precision=0, minimum=0, label=L("evaluate.limit"))
     with gr.Accordion(L("evaluate.judge_title"), open=False), gr.Row():
         judge = gr.Dropdown([], value=None, label=L("evaluate.judge"), info=L("evaluate.judge_info"))
@@ -114,8 +121,8 @@ def build(services: Services) -> EvaluateUI:
     samples = gr.Dataframe(label=L("evaluate.samples"), interactive=False, wrap=True, max_height=500)
     timer = gr.Timer(2.0, active=False)
     return EvaluateUI(
-        models, folder, suites, upload, metric, fewshot, limit, judge, judge_mode, rubric, human, start, chosen,
-        cancel, status, results, chart, disagreements, samples, download, timer,
+        models, folder, suites, upload, metric, fewshot, choices, limit, judge, judge_mode, rubric, human, start,
+        chosen, cancel, status, results, chart, disagreements, samples, download, timer,
     )  # fmt: skip
 
 
@@ -213,22 +220,29 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
     tab.select(refresh, [ui.chosen], [ui.models, ui.judge, ui.chosen], **private)
     app.load(refresh, [ui.chosen], [ui.models, ui.judge, ui.chosen], **private)
 
-    def start(models, folder, suites, files, metric, fewshot, limit, judge, judge_mode, rubric, human):
+    def start(models, folder, suites, files, metric, fewshot, choices, limit, judge, judge_mode, rubric, human):
         refs = [*(models or []), *([folder.strip()] if folder and folder.strip() else [])]
         sources = [*(suites or []), *(getattr(f, "name", f) for f in files or [])]
         human_file = getattr(human, "name", human) or None
         grader = {"model": judge, "mode": judge_mode, "rubric": rubric, "human": human_file} if judge else None
         try:
             shown = actions.evaluate(
-                services, refs, sources, metric or None, int(fewshot or 0), int(limit or 0), judge=grader
+                services,
+                refs,
+                sources,
+                metric or None,
+                int(fewshot or 0),
+                int(limit or 0),
+                judge=grader,
+                choices=choices or "letters",
             )
         except ValueError as e:
             return refuse(str(e), 2)
         inform(t("evaluate.queued", id=shown["id"]))
         return evaluations(shown["id"]), gr.Timer(active=True)
 
-    inputs = [ui.models, ui.folder, ui.suites, ui.upload, ui.metric, ui.fewshot, ui.limit, ui.judge, ui.judge_mode]
-    inputs += [ui.rubric, ui.human]
+    inputs = [ui.models, ui.folder, ui.suites, ui.upload, ui.metric, ui.fewshot, ui.choices, ui.limit, ui.judge]
+    inputs += [ui.judge_mode, ui.rubric, ui.human]
     ui.start.click(start, inputs, [ui.chosen, ui.timer], api_visibility="private")
 
     def show(evaluation_id, disagreements):

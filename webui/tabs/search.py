@@ -23,7 +23,7 @@ from backend.runs import ray_jobs
 from backend.search.results import list_studies, study_figures, study_report
 from backend.search.studies import SearchOptions, create_study, stop_study
 from backend.services import Services
-from webui.choices import TASKS, dataset_names, form_values, method_choices, refresh_choices
+from webui.choices import TASKS, cluster_worker_inputs, dataset_names, form_values, method_choices, refresh_choices
 from webui.feedback import inform, refuse
 from webui.i18n import DEFAULT, L, messages, t
 from webui.labels import metric_label
@@ -139,11 +139,7 @@ def build(services: Services) -> SearchUI:
             info=L("search.executor_info"),
         )
     with gr.Row(visible=False) as ray_row:
-        ray_settings = (
-            gr.Number(1, precision=0, minimum=1, label=L("train.workers")),
-            gr.Number(1, minimum=0.1, label=L("train.worker_cpus")),
-            gr.Number(0, minimum=0, label=L("train.worker_gpus")),
-        )
+        ray_settings = cluster_worker_inputs()
     start = gr.Button(L("search.start"), variant="primary", size="lg")
     gr.Markdown(L("search.studies"))
     with gr.Row(equal_height=True):

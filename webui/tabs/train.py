@@ -22,7 +22,7 @@ from backend.runs.estimate import calibrate, estimate
 from backend.runs.queue import get_run
 from backend.runs.slots import gpu_count
 from backend.services import IDENTITY_EXAMPLE, Services
-from webui.choices import TASKS, dataset_names, method_choices, refresh_choices, run_choices
+from webui.choices import TASKS, cluster_worker_inputs, dataset_names, method_choices, refresh_choices, run_choices
 from webui.feedback import inform, refuse, warn
 from webui.i18n import DEFAULT, L, messages, t
 
@@ -134,11 +134,7 @@ def build(services: Services) -> TrainUI:
             info=L("train.executor_info"),
         )
         with gr.Row(visible=False) as ray_row:
-            ray_settings = (
-                gr.Number(1, precision=0, minimum=1, label=L("train.workers")),
-                gr.Number(1, minimum=0.1, label=L("train.worker_cpus")),
-                gr.Number(0, minimum=0, label=L("train.worker_gpus")),
-            )
+            ray_settings = cluster_worker_inputs()
             cluster_free = gr.Markdown()
     with gr.Row():
         start = gr.Button(L("train.start"), variant="primary", size="lg", scale=3)
