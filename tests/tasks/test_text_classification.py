@@ -154,3 +154,9 @@ def test_bundled_minilm_learns_the_shipped_example_with_default_settings(workspa
     assert run["status"] == "completed", run.get("reason")
     assert run["model"] == "all-MiniLM-L6-v2"
     assert run["metrics"]["eval_accuracy"] >= 0.9, run["metrics"]["confusion_matrix"]
+    # scored as `evaluate` scores a classifier: on the example's own test split, never trained on
+    shown = cli_json(workspace, "evaluate", "--model", f"run:{run['id']}", "--suite", "dataset:t", "--wait")
+    (result,) = shown["results"]
+    test_rows = cli_json(workspace, "datasets", "show", "t")["splits"]["test"]
+    assert (result["suite"], result["metric"], result["n"]) == ("dataset:t:test", "accuracy", test_rows)
+    assert result["score"] >= 90, result
