@@ -236,6 +236,8 @@ class Evaluation(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     pid_started_at: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # processes started (a vanished one is restarted)
+    executor: Mapped[str] = mapped_column(String(20), default="local", server_default="local")  # local or ray
+    cluster_job_id: Mapped[str | None] = mapped_column(String(200))  # its Ray job (executor ray)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

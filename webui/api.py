@@ -188,15 +188,20 @@ def register(services: Services) -> None:
         rubric: str = "",
         human: str = "",
         choices: str = "letters",
+        executor: str = "local",
+        worker_cpus: float = 0,
+        worker_gpus: float = 0,
     ) -> dict[str, Any]:
         """Queue an evaluation of each model (base:NAME, run:ID or a folder) on each suite (a shipped name or
         a file); `judge` (a model) also grades the answers: judge_mode pairwise, rubric (1-5) or pass, with
         `human` a file of human-labelled samples for its agreement; `choices`: multiple choice as letters
-        (MMLU's format) or cloze (each option's text scored). Follow it with evaluate_show."""
+        (MMLU's format) or cloze (each option's text scored); `executor` ray: a job on the workspace's Ray
+        cluster with worker_cpus / worker_gpus (0: the defaults, 1 CPU and no GPU). Follow it with evaluate_show."""
         grader = {"model": judge, "mode": judge_mode, "rubric": rubric, "human": human} if judge else None
+        cluster = {"worker_cpus": worker_cpus or None, "worker_gpus": worker_gpus or None}
         return actions.evaluate(
             services, list(models), list(suites), metric or None, int(fewshot), int(limit) or None,
-            judge=grader, choices=choices or "letters",
+            judge=grader, choices=choices or "letters", executor=executor or "local", cluster=cluster,
         )  # fmt: skip
 
     def evaluate_show(evaluation_id: int, disagreements_only: bool = False) -> dict[str, Any]:

@@ -24,10 +24,13 @@ def evaluate(
     timeout: float | None = None,
     judge: dict[str, Any] | None = None,
     choices: str = "letters",
+    executor: str = "local",
+    cluster: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Queue an evaluation of every model on every suite (checked first; nothing written on a refusal);
     `judge` {"model", "mode", "rubric", "human"}: a judge model grades the answers too; `choices`: multiple
-    choice as letters (MMLU's format) or cloze (each option's text scored)."""
+    choice as letters (MMLU's format) or cloze (each option's text scored); `executor` ray: a job on the
+    workspace's Ray cluster, `cluster` {"worker_cpus", "worker_gpus"} its resources."""
     from backend.evaluate.jobs import create_evaluation
 
     row = create_evaluation(
@@ -40,6 +43,8 @@ def evaluate(
         limit or None,
         judge=judge or None,
         choices=choices or "letters",
+        executor=executor or "local",
+        cluster={k: v for k, v in (cluster or {}).items() if v is not None} or None,
     )
     if wait:
         from backend.actions.waiting import supervise_while
@@ -101,5 +106,5 @@ def evaluation_list(services: Services, limit: int = 50) -> list[dict[str, Any]]
 def evaluation_cancel(services: Services, evaluation_id: int) -> dict[str, Any]:
     from backend.evaluate.jobs import cancel_evaluation
 
-    cancel_evaluation(services.database, int(evaluation_id))
+    cancel_evaluation(services.database, int(evaluation_id), services.workspace)
     return evaluation_summary(services, evaluation_id)

@@ -208,6 +208,8 @@ def evaluate(services, args) -> dict[str, Any] | list[dict[str, Any]]:
         fewshot=args.fewshot,
         limit=args.limit,
         choices=args.choices,
+        executor=args.executor,
+        cluster={"worker_cpus": args.worker_cpus, "worker_gpus": args.worker_gpus},
         wait=args.wait,
         timeout=args.timeout,
         judge={"model": args.judge, "mode": args.judge_mode, "rubric": args.rubric, "human": args.human}

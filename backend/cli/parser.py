@@ -169,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiple choice: letters (MMLU's format: the letter A-D after the listed options) "
                    "or cloze (each option's text scored after the question: for small models that favour "
                    "one letter)")  # fmt: skip
+    c.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="where it runs: local (this machine, one evaluation at a time) or ray (a job on the "
+                   "workspace's Ray cluster, side by side with others)")  # fmt: skip
+    c.add_argument("--worker-cpus", type=float, help="with --executor ray: CPUs of its job (default 1)")
+    c.add_argument("--worker-gpus", type=float, help="with --executor ray: GPUs of its job (default 0)")
     c.add_argument("--disagreements", action="store_true", help="show: only samples the models score differently")
     c.add_argument("--csv", help="show: also write the samples side by side to this CSV file")
     c.add_argument("--limit", type=int, help="score only the first N samples of each suite")

@@ -7,6 +7,7 @@
               (log-likelihood, few-shot), generation through greedy chat answers
 - jobs.py     create_evaluation (checks everything, then queues), get/list/cancel, summary, samples
 - driver.py   advance_evaluations: the supervisor's step (start, restart a vanished process)
+- cluster.py  evaluations on the Ray cluster (--executor ray): each a job there, submitted and watched
 - worker.py   python -m backend.evaluate.worker ID: score each (model, suite), write samples and results
 - judge.py    a model as judge: pairwise in both orders (a tie when they disagree) or a rubric; human-label agreement
 - judging.py  an evaluation's judge step: the answers graded, verdicts and reasons as results and samples

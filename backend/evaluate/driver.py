@@ -1,8 +1,9 @@
 """The supervisor's step for evaluations (backend/runs/kinds.py names `advance_evaluations`).
 
-One evaluation process at a time (they share the cores with training): the oldest queued one starts
-when none runs. A running one whose process is gone (killed, a reboot) goes back to the queue and its
-new process continues after the last (model, suite) it finished; after ATTEMPTS starts it fails.
+One evaluation process at a time on this machine (they share the cores with training): the oldest
+queued one starts when none runs. A running one whose process is gone (killed, a reboot) goes back to the
+queue and its new process continues after the last (model, suite) it finished; after ATTEMPTS starts it
+fails. Those for the Ray cluster are jobs there, side by side (backend/evaluate/cluster.py).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ ATTEMPTS = 3
 
 
 def advance_evaluations(database: Database, workspace: Workspace) -> None:
+    from backend.evaluate.cluster import RAY, advance_ray
     from backend.processes import is_alive, process_start_time
 
     with database.session() as s:
         live = list(s.scalars(select(Evaluation).where(Evaluation.status.in_(LIVE)).order_by(Evaluation.id)))
+    advance_ray(database, workspace, live)  # those on the Ray cluster: jobs side by side (cluster.py)
+    live = [e for e in live if e.executor != RAY]
     running = [e for e in live if e.status == "running"]
     for e in running:
         if e.pid is not None and not is_alive(e.pid, e.pid_started_at):

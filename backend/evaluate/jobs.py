@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from backend.evaluate.cluster import EXECUTORS, RAY, cluster_options, stop_job
 from backend.evaluate.engine import CHOICE_FORMATS, check_ref, is_classifier
 from backend.evaluate.suites import Suite, load_suite
 from backend.workspace import Workspace
@@ -48,18 +49,25 @@ def build_evaluation(
     judge: dict[str, Any] | None = None,
     completing: bool = False,
     choices: str = "letters",
+    executor: str = "local",
+    cluster: dict[str, Any] | None = None,
 ) -> Evaluation:
     """The checked, unsaved row of one evaluation of each model on each suite; `judge` ({"model", "mode",
     "rubric", "human"}) also has a judge model grade the generation suites' answers. `completing`: run
     `run_id` is being marked completed in the transaction that adds this row (eval after training), so
     its model is not looked up as a completed run's yet. `choices`: the multiple-choice suites' format,
-    letters (MMLU's) or cloze (each option's text scored; backend/evaluate/engine.py)."""
+    letters (MMLU's) or cloze (each option's text scored; backend/evaluate/engine.py). `executor` ray, with
+    `cluster` {"worker_cpus", "worker_gpus"}: a job on the workspace's Ray cluster (backend/evaluate/cluster.py)."""
     if not models:
         raise ValueError("setting 'model': name at least one (base:NAME, run:ID or a folder)")
     if not suites:
         raise ValueError("setting 'suite': name at least one (a shipped suite or a file)")
     if fewshot < 0 or fewshot > 25:
         raise ValueError(f"setting 'fewshot': {fewshot} is not between 0 and 25")
+    if executor not in EXECUTORS:
+        raise ValueError(f"setting 'executor': {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if cluster and executor != RAY:
+        raise ValueError("--worker-cpus and --worker-gpus are a Ray job's resources: add --executor ray")
     if choices not in CHOICE_FORMATS:
         raise ValueError(f"setting 'choices': {choices!r} is not one of {', '.join(CHOICE_FORMATS)}")
     if limit is not None and limit < 1:
@@ -89,8 +97,10 @@ def build_evaluation(
         if not any(s.kind == "generation" for s in checked):
             raise ValueError("setting 'judge': a judge grades written answers; add a generation suite")
         total += work(list(dict.fromkeys(models)), [x.describe() for x in checked], judge, limit)
+    resources = cluster_options(workspace, **(cluster or {})) if executor == RAY else None
     return Evaluation(
         status="queued",
+        executor=executor,
         models=list(dict.fromkeys(models)),
         suites=[x.describe() for x in checked],
         options={
@@ -99,6 +109,7 @@ def build_evaluation(
             "metric": metric,
             **({"choices": choices} if any(s.kind == "choice" for s in checked) else {}),
             **({"judge": judge} if judge else {}),
+            **({"cluster": resources} if resources else {}),
         },
         results=[],
         total=total,
@@ -128,8 +139,9 @@ def list_evaluations(database: Database, limit: int = 50) -> list[Evaluation]:
         return list(s.scalars(select(Evaluation).order_by(Evaluation.id.desc()).limit(limit)))
 
 
-def cancel_evaluation(database: Database, evaluation_id: int) -> Evaluation:
-    """End a queued or running evaluation; results scored so far stay."""
+def cancel_evaluation(database: Database, evaluation_id: int, workspace: Workspace | None = None) -> Evaluation:
+    """End a queued or running evaluation; results scored so far stay. With the `workspace`, a Ray job of
+    its is stopped at once (its worker also stops by itself at its next batch)."""
     row = get_evaluation(database, evaluation_id)
     with database.session() as s:
         changed = s.execute(
@@ -142,6 +154,8 @@ def cancel_evaluation(database: Database, evaluation_id: int) -> Evaluation:
     if row.pid:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(row.pid, signal.SIGTERM)
+    if row.cluster_job_id and workspace is not None:
+        stop_job(workspace, row.cluster_job_id)
     return get_evaluation(database, row.id)
 
 
@@ -160,6 +174,8 @@ def summary(e: Evaluation) -> dict[str, Any]:
         "results": list(e.results or []),
         "reason": e.reason,
         "run_id": e.run_id,
+        "executor": e.executor,  # local (this machine) or ray (a job on the cluster: cluster_job_id)
+        "cluster_job_id": e.cluster_job_id,
         "created_at": e.created_at.isoformat() if e.created_at else None,
     }
 

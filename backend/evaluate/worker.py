@@ -52,6 +52,8 @@ def evaluate(database: Database, workspace: Workspace, evaluation_id: int) -> No
 
     with database.session() as s:
         row = s.get(Evaluation, evaluation_id)
+        if row.status != "running":  # cancelled before this process started (a cluster job that waited)
+            raise Cancelled
         models, suites, options = list(row.models), list(row.suites), dict(row.options)
         results = list(row.results or [])
     finished = {(r["model"], r["suite"]) for r in results}

@@ -114,6 +114,13 @@ def cluster_settings(workspace: Workspace, given: dict[str, Any], cfg) -> dict[s
             f"setting 'devices': {cfg.devices} with --worker-gpus {settings['worker_gpus']:g}; on a Ray cluster "
             "each worker uses the GPUs Ray gives it: set --worker-gpus and leave --devices auto"
         )
+    answering_address(workspace)
+    return settings
+
+
+def answering_address(workspace: Workspace) -> str:
+    """The workspace's cluster address; ValueError saying what to do when none is configured or nothing
+    answers there (checked before anything is queued)."""
     address = configured_address(workspace)
     if not address:
         raise ValueError(
@@ -121,7 +128,7 @@ def cluster_settings(workspace: Workspace, given: dict[str, Any], cfg) -> dict[s
             "the app with `app.py --ray ADDRESS` (or `python -m backend.cli supervise --ray ADDRESS`)"
         )
     client(address)  # refused now when nothing answers there
-    return settings
+    return address
 
 
 def write_resources(workspace: Workspace, run_id: int, settings: dict[str, Any]) -> None:
@@ -196,7 +203,7 @@ class RayExecutor:
                 entrypoint=shlex.join(self.entrypoint(run_id, resources)),
                 submission_id=job_id,
                 metadata={"tuneboard_workspace": str(self.workspace.root), "tuneboard_run": str(run_id)},
-                runtime_env={"env_vars": self._job_env()},
+                runtime_env={"env_vars": job_env()},
             )
         except Exception as e:
             self._end(run_id, RunStatus.failed, f"its Ray job could not be submitted to {self.address}: {e}")
@@ -207,18 +214,11 @@ class RayExecutor:
     def entrypoint(self, run_id: int, resources: dict[str, Any]) -> list[str]:
         """The job's command: Ray Train's TorchTrainer with the run's workers (backend.runs.ray_train). The
         interpreter is this one (every node has Tuneboard at the same path) unless $TUNEBOARD_RAY_PYTHON says."""
-        python = os.environ.get("TUNEBOARD_RAY_PYTHON") or sys.executable
         return [
-            *(python, "-m", "backend.runs.ray_train", str(run_id), "--workspace", str(self.workspace.root)),
+            *(job_python(), "-m", "backend.runs.ray_train", str(run_id), "--workspace", str(self.workspace.root)),
             *("--workers", str(resources["workers"]), "--worker-cpus", f"{resources['worker_cpus']:g}"),
             *("--worker-gpus", f"{resources['worker_gpus']:g}"),
         ]
-
-    @staticmethod
-    def _job_env() -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k.startswith("TUNEBOARD_") or k in FORWARD_ENV}
-        env.pop(ADDRESS_ENV, None)
-        return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
     # -- watching ------------------------------------------------------------------------------
 
@@ -288,6 +288,20 @@ class RayExecutor:
 
 
 JOB_LOG = "ray-job.txt"
+
+
+def job_env() -> dict[str, str]:
+    """What a job's processes need from this environment: every TUNEBOARD_* (not the cluster's address),
+    the database and hub settings, and this checkout on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("TUNEBOARD_") or k in FORWARD_ENV}
+    env.pop(ADDRESS_ENV, None)
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def job_python() -> str:
+    """The interpreter a job runs: this one (every node has Tuneboard at the same path) unless
+    $TUNEBOARD_RAY_PYTHON names another."""
+    return os.environ.get("TUNEBOARD_RAY_PYTHON") or sys.executable
 
 
 def job_log_tail(workspace: Workspace, run: Run, lines: int = 30) -> str:

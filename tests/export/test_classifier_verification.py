@@ -38,8 +38,10 @@ def export(ws: Path, run_id: int, fmt: str, **kw) -> dict:
 def test_barely_trained_classifier_export_accepted_when_predictions_agree(barely_trained, fmt):
     ws, run = barely_trained
     check = export(ws, run, fmt)["verification"]
-    if fmt == "int8":  # torch.ao's copy misses the old bound (relative to the largest logit) by far
-        assert check["rel_logit_diff"] > check["tolerance"]["rel_logit_diff"], check
+    # a real int8 copy: its logits moved. Relative to the largest logit (near zero here) that move is what the
+    # old bound refused: above 0.15 when this test was written, 0.037 in one CI run (two steps' rounding
+    # depends on the threads the run was given), so the judgement must not rest on it
+    assert check["max_abs_logit_diff"] > 0, check
     assert check["ok"] and check["decided_agreement"] >= check["tolerance"]["prediction_agreement"]
     assert check["eval_rows"] >= 20 and check["spread_logit_diff"] <= check["tolerance"]["spread_logit_diff"]
     assert 0 < check["decided_rows"] <= check["eval_rows"] and check["logit_spread"] > 0

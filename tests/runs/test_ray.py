@@ -270,6 +270,47 @@ def test_a_search_runs_its_trials_side_by_side_on_the_cluster(cluster, workspace
     assert sorted(r.config["learning_rate"] for r in runs) == [0.001, 0.01]
 
 
+def test_evaluations_run_side_by_side_as_jobs_on_the_cluster(cluster, workspace, tiny_model):
+    """`evaluate --executor ray`: each evaluation is a Ray job with the resources it asked for, two at once
+    (on this machine they would run one after the other); each scores as a local one does. One asking for
+    more CPUs than the cluster has waits (PENDING); cancelled, it ends here at once."""
+    from ray.job_submission import JobSubmissionClient
+
+    args = ("evaluate", "--model", str(tiny_model), "--limit", "2", "--executor", "ray", "--worker-cpus", "0.5")
+    queued = [cli_json(workspace, *args, "--suite", suite) for suite in ("arithmetic", "mc-en")]
+    too_big = cli_json(workspace, *args[:-1], "64", "--suite", "arithmetic")
+    assert [(e["status"], e["executor"], e["options"]["cluster"]) for e in queued] == [
+        ("queued", "ray", {"worker_cpus": 0.5, "worker_gpus": 0.0})
+    ] * 2
+    services = Services.open(workspace)
+    supervisor = Supervisor(services.database, services.workspace, ray=cluster)
+
+    def ended():
+        supervisor.tick()
+        shown = [cli_json(workspace, "evaluate", "show", str(e["id"])) for e in queued]
+        return shown if all(e["status"] not in ("queued", "running") for e in shown) else None
+
+    shown = wait_for(ended, 240, "two evaluations on the cluster")
+    assert [(e["status"], e["results"][0]["n"]) for e in shown] == [("completed", 2)] * 2, shown
+    jobs = JobSubmissionClient(cluster)
+    infos = []
+    for e in shown:
+        assert e["cluster_job_id"].startswith(f"tuneboard-eval-{e['id']}-")
+        wait_for(lambda job=e["cluster_job_id"]: jobs.get_job_status(job).is_terminal(), 60, "the job ended")
+        infos.append(jobs.get_job_info(e["cluster_job_id"]))
+    assert [i.status.value for i in infos] == ["SUCCEEDED"] * 2
+    first, second = sorted(infos, key=lambda i: i.start_time)
+    assert second.start_time < first.end_time  # side by side on the cluster
+    waiting = cli_json(workspace, "evaluate", "show", str(too_big["id"]))
+    assert waiting["status"] == "running" and jobs.get_job_status(waiting["cluster_job_id"]).value == "PENDING"
+    # cancelled: at once here; Ray queues the stop on the job's supervisor actor, which cannot start without the
+    # CPUs, so the job stays PENDING (until Ray's start timeout) and never runs the worker
+    assert cli_json(workspace, "evaluate", "cancel", str(too_big["id"]))["status"] == "cancelled"
+    time.sleep(2)
+    assert jobs.get_job_status(waiting["cluster_job_id"]).value in ("PENDING", "STOPPED")
+    assert cli_json(workspace, "evaluate", "show", str(too_big["id"]))["status"] == "cancelled"
+
+
 def test_bad_cluster_settings_are_refused_before_anything_is_queued(workspace, tiny_model, tmp_path, monkeypatch):
     cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "add.json", n=8)), "--name", "add")
     train = ("train", "--dataset", "add", "--model", str(tiny_model), "--method", "full")
@@ -296,6 +337,12 @@ def test_bad_cluster_settings_are_refused_before_anything_is_queued(workspace, t
     assert "--executor ray" in search(workers=2)
     assert "--parallel 0" in search(parallel=0) and "--executor ray" in search(parallel=0)
     assert actions.list_searches(services) == []
+    evaluate = ("evaluate", "--model", str(tiny_model), "--suite", "arithmetic")
+    silent_eval = cli(workspace, *evaluate, "--executor", "ray")
+    assert silent_eval.returncode == 2 and "does not answer" in silent_eval.stderr
+    local_eval = cli(workspace, *evaluate, "--worker-cpus", "2")
+    assert local_eval.returncode == 2 and "--executor ray" in local_eval.stderr
+    assert cli_json(workspace, "evaluate", "list") == []
     assert cli_json(workspace, "runs", "list") == []
 
 

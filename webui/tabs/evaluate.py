@@ -18,6 +18,7 @@ from backend import actions
 from backend.actions.evaluate import write_csv
 from backend.evaluate.compare import side_by_side
 from backend.evaluate.suites import METRICS, SHIPPED
+from backend.runs import ray_jobs
 from backend.services import Services
 from webui.choices import run_choices
 from webui.feedback import inform, refuse
@@ -34,6 +35,9 @@ class EvaluateUI:
     fewshot: gr.Number
     choices: gr.Radio
     limit: gr.Number
+    executor: gr.Radio
+    job_cpus: gr.Number
+    job_gpus: gr.Number
     judge: gr.Dropdown
     judge_mode: gr.Dropdown
     rubric: gr.Textbox
@@ -60,13 +64,7 @@ def samples_frame(table: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(table) if table else pd.DataFrame(columns=SAMPLE_COLUMNS)
     names = {c: t(f"evaluate.col_{c}") for c in SAMPLE_COLUMNS}
     for column in frame.columns:
-        ends = (
-            (" answer", "col_answer"),
-            (" score", "col_sample_score"),
-            (" verdict", "col_verdict"),
-            (" reason", "col_reason"),
-        )
-        for end, key in ends:
+        for end, key in COLUMN_ENDS:
             if column.endswith(end) and column not in names:
                 names[column] = t(f"evaluate.{key}", model=column[: -len(end)])
     return frame.rename(columns=names)
@@ -95,6 +93,16 @@ def build(services: Services) -> EvaluateUI:
             info=L("evaluate.choices_info"),
         )
         limit = gr.Number(0, precision=0, minimum=0, label=L("evaluate.limit"))
+    cluster = ray_jobs.installed() and ray_jobs.configured_address(services.workspace)  # hidden without Ray
+    with gr.Row(visible=bool(cluster)):
+        executor = gr.Radio(
+            [(L("evaluate.executor_local"), "local"), (L("evaluate.executor_ray"), "ray")],
+            value="local",
+            label=L("evaluate.executor"),
+            scale=2,
+        )
+        job_cpus = gr.Number(1, minimum=0.1, label=L("evaluate.job_cpus"), scale=1)
+        job_gpus = gr.Number(0, minimum=0, label=L("evaluate.job_gpus"), scale=1)
     with gr.Accordion(L("evaluate.judge_title"), open=False), gr.Row():
         judge = gr.Dropdown([], value=None, label=L("evaluate.judge"), info=L("evaluate.judge_info"))
         judge_mode = gr.Dropdown(
@@ -121,8 +129,9 @@ def build(services: Services) -> EvaluateUI:
     samples = gr.Dataframe(label=L("evaluate.samples"), interactive=False, wrap=True, max_height=500)
     timer = gr.Timer(2.0, active=False)
     return EvaluateUI(
-        models, folder, suites, upload, metric, fewshot, choices, limit, judge, judge_mode, rubric, human, start,
-        chosen, cancel, status, results, chart, disagreements, samples, download, timer,
+        models, folder, suites, upload, metric, fewshot, choices, limit, executor, job_cpus, job_gpus, judge,
+        judge_mode, rubric, human, start, chosen, cancel, status, results, chart, disagreements, samples, download,
+        timer,
     )  # fmt: skip
 
 
@@ -220,7 +229,8 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
     tab.select(refresh, [ui.chosen], [ui.models, ui.judge, ui.chosen], **private)
     app.load(refresh, [ui.chosen], [ui.models, ui.judge, ui.chosen], **private)
 
-    def start(models, folder, suites, files, metric, fewshot, choices, limit, judge, judge_mode, rubric, human):
+    def start(models, folder, suites, files, metric, fewshot, choices, limit, executor, cpus, gpus, *judging):
+        judge, judge_mode, rubric, human = judging
         refs = [*(models or []), *([folder.strip()] if folder and folder.strip() else [])]
         sources = [*(suites or []), *(getattr(f, "name", f) for f in files or [])]
         human_file = getattr(human, "name", human) or None
@@ -235,14 +245,16 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
                 int(limit or 0),
                 judge=grader,
                 choices=choices or "letters",
+                executor=executor or "local",
+                cluster={"worker_cpus": cpus, "worker_gpus": gpus} if executor == "ray" else None,
             )
         except ValueError as e:
             return refuse(str(e), 2)
         inform(t("evaluate.queued", id=shown["id"]))
         return evaluations(shown["id"]), gr.Timer(active=True)
 
-    inputs = [ui.models, ui.folder, ui.suites, ui.upload, ui.metric, ui.fewshot, ui.choices, ui.limit, ui.judge]
-    inputs += [ui.judge_mode, ui.rubric, ui.human]
+    inputs = [ui.models, ui.folder, ui.suites, ui.upload, ui.metric, ui.fewshot, ui.choices, ui.limit, ui.executor]
+    inputs += [ui.job_cpus, ui.job_gpus, ui.judge, ui.judge_mode, ui.rubric, ui.human]
     ui.start.click(start, inputs, [ui.chosen, ui.timer], api_visibility="private")
 
     def show(evaluation_id, disagreements):
