@@ -218,7 +218,8 @@ def wire(services: Services, ui: EvaluateUI, tab: gr.Tab, app: gr.Blocks) -> Non
 
     def evaluations(current: Any = None) -> gr.Dropdown:
         rows = actions.evaluation_list(services)
-        picks = [(f"#{e['id']} {', '.join(e['suites'])} · {e['status']}", e["id"]) for e in rows]
+        # no status in the label: it would go stale while the timer redraws the status line below
+        picks = [(f"#{e['id']} {', '.join(e['suites'])} · {', '.join(e['models'])}", e["id"]) for e in rows]
         value = current if current in [p[1] for p in picks] else (picks[0][1] if picks else None)
         return gr.Dropdown(choices=picks, value=value)
 
