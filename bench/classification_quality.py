@@ -48,11 +48,12 @@ def test_accuracy(workspace: Path, run: dict, dataset_id: int, task: str) -> flo
     with torch.no_grad():
         if task == "image-classification":
             from backend.tasks import image_classification as ic
+            from backend.tasks.image_data import decode, eval_transforms
 
             model, spec = ic.load_model(folder)
-            tf = ic.transforms(spec["image_size"], train=False)
+            tf = eval_transforms(spec)
             for r in rows:
-                logits = model(tf(ic.decode(r["image"], r["file"]))[None]).logits
+                logits = model(tf(decode(r["image"], r["file"]))[None]).logits
                 right += spec["classes"][int(logits.argmax())] == r["label"]
         else:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer

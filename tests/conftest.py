@@ -235,4 +235,29 @@ def tiny_bert(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory):
+    """A 2-layer ViT image classifier (3 ImageNet-like labels, 32-pixel images, mean and std 0.5) with its
+    image processor: what a Hub id such as google/vit-base-patch16-224 downloads, in miniature."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    folder = tmp_path_factory.mktemp("tiny-vit")
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        id2label={0: "tabby", 1: "goldfish", 2: "tench"},
+    )
+    torch.manual_seed(0)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(
+        folder
+    )
+    return folder
+
+
 from tests.pgserver import database_url, postgres_server  # noqa: E402, F401 - a real PostgreSQL for DB tests

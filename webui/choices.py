@@ -11,7 +11,7 @@ import gradio as gr
 from backend.alignment import CHAT_TASKS
 from backend.config import RunConfig
 from backend.data import list_datasets
-from backend.models.catalog import models_for
+from backend.models.catalog import task_models
 from backend.runs.queue import get_run, list_runs
 from backend.runs.slots import gpu_count
 from backend.services import IDENTITY_EXAMPLE, Services
@@ -90,7 +90,7 @@ def form_values(services: Services, run_id: int, names: list[str]) -> list[Any]:
     task = config.get("task", "sft")
     datasets = dataset_names(services, task)  # the Train lists for the run's task, not the form's current one
     lists = {
-        "model": gr.Dropdown(choices=models_for(task), value=config.get("model")),
+        "model": gr.Dropdown(choices=task_models(task), value=config.get("model")),
         "dataset": gr.Dropdown(
             choices=datasets, value=config.get("dataset") if config.get("dataset") in datasets else None
         ),

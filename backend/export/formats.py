@@ -3,7 +3,6 @@ measures it against the source (backend.export.verify): the figures become the A
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -100,7 +99,9 @@ def _write_plain(
 def _write_config(source: Source, target: Path) -> None:
     """What a user needs beside bare weights: the config (classes, image size) and the tokenizer."""
     if source.kind == "image-classifier":
-        (target / "config.json").write_text(json.dumps(source.spec, indent=2, ensure_ascii=False))
+        from backend.tasks import image_classification as ic
+
+        ic.save_config(source.model, source.spec, target)
         return
     source.model.config.save_pretrained(target)
     source.tokenizer.save_pretrained(target)

@@ -106,18 +106,12 @@ def load_int8(folder: Path) -> Any:
 
 def _skeleton(folder: Path, kind: str) -> Any:
     """The fp32 network (random weights) that the export's config describes (pruned widths and heads too)."""
-    from backend.shrink import reshape, reshape_modules
+    from backend.shrink import reshape
 
     if kind == "image-classifier":
-        import torchvision
-
         from backend.tasks import image_classification as ic
 
-        spec = ic.read_spec(folder, str(folder))
-        extra = {"image_size": spec["image_size"]} if spec["arch"].startswith("vit") else {}
-        net = torchvision.models.get_model(spec["arch"], weights=None, num_classes=len(spec["classes"]), **extra)
-        reshape_modules(net, spec.get("module_shapes") or {})  # channels pruned (compress): its saved widths
-        return ic.ImageClassifier(net, spec["arch"])
+        return ic.empty_model(folder)  # channels pruned (compress): its saved widths
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     config = AutoConfig.from_pretrained(folder)  # no remote code: exports are of natively supported models

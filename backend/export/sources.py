@@ -134,12 +134,10 @@ def eval_batches(source: Source, rows: list[dict[str, Any]]) -> list[tuple[dict[
             pairs = [r.get("text_pair") for r in chunk]
             inputs = text_input(source.tokenizer, [r["text"] for r in chunk], pairs, source.max_length)
         else:
-            from backend.tasks import image_classification as ic
+            from backend.tasks.image_data import ImageRows, eval_transforms
 
             spec = source.spec
-            data = ic.ImageRows(
-                chunk, {n: i for i, n in enumerate(spec["classes"])}, ic.transforms(spec["image_size"], train=False)
-            )
+            data = ImageRows(chunk, {n: i for i, n in enumerate(spec["classes"])}, eval_transforms(spec))
             inputs = {"pixel_values": torch.stack([data[i]["pixel_values"] for i in range(len(data))])}
         batches.append((inputs, ids))
     return batches

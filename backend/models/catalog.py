@@ -74,13 +74,21 @@ def models_for(task: str) -> list[str]:
     return sorted(names, key=lambda n: n != DEFAULT_MODELS.get(task))
 
 
+HUB_KINDS = {"sft": "causal_lm", "text-classification": "text_encoder", "image-classification": "image_classifier"}
+
+
+def task_models(task: str) -> list[str]:
+    """models_for(task), then the Hub models on disk whose config suits the task (a dropdown's choices)."""
+    from backend.models.hub import cached_models
+
+    kind = HUB_KINDS.get(task)
+    return models_for(task) + [m["id"] for m in cached_models() if kind and m.get(kind)]
+
+
 def chat_models(models_dir: Path) -> list[str]:
     """Base chat models a person can talk to before training: the installed bundled ones and the Hub
     models on disk whose config names a causal LM."""
-    from backend.models.hub import cached_models
-
-    hub = [m["id"] for m in cached_models() if m.get("causal_lm")]
-    return models_for("sft") + hub
+    return task_models("sft")
 
 
 def resolve_model(name_or_path: str, models_dir: Path, trust_remote_code: bool = False) -> Path:

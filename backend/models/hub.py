@@ -285,6 +285,8 @@ def _entry(repo_id: str, hub: str, path: Path, size: int, refs: list[str]) -> di
         "size_mb": round(size / 2**20, 1),
         "architecture": archs[0] if archs else "",
         "causal_lm": any(a.endswith("ForCausalLM") for a in archs),
+        "text_encoder": any(a.endswith(("ForSequenceClassification", "ForMaskedLM")) for a in archs),
+        "image_classifier": any(a.endswith("ForImageClassification") for a in archs),
     }
 
 

@@ -38,6 +38,12 @@ POPULAR: list[Popular] = [
     Popular("distilbert/distilbert-base-uncased", "text-classification", "66M", "apache-2.0", False, 512),
     Popular("google-bert/bert-base-uncased", "text-classification", "110M", "apache-2.0", False, 512),
     Popular("FacebookAI/xlm-roberta-base", "text-classification", "278M", "mit", False, 514, "100 languages"),
+    # Image classifiers that transformers loads (AutoModelForImageClassification); context: none, images.
+    Popular("google/mobilenet_v2_1.0_224", "image-classification", "3.5M", "other", False, 0, "224 px; the fastest"),
+    Popular("microsoft/resnet-50", "image-classification", "25.6M", "apache-2.0", False, 0, "224 px CNN"),
+    Popular("facebook/convnext-tiny-224", "image-classification", "28.6M", "apache-2.0", False, 0, "224 px CNN"),
+    Popular("google/vit-base-patch16-224", "image-classification", "86.6M", "apache-2.0", False, 0, "224 px ViT"),
+    Popular("microsoft/swin-tiny-patch4-window7-224", "image-classification", "28.3M", "apache-2.0", False, 0),
 ]
 
 

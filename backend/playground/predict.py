@@ -108,9 +108,10 @@ def _load_text(base: Path, adapter: Path | None, code: bool, cutoff: int) -> Cla
 
 def _load_image(folder: Path) -> Classifier:
     from backend.tasks import image_classification as ic
+    from backend.tasks.image_data import eval_transforms
 
     model, spec = ic.load_model(folder)
-    return Classifier("image-classification", model, ic.transforms(spec["image_size"], train=False), spec["classes"])
+    return Classifier("image-classification", model, eval_transforms(spec), spec["classes"])
 
 
 def probabilities(clf: Classifier, items: list[Any], pairs: list[str | None] | None = None) -> list[list[float]]:
@@ -127,7 +128,7 @@ def probabilities(clf: Classifier, items: list[Any], pairs: list[str | None] | N
             )
             inputs = dict(inputs)
         else:
-            from backend.tasks.image_classification import decode
+            from backend.tasks.image_data import decode
 
             images = [decode(b, f"image {start + i + 1}") for i, b in enumerate(chunk)]
             inputs = {"pixel_values": torch.stack([clf.processor(im) for im in images])}

@@ -1,8 +1,9 @@
-"""Image classification with torchvision: ResNet-18/50, MobileNetV3 small/large, ViT-B/16.
+"""Image classification with torchvision (ResNet-18/50, MobileNetV3 small/large, ViT-B/16) or any
+transformers image classifier (a Hub id such as google/vit-base-patch16-224: backend/tasks/image_transformers.py).
 
-Rows are {"image": encoded PNG/JPEG bytes, "label", "file"}. The network gets a new head for the
-data set's classes; training images get a random resized crop (and a mirror flip unless
-image_flip is off), evaluation images a resize and centre crop; all are ImageNet-normalized RGB.
+Rows are {"image": encoded PNG/JPEG bytes, "label", "file"} (backend/tasks/image_data.py). The network
+gets a new head for the data set's classes; training images get a random resized crop (and a mirror flip
+unless image_flip is off), evaluation images a resize and centre crop; all are normalized RGB.
 ImageNet weights come from the torch cache (TORCH_HOME, ~/.cache/torch) or a download; with
 neither the network starts from random weights, and the log and the run's metrics say so.
 
@@ -15,7 +16,6 @@ fine-tuned again by naming the folder as the model.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -26,8 +26,10 @@ import torch
 from torch import nn
 
 from backend.config import ADAPTERS, RunConfig
+from backend.tasks import image_transformers as hf
 from backend.tasks.base import Built
 from backend.tasks.classification import class_list, hold_out, trainer_metrics
+from backend.tasks.image_data import MEAN, STD, ImageRows, auto_size, check_rows, transforms
 
 log = logging.getLogger(__name__)
 
@@ -35,70 +37,31 @@ TASK = "image-classification"
 FORMAT = "tuneboard-torchvision"  # config.json "format" of a torchvision model folder
 ARCHS = ("resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16")
 HEADS = {"resnet": "fc", "mobilenet": "classifier", "vit": "heads"}  # the module a new head replaces
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet statistics
-# Random crops keep at least this share of the image. Milder than ImageNet's 0.08: fine-tuning sets
-# are small, and on the digits a 0.35 floor (with flips) cost 2-5 points after 5 epochs (bench/).
-MIN_CROP = 0.6
-AUTO_SIZES = (32, 224)  # image_size 0: the images' median side, rounded up to a multiple of 32, within these
 
 
 class ImageClassifier(nn.Module):
-    """A torchvision network with the Trainer's calling convention: pixel_values (+ labels) in,
-    loss and logits out."""
+    """A torchvision or transformers network with the Trainer's calling convention: pixel_values
+    (+ labels) in, loss and logits out. `extra`: keyword arguments a transformers network is called with."""
 
-    def __init__(self, net: nn.Module, arch: str):
+    def __init__(self, net: nn.Module, arch: str, extra: dict[str, Any] | None = None):
         super().__init__()
         self.net = net
         self.arch = arch
         self.head = _head_name(arch)
+        self.extra = extra or {}
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None) -> Any:
         from transformers.modeling_outputs import ImageClassifierOutput
 
+        if self.arch.startswith(hf.PREFIX):
+            logits = self.net(pixel_values=pixel_values, **self.extra).logits
+            loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+            return ImageClassifierOutput(loss=loss, logits=logits)
         if self.arch != "vit_b_16":  # oneDNN convolutions run 2-3x faster on NHWC inputs on a CPU
             pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
         logits = self.net(pixel_values)
         loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
         return ImageClassifierOutput(loss=loss, logits=logits)
-
-
-class ImageRows(torch.utils.data.Dataset):
-    """Rows decoded on demand (PIL), converted to RGB and transformed into tensors."""
-
-    def __init__(self, rows: list[dict[str, Any]], label2id: dict[str, int], transform: Any):
-        self.images = [_image_bytes(r) for r in rows]
-        self.files = [r.get("file") or f"row {i}" for i, r in enumerate(rows, start=1)]
-        self.labels = [label2id[str(r["label"])] for r in rows]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"pixel_values": self.transform(decode(self.images[i], self.files[i])), "labels": self.labels[i]}
-
-
-def decode(data: bytes, name: str) -> Any:
-    """An encoded image as an RGB PIL image (grayscale, palette and alpha images included)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"image '{name}' cannot be read ({e}); remove it or save it again as PNG/JPEG") from None
-    return image.convert("RGB")
-
-
-def transforms(size: int, train: bool, flip: bool = True) -> Any:
-    from torchvision.transforms import v2
-
-    if train:
-        steps = [v2.RandomResizedCrop(size, scale=(MIN_CROP, 1.0), antialias=True)]
-        steps += [v2.RandomHorizontalFlip()] if flip else []
-    else:
-        steps = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
-    return v2.Compose([v2.ToImage(), *steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
 
 
 def build(
@@ -111,25 +74,27 @@ def build(
     from transformers import Trainer, default_data_collator
 
     spec = read_spec(model_dir, cfg.model)
-    _check_rows(train_rows, "train")
-    _check_rows(eval_rows, "validation")
-    size = cfg.image_size or auto_size(train_rows)
+    check_rows(train_rows, "train")
+    check_rows(eval_rows, "validation")
+    transformers = spec["format"] == hf.FORMAT  # its own image size (the one it was trained at) by default
+    size = cfg.image_size or (spec["image_size"] if transformers else auto_size(train_rows))
     _check_size(spec["arch"], size)
     labels = class_list(train_rows, eval_rows, TASK)
     train_rows, eval_rows = hold_out(train_rows, eval_rows, cfg.val_ratio, cfg.seed)
     label2id = {name: i for i, name in enumerate(labels)}
-    train = ImageRows(train_rows, label2id, transforms(size, train=True, flip=cfg.image_flip))
-    evalset = ImageRows(eval_rows, label2id, transforms(size, train=False)) if eval_rows else None
+    mean, std = spec.get("mean", MEAN), spec.get("std", STD)
+    train = ImageRows(train_rows, label2id, transforms(size, True, cfg.image_flip, mean, std))
+    evalset = ImageRows(eval_rows, label2id, transforms(size, False, mean=mean, std=std)) if eval_rows else None
 
     net, weights = create_network(spec, model_dir, len(labels), size)
-    model = ImageClassifier(net, spec["arch"])
+    model = ImageClassifier(net, spec["arch"], hf.forward_extras(net, size) if transformers else None)
     groups = layer_groups(model)
     if cfg.method == "qlora":
         raise ValueError("setting 'method': qlora quantizes transformers models only; use lora or full for images")
     if cfg.method in ADAPTERS:
         model = _add_lora(model, cfg)
-    info = {"format": FORMAT, "arch": spec["arch"], "classes": labels, "image_size": size}
-    info |= {"mean": list(MEAN), "std": list(STD), "weights": weights}
+    info = {"format": spec["format"], "arch": spec["arch"], "classes": labels, "image_size": size}
+    info |= {"mean": list(mean), "std": list(std), "weights": weights}
     if spec.get("module_shapes"):  # a pruned network keeps its widths (measured again as it is saved)
         info["module_shapes"] = spec["module_shapes"]
     return Built(
@@ -147,38 +112,20 @@ def build(
     )
 
 
-def auto_size(rows: list[dict[str, Any]], sample: int = 200) -> int:
-    """The median longer side of (a sample of) the images, rounded up to a multiple of 32, in AUTO_SIZES.
-
-    Tiny images (digits, icons) are not blown up to 224 pixels, which would cost ~50x the compute
-    for no detail; photos are cut down to 224, the size ImageNet weights were trained at.
-    """
-    from PIL import Image
-
-    step = max(1, len(rows) // sample)
-    sides = []
-    for row in rows[::step]:
-        try:
-            with Image.open(io.BytesIO(_image_bytes(row))) as image:  # reads the header only
-                sides.append(max(image.size))
-        except OSError:
-            continue  # named with its file when the dataset decodes it
-    side = sorted(sides)[len(sides) // 2] if sides else AUTO_SIZES[1]
-    size = min(max(-(-side // 32) * 32, AUTO_SIZES[0]), AUTO_SIZES[1])
-    log.info("image_size auto: %d pixels (median image side %d)", size, side)
-    return size
-
-
 def read_spec(model_dir: Path, name: str) -> dict[str, Any]:
-    """The folder's config.json: a torchvision architecture (catalog) or a model saved by a run."""
+    """The folder's image spec: a torchvision architecture (catalog), a transformers image classifier
+    (Hub or folder), or a model saved by a run (either kind)."""
     try:
         spec = json.loads((model_dir / "config.json").read_text())
     except (OSError, ValueError):
         spec = {}
+    if spec.get("format") != FORMAT and hf.is_image_model(spec):
+        return hf.read_spec(model_dir, spec, MEAN, STD)
     if spec.get("format") != FORMAT:
         raise ValueError(
             f"model '{name}' is not a torchvision image model; for image-classification choose one of "
-            f"{', '.join(ARCHS)} or a folder saved by an image-classification run"
+            f"{', '.join(ARCHS)}, a transformers image classifier (a Hub id such as google/vit-base-patch16-224 "
+            "or microsoft/resnet-50) or a folder saved by an image-classification run"
         )
     if spec.get("arch") not in ARCHS:
         raise ValueError(f"model '{name}': architecture {spec.get('arch')!r} is not one of {', '.join(ARCHS)}")
@@ -190,16 +137,14 @@ def create_network(spec: dict[str, Any], model_dir: Path, num_classes: int, imag
     import torchvision
 
     arch = spec["arch"]
+    if spec["format"] == hf.FORMAT:
+        return hf.create_network(spec, model_dir, num_classes)
     extra = {"image_size": image_size} if arch.startswith("vit") else {}
     saved = model_dir / "model.safetensors"
     if saved.is_file():  # a run's result: its own classes first, then a new head if they differ
         from safetensors.torch import load_file
 
-        net = torchvision.models.get_model(arch, weights=None, num_classes=len(spec["classes"]), **extra)
-        if spec.get("module_shapes"):  # channels pruned (compress): the widths it was saved with
-            from backend.shrink import reshape_modules
-
-            reshape_modules(net, spec["module_shapes"])
+        net = _torchvision_network(spec, image_size)
         _load(net, load_file(saved), arch, image_size)
         weights = f"fine-tuned: {model_dir.name}"
         if spec["classes"] and len(spec["classes"]) == num_classes:
@@ -248,6 +193,8 @@ def imagenet_state(arch: str) -> tuple[dict[str, torch.Tensor] | None, str]:
 def layer_groups(model: ImageClassifier) -> list[nn.Module]:
     """Bottom-to-top groups: the stem, then each stage (ResNet) or block (MobileNet, ViT); the head is not listed."""
     net, arch = model.net, model.arch
+    if arch.startswith(hf.PREFIX):
+        return hf.layer_groups(net)
     if arch.startswith("resnet"):
         return [nn.ModuleList([net.conv1, net.bn1]), net.layer1, net.layer2, net.layer3, net.layer4]
     if arch.startswith("mobilenet"):
@@ -262,8 +209,11 @@ def skeleton(cfg: RunConfig, model_dir: Path) -> tuple[nn.Module, list[nn.Module
     import torchvision
 
     spec = read_spec(model_dir, cfg.model)
-    size = cfg.image_size or 224
+    size = cfg.image_size or spec.get("image_size") or 224
     _check_size(spec["arch"], size)
+    if spec["format"] == hf.FORMAT:
+        model = ImageClassifier(hf.skeleton(model_dir), spec["arch"])
+        return model, layer_groups(model)
     extra = {"image_size": size} if spec["arch"].startswith("vit") else {}
     with torch.device("meta"):
         model = ImageClassifier(torchvision.models.get_model(spec["arch"], weights=None, **extra), spec["arch"])
@@ -278,6 +228,9 @@ def save_model(model: nn.Module, info: dict[str, Any], out: Path) -> None:
         model = model.merge_and_unload()
     net = model.net if isinstance(model, ImageClassifier) else model
     out.mkdir(parents=True, exist_ok=True)
+    if info["format"] == hf.FORMAT:
+        hf.save(net, info, out)
+        return
     save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, out / "model.safetensors")
     if "module_shapes" in info:  # channels pruned: torchvision's constructor would build the full widths
         from backend.shrink import module_shapes
@@ -290,7 +243,42 @@ def load_model(folder: Path) -> tuple[ImageClassifier, dict[str, Any]]:
     """A saved image classifier (eval mode) and its config: arch, classes, image_size, mean, std."""
     spec = read_spec(folder, str(folder))
     net, _ = create_network(spec, folder, len(spec["classes"]), spec["image_size"])
-    return ImageClassifier(net, spec["arch"]).eval(), spec
+    return _wrap(net, spec).eval(), spec
+
+
+def empty_model(folder: Path) -> ImageClassifier:
+    """The saved classifier's network with random weights (fp32): exports load their own weights into it."""
+    spec = read_spec(folder, str(folder))
+    if spec["format"] == hf.FORMAT:
+        return _wrap(hf.empty_network(folder), spec)
+    return ImageClassifier(_torchvision_network(spec, spec["image_size"]), spec["arch"])
+
+
+def _torchvision_network(spec: dict[str, Any], image_size: int) -> nn.Module:
+    """A saved torchvision network's architecture (its classes, pruned widths) with random weights."""
+    import torchvision
+
+    extra = {"image_size": image_size} if spec["arch"].startswith("vit") else {}
+    net = torchvision.models.get_model(spec["arch"], weights=None, num_classes=len(spec["classes"]), **extra)
+    if spec.get("module_shapes"):  # channels pruned (compress): the widths it was saved with
+        from backend.shrink import reshape_modules
+
+        reshape_modules(net, spec["module_shapes"])
+    return net
+
+
+def save_config(model: ImageClassifier, spec: dict[str, Any], out: Path) -> None:
+    """config.json alone, for exports that store the weights their own way (int8, ONNX)."""
+    if spec["format"] == hf.FORMAT:
+        hf.set_config(model.net, spec)
+        model.net.config.save_pretrained(out)
+        return
+    (out / "config.json").write_text(json.dumps(spec, indent=2, ensure_ascii=False))
+
+
+def _wrap(net: nn.Module, spec: dict[str, Any]) -> ImageClassifier:
+    extra = hf.forward_extras(net, spec["image_size"]) if spec["format"] == hf.FORMAT else None
+    return ImageClassifier(net, spec["arch"], extra)
 
 
 class _Params(nn.Module):
@@ -302,6 +290,8 @@ class _Params(nn.Module):
 
 
 def _head_name(arch: str) -> str:
+    if arch.startswith(hf.PREFIX):
+        return hf.HEAD
     return next(name for prefix, name in HEADS.items() if arch.startswith(prefix))
 
 
@@ -366,17 +356,3 @@ def _add_lora(model: ImageClassifier, cfg: RunConfig) -> Any:
 def _check_size(arch: str, size: int) -> None:
     if arch.startswith("vit") and size % 16:
         raise ValueError(f"setting 'image_size': {arch} cuts images into 16-pixel patches; use a multiple of 16")
-
-
-def _image_bytes(row: dict[str, Any]) -> bytes:
-    image = row.get("image")
-    return image.get("bytes") if isinstance(image, dict) else image
-
-
-def _check_rows(rows: list[dict[str, Any]], split: str) -> None:
-    for i, row in enumerate(rows, start=1):
-        if not isinstance(_image_bytes(row), bytes | bytearray) or not _image_bytes(row):
-            raise ValueError(
-                f"{split} row {i} ({row.get('file') or 'no file name'}) has no image bytes; an {TASK} dataset "
-                "comes from an image folder or zip (was it imported for another task?)"
-            )

@@ -59,7 +59,7 @@ def local_hub(hub_server: LocalHub, monkeypatch) -> LocalHub:
 
 
 @pytest.fixture(scope="session")
-def hub_server(tmp_path_factory, tiny_model) -> LocalHub:
+def hub_server(tmp_path_factory, tiny_model, tiny_vit) -> LocalHub:
     import torch
     from safetensors.torch import save_file
 
@@ -68,6 +68,9 @@ def hub_server(tmp_path_factory, tiny_model) -> LocalHub:
     chat = mirrors / "models" / "tiny" / "chat"
     shutil.copytree(tiny_model, chat)
     _git_repo(chat)
+    vit = mirrors / "models" / "tiny" / "vit"  # an image classifier, as google/vit-base-patch16-224 is
+    shutil.copytree(tiny_vit, vit)
+    _git_repo(vit)
     big = mirrors / "models" / "tiny" / "big"
     shutil.copytree(tiny_model, big)
     torch.manual_seed(0)  # random bytes: git cannot compress them, so the download takes a few seconds

@@ -15,7 +15,7 @@ from backend import actions
 from backend.alignment import base_task, run_task
 from backend.config import CHOICES, DEFAULT_MODELS, TASK_DEFAULTS, RunConfig
 from backend.data import list_datasets
-from backend.models.catalog import models_for
+from backend.models.catalog import task_models
 from backend.models.fit import check_fit, estimate_for
 from backend.runs import ray_jobs
 from backend.runs.estimate import calibrate, estimate
@@ -90,7 +90,7 @@ def build(services: Services) -> TrainUI:
             info=L("train.task_info"),
         )
         model = gr.Dropdown(
-            models_for(DEFAULTS.task),
+            task_models(DEFAULTS.task),
             value=DEFAULTS.model,
             label=L("train.model"),
             info=L("train.model_info"),
@@ -212,7 +212,7 @@ def wire(services: Services, ui: TrainUI, tabs: gr.Tabs, runs_ui, app: gr.Blocks
         values = [gr.update(value=task_defaults.get(n, getattr(DEFAULTS, n))) for n in names]
         quick, group, *shown = show(task, new_method, optimizer)
         merged = [{**v, **s} for v, s in zip(values, shown, strict=True)]
-        models = models_for(base_task(task))  # preference and RL tasks tune chat models
+        models = task_models(base_task(task))  # preference and RL tasks tune chat models
         default_model = DEFAULT_MODELS.get(base_task(task), models[0] if models else None)
         datasets = refresh_choices(services, every_task=True)(None, task)
         return [
