@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_WORKSPACE = "workspace"
+MIN_FREE_GB = 1.0  # runs do not start, and downloads do not begin, below this much free disk
+
+
+def min_free_gb() -> float:
+    """The free disk to keep: $TUNEBOARD_MIN_FREE_GB, else MIN_FREE_GB (checkpoints and downloads fill disks)."""
+    return float(os.environ.get("TUNEBOARD_MIN_FREE_GB", MIN_FREE_GB))
 
 
 @dataclass(frozen=True)

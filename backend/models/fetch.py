@@ -4,7 +4,9 @@ The hub client does the work (huggingface_hub's snapshot_download, or modelscope
 watches the bytes land in the cache and writes progress, speed and ETA to the download's row twice a
 second, and stops when the row is cancelled. Files arrive as `.incomplete` and are renamed when whole, so
 a stopped download leaves nothing a run could load; the next pull keeps the whole files and fetches the
-rest (huggingface_hub 2.x restarts a partly fetched file: its partial files are per process).
+rest (huggingface_hub 2.x restarts a partly fetched file: its partial files are per process; a connection
+dropped mid-file is resumed by the client with a Range request). A download that would leave less than
+$TUNEBOARD_MIN_FREE_GB on the cache's disk is refused before it writes anything.
 
     python -m backend.models.fetch 3 --workspace workspace
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -22,7 +25,7 @@ from sqlalchemy import update
 
 from backend.models.downloads import end_waiting_runs, get_download
 from backend.models.hub import HubRef, endpoint, explain, hub_cache, is_complete, modelscope_cache, token
-from backend.workspace import Workspace
+from backend.workspace import Workspace, min_free_gb
 from db import Database, Download
 from db.models import utcnow
 
@@ -60,6 +63,7 @@ def fetch(database: Database, download_id: int, ref: HubRef) -> Path:
     else:
         total, folder, start = _hf_total(ref), _hf_repo_folder(ref), _hf(ref)
         _drop_stale_partials(folder)
+        _check_room(ref, total - _size(folder))
     _write(database, download_id, bytes_total=total, bytes_done=min(_size(folder), total) if total else 0)
     result: dict[str, object] = {}
 
@@ -105,6 +109,19 @@ def _hf_total(ref: HubRef) -> int:
     api = HfApi(endpoint=endpoint(), token=token())
     files = api.list_repo_tree(ref.repo_id, revision=ref.revision or None, recursive=True)
     return sum(f.size for f in files if isinstance(f, RepoFile))
+
+
+def _check_room(ref: HubRef, missing: int) -> None:
+    """Refuse, before a byte is written, a download that would leave less than min_free_gb() on the cache's disk."""
+    cache = hub_cache()
+    probe = next(p for p in (cache, *cache.parents) if p.exists())  # the cache folder may not exist yet
+    free, keep = shutil.disk_usage(probe).free, min_free_gb() * 1e9
+    if free - missing < keep:
+        raise ValueError(
+            f"{ref.name} needs {missing / 1e9:.2f} GB more and {cache} has {free / 1e9:.2f} GB free; downloads "
+            f"keep at least {keep / 1e9:g} GB free: free some space, point HF_HUB_CACHE at a larger disk, or lower "
+            "$TUNEBOARD_MIN_FREE_GB"
+        )
 
 
 def _hf_repo_folder(ref: HubRef) -> Path:

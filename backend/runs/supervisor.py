@@ -45,7 +45,7 @@ from backend.runs.kinds import advance_live
 from backend.runs.launch import worker_command, worker_processes
 from backend.runs.ray_jobs import ADDRESS_ENV, RAY, RayExecutor, announce
 from backend.runs.slots import CPU, Slots, format_devices, parse_devices, worker_env
-from backend.workspace import Workspace
+from backend.workspace import Workspace, min_free_gb
 from db import Database, Run, RunStatus
 from db.models import as_utc, utcnow
 
@@ -57,7 +57,6 @@ START_GRACE = timedelta(seconds=60)  # a claimed run has this long to get a pid
 CANCEL_GRACE = timedelta(seconds=60)  # after a cancel request, then the process group is killed
 DEFAULT_CPU_RUNS = 1  # runs training on the CPU at once (they share its cores)
 DEFAULT_RUNS_PER_GPU = 1  # runs sharing one GPU at once
-MIN_FREE_GB = 1.0  # below this much free disk in the workspace, runs do not start ($TUNEBOARD_MIN_FREE_GB)
 QUEUE_SCAN = 100  # queued runs looked at per tick (the ones that fit start)
 IDLE_TICK = 15.0  # seconds between database looks while idle (work queued without a wake-up waits this long)
 WAKE_FILE = "supervisor.wake"  # touched when work is queued; an idle supervisor stats it every tick
@@ -76,7 +75,7 @@ def notify(workspace: Workspace | None = None) -> None:
 
 def free_disk_problem(workspace: Workspace) -> str | None:
     """Why a run must not start for lack of disk (checkpoints fill it), or None when there is room."""
-    need = float(os.environ.get("TUNEBOARD_MIN_FREE_GB", MIN_FREE_GB))
+    need = min_free_gb()
     free = shutil.disk_usage(workspace.root).free / 1e9
     if free >= need:
         return None

@@ -58,6 +58,21 @@ def local_hub(hub_server: LocalHub, monkeypatch) -> LocalHub:
     return hub_server
 
 
+GATED_TOKEN = "hf_tuneboard_test_token"
+
+
+@pytest.fixture
+def proxied_hub(local_hub: LocalHub, monkeypatch):
+    """The local hub behind hub_proxy.HubProxy (tiny/gated needs GATED_TOKEN), with HF_ENDPOINT at the proxy."""
+    from tests.models.hub_proxy import HubProxy
+
+    proxy = HubProxy(local_hub.url, gated={"tiny/gated": GATED_TOKEN}).start()
+    monkeypatch.setenv("HF_ENDPOINT", proxy.url)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    yield proxy
+    proxy.stop()
+
+
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory, tiny_model, tiny_vit) -> LocalHub:
     import torch
@@ -68,6 +83,9 @@ def hub_server(tmp_path_factory, tiny_model, tiny_vit) -> LocalHub:
     chat = mirrors / "models" / "tiny" / "chat"
     shutil.copytree(tiny_model, chat)
     _git_repo(chat)
+    gated = mirrors / "models" / "tiny" / "gated"  # gated by the proxy (hub_proxy.py), as the Hub gates Llama
+    shutil.copytree(tiny_model, gated)
+    _git_repo(gated)
     vit = mirrors / "models" / "tiny" / "vit"  # an image classifier, as google/vit-base-patch16-224 is
     shutil.copytree(tiny_vit, vit)
     _git_repo(vit)
