@@ -149,5 +149,6 @@ class TrackerLinks(TrainerCallback):
             import wandb
 
             if wandb.run is not None:
-                self.where["wandb"].update(run_id=wandb.run.id, dir=str(wandb.run.dir), url=wandb.run.url or "")
+                run_folder = str(Path(wandb.run.dir).parent)  # offline-run-...: what `wandb sync` takes
+                self.where["wandb"].update(run_id=wandb.run.id, dir=run_folder, url=wandb.run.url or "")
         (self.run_dir / LOCATIONS).write_text(json.dumps(self.where, indent=1))

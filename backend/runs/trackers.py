@@ -6,7 +6,7 @@
 
 Defaults keep everything on this machine and offline: TensorBoard event files in the run folder, MLflow in
 workspace/mlflow.db (sqlite), W&B offline in the run folder unless WANDB_API_KEY is set, Trackio's local
-database. A team points them elsewhere with the trackers' own variables (MLFLOW_TRACKING_URI,
+database in workspace/trackio. A team points them elsewhere with the trackers' own variables (MLFLOW_TRACKING_URI,
 MLFLOW_EXPERIMENT_NAME, WANDB_PROJECT, WANDB_MODE, TRACKIO_PROJECT ...), which are left as they are.
 """
 
@@ -56,7 +56,8 @@ def prepare(cfg: RunConfig, run_id: int, run_name: str, workspace: Workspace) ->
         where["wandb"] = {"project": os.environ["WANDB_PROJECT"], "mode": os.environ.get("WANDB_MODE", "online")}
     if "trackio" in cfg.trackers:
         os.environ.setdefault("TRACKIO_PROJECT", EXPERIMENT)
-        where["trackio"] = {"project": os.environ["TRACKIO_PROJECT"]}
+        os.environ.setdefault("TRACKIO_DIR", str(workspace.root / "trackio"))  # local: no Space unless one is named
+        where["trackio"] = {"project": os.environ["TRACKIO_PROJECT"], "dir": os.environ["TRACKIO_DIR"]}
     for place in where.values():
         place["run_name"] = run_name
     return where

@@ -108,6 +108,8 @@ def _trackers(database: Database, workspace: Workspace, run_id: int, cfg: RunCon
         name = s.get(Run, run_id).name
     where = trackers.prepare(cfg, run_id, name, workspace)
     args.report_to, args.run_name = cfg.trackers, name
+    if "trackio" in where:  # the Trainer hands trackio TrainingArguments.project, not $TRACKIO_PROJECT
+        args.project = where["trackio"]["project"]
     return [TrackerLinks(where, cfg, workspace.run_dir(run_id))]
 
 

@@ -259,7 +259,9 @@ def tracker_items(where: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
         w = where["wandb"]
         items.append(("W&B", w.get("url") or f"`wandb sync {w.get('dir', '')}` ({w.get('mode', '')})"))
     if "trackio" in where:
-        items.append(("Trackio", f"`trackio show --project {where['trackio']['project']}`"))
+        tracked = where["trackio"]
+        prefix = f"TRACKIO_DIR={tracked['dir']} " if tracked.get("dir") else ""
+        items.append(("Trackio", f"`{prefix}trackio show --project {tracked['project']}`"))
     return items
 
 
