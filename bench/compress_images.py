@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.classification_quality import cli  # noqa: E402 - the CLI as a user runs it, JSON out
+from bench.compress_text import median_ms, timing_options  # noqa: E402
 
 ROUNDS = 9
 TASK = "image-classification"
@@ -35,14 +35,7 @@ TASK = "image-classification"
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", default="resnet18,mobilenet_v3_small")
-    p.add_argument("--workspace", help="default: a temporary folder")
-    p.add_argument("--threads", type=int, help="torch threads while timing (default: torch's)")
-    p.add_argument("--measure", metavar="IDS", help="teacher, then alone and distilled per student: time again only")
-    args = p.parse_args()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    args = timing_options(p, "TEACHER,ALONE1,DISTILLED1,...")
     ws = Path(args.workspace or tempfile.mkdtemp(prefix="bench-compress-images-")) / "ws"
     students = args.students.split(",")
     names = ["teacher"] + [f"{s} {kind}" for s in students for kind in ("alone", "distilled")]
@@ -92,19 +85,13 @@ def measure(ws: Path, dataset_id: int, runs: dict, timed: dict) -> dict:
         k: [{"pixel_values": eval_transforms(m.spec)(decode(r["image"], r["file"]))[None]} for r in rows]
         for k, m in models.items()
     }
-    accuracy, times = {}, {k: [] for k in models}
+    accuracy = {}
     with torch.no_grad():
         for k, m in models.items():
             predicted = [m.labels[int(m.logits(x).argmax(-1))] for x in samples[k]]
             right = sum(label == str(r["label"]) for label, r in zip(predicted, rows, strict=True))
             accuracy[k] = round(right / len(rows), 4)
-        for _ in range(ROUNDS):
-            for k, m in models.items():
-                t = time.perf_counter()
-                for x in samples[k]:
-                    m.logits(x)
-                times[k].append((time.perf_counter() - t) / len(rows) * 1000)
-    ms = {k: round(statistics.median(v), 3) for k, v in times.items()}
+    ms = median_ms(models, samples)
     size = {k: sum(f.stat().st_size for f in (f[1] or f[0]).rglob("*") if f.is_file()) for k, f in folders.items()}
     return {
         "test_rows": len(rows),

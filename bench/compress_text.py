@@ -34,14 +34,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--recover-steps", type=int, default=30)
     p.add_argument("--prune", default="heads:0.3,neurons:0.3")
-    p.add_argument("--workspace", help="default: a temporary folder")
-    p.add_argument("--threads", type=int, help="torch threads while timing (default: torch's)")
-    p.add_argument("--measure", metavar="TEACHER,STUDENT,PRUNED", help="time these runs of --workspace again only")
-    args = p.parse_args()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    args = timing_options(p, "TEACHER,STUDENT,PRUNED")
     if args.measure:
         from backend.runs.queue import get_run
         from backend.services import Services
@@ -74,6 +67,35 @@ def main() -> None:
     print(json.dumps(measure(ws, ds["id"], runs, timed)))
 
 
+def timing_options(p: argparse.ArgumentParser, runs: str) -> argparse.Namespace:
+    """--workspace, --threads and --measure (time saved runs again), parsed; torch gets the threads asked for."""
+    p.add_argument("--workspace", help="default: a temporary folder")
+    p.add_argument("--threads", type=int, help="torch threads while timing (default: torch's)")
+    p.add_argument("--measure", metavar=runs, help="time these runs of --workspace again only")
+    args = p.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def median_ms(models: dict, samples: dict) -> dict[str, float]:
+    """Each model's median milliseconds per sample over ROUNDS passes through its samples, one at a time, the
+    models taking turns within each round (so the machine's noise hits them alike)."""
+    import torch
+
+    times: dict[str, list[float]] = {k: [] for k in models}
+    with torch.no_grad():
+        for _ in range(ROUNDS):
+            for k, m in models.items():
+                t = time.perf_counter()
+                for x in samples[k]:
+                    m.logits(x)
+                times[k].append((time.perf_counter() - t) / len(samples[k]) * 1000)
+    return {k: round(statistics.median(v), 3) for k, v in times.items()}
+
+
 def measure(ws: Path, dataset_id: int, runs: dict, timed: dict) -> dict:
     import torch
 
@@ -88,20 +110,14 @@ def measure(ws: Path, dataset_id: int, runs: dict, timed: dict) -> dict:
     models = {k: load_source("text-classification", *model_folder(services.database, services.workspace, r["id"]))
               for k, r in runs.items()}  # fmt: skip
     samples = {k: [text_input(m.tokenizer, [r["text"]], None, m.max_length) for r in rows] for k, m in models.items()}
-    accuracy, times = {}, {k: [] for k in models}
+    accuracy = {}
     with torch.no_grad():
         for k, m in models.items():
             index = {c: i for i, c in enumerate(m.labels)}
             predicted = [int(m.logits(x).argmax(-1)) for x in samples[k]]
             truth = [index[str(r["label"])] for r in rows]
             accuracy[k] = round(classification_metrics(truth, predicted, m.labels)["accuracy"], 4)
-        for _ in range(ROUNDS):
-            for k, m in models.items():
-                t = time.perf_counter()
-                for x in samples[k]:
-                    m.logits(x)
-                times[k].append((time.perf_counter() - t) / len(rows) * 1000)
-    ms = {k: round(statistics.median(v), 2) for k, v in times.items()}
+    ms = median_ms(models, samples)
     return {
         "test_rows": len(rows),
         "threads": torch.get_num_threads(),

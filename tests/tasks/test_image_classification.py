@@ -207,14 +207,7 @@ def test_lora_adapts_convolutions_and_attention_and_saves_merged_weights(tmp_pat
     built.model(**batch).loss.backward()  # gradients reach the adapters (lora_B: lora_A's is 0 while B is)
     grads = [p.grad for n, p in built.model.named_parameters() if adapted.replace("lora_A", "lora_B") in n]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
-    with torch.no_grad():  # a trained adapter: lora_B is no longer zero
-        for n, p in built.model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(std=0.05)
-    built.model.eval()
-    pixels = built.collator([built.train[i] for i in range(2)])["pixel_values"]
-    with torch.no_grad():
-        expected = built.model(pixel_values=pixels).logits
+    pixels, expected = trained_adapter_logits(built)
     ic.save_model(
         built.model,
         {"format": ic.FORMAT, "arch": arch, "classes": ["cat", "dog"], "image_size": 32},
@@ -223,6 +216,19 @@ def test_lora_adapts_convolutions_and_attention_and_saves_merged_weights(tmp_pat
     loaded, _ = ic.load_model(tmp_path / "m")
     with torch.no_grad():
         assert torch.allclose(loaded(pixels).logits, expected, atol=1e-4)
+
+
+def trained_adapter_logits(built) -> tuple:
+    """Two training images and the model's logits on them, once its LoRA adapters look trained (lora_B no
+    longer zero, so merging them changes the weights)."""
+    with torch.no_grad():
+        for n, p in built.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(std=0.05)
+    built.model.eval()
+    pixels = built.collator([built.train[i] for i in range(2)])["pixel_values"]
+    with torch.no_grad():
+        return pixels, built.model(pixel_values=pixels).logits
 
 
 def test_freeze_trains_the_top_stage_and_the_head(tmp_path):

@@ -5,7 +5,7 @@ import torch
 
 from backend.config import RunConfig
 from backend.tasks import image_classification as ic
-from tests.tasks.test_image_classification import noisy_rows, png, rows
+from tests.tasks.test_image_classification import noisy_rows, png, rows, trained_adapter_logits
 
 
 def build(folder, train, evals=(), **settings):
@@ -43,14 +43,7 @@ def test_lora_run_saves_a_folder_transformers_loads_with_the_classes(tiny_vit, t
     trainable = [n for n, p in built.model.named_parameters() if p.requires_grad]
     assert any("attention.q_proj.lora_A" in n for n in trainable)
     assert any("classifier.modules_to_save" in n for n in trainable)
-    with torch.no_grad():  # a trained adapter: lora_B is no longer zero
-        for n, p in built.model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(std=0.05)
-    built.model.eval()
-    pixels = built.collator([built.train[i] for i in range(2)])["pixel_values"]
-    with torch.no_grad():
-        expected = built.model(pixel_values=pixels).logits
+    pixels, expected = trained_adapter_logits(built)
     info = {"format": "transformers", "arch": "hf:vit", "classes": ["cat", "dog"], "image_size": 32}
     ic.save_model(built.model, info | {"mean": [0.5] * 3, "std": [0.5] * 3}, tmp_path / "m")
 
