@@ -47,3 +47,16 @@ def test_per_sample_columns_name_each_models_answer_and_the_judges_verdict_and_r
              "run:3 score": 1.0, f"{judge} verdict": "B", f"{judge} reason": "names Tuna"}]  # fmt: skip
     columns = samples_frame(rows).columns.tolist()
     assert columns[-2:] == ["judge: run:3 vs base:m: verdict", "judge: run:3 vs base:m: reason"]
+
+
+def test_long_prompts_and_model_names_are_cut_in_the_table_not_in_the_csv():
+    folder = "/home/someone/models/exported/gguf-q8_0-of-run-12"
+    rows = [{"suite": "s", "index": 0, "prompt": "Why? " * 100, "reference": "r", f"{folder} answer": "a" * 500,
+             f"{folder} score": 0.5}]  # fmt: skip
+    frame = samples_frame(rows)
+    assert frame.columns.tolist()[-2:] == [
+        "…xported/gguf-q8_0-of-run-12: answer",
+        "…xported/gguf-q8_0-of-run-12: score",
+    ]
+    assert len(frame.iloc[0, 2]) == 240 and frame.iloc[0, 2].endswith("…") and len(frame.iloc[0, 4]) == 240
+    assert frame.iloc[0, 5] == 0.5 and rows[0]["prompt"] == "Why? " * 100  # numbers and the rows themselves untouched

@@ -59,15 +59,29 @@ COLUMN_ENDS = ((" answer", "col_answer"), (" score", "col_sample_score"), (" ver
                (" reason", "col_reason"))  # fmt: skip
 
 
+CELL_CHARS = 240  # longer texts are cut in the table (the CSV download has them whole), so answers stay in view
+HEADER_MODEL_CHARS = 28  # a model's name in a column header, cut from the left (a folder's or run's end tells it)
+
+
 def samples_frame(table: list[dict[str, Any]]) -> pd.DataFrame:
-    """The per-sample rows (backend/evaluate/compare.side_by_side) with headers in the page's language."""
+    """The per-sample rows (backend/evaluate/compare.side_by_side) with headers in the page's language;
+    long prompts and answers cut to CELL_CHARS, long model names in headers to their last characters."""
     frame = pd.DataFrame(table) if table else pd.DataFrame(columns=SAMPLE_COLUMNS)
     names = {c: t(f"evaluate.col_{c}") for c in SAMPLE_COLUMNS}
     for column in frame.columns:
         for end, key in COLUMN_ENDS:
             if column.endswith(end) and column not in names:
-                names[column] = t(f"evaluate.{key}", model=column[: -len(end)])
+                model = column[: -len(end)]
+                model = model if len(model) <= HEADER_MODEL_CHARS else "…" + model[-HEADER_MODEL_CHARS + 1 :]
+                names[column] = t(f"evaluate.{key}", model=model)
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(_cut)
     return frame.rename(columns=names)
+
+
+def _cut(value: Any) -> Any:
+    return value[: CELL_CHARS - 1] + "…" if isinstance(value, str) and len(value) > CELL_CHARS else value
 
 
 def build(services: Services) -> EvaluateUI:
