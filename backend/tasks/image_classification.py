@@ -90,7 +90,7 @@ def build(
     model = ImageClassifier(net, spec["arch"], hf.forward_extras(net, size) if transformers else None)
     groups = layer_groups(model)
     if cfg.method == "qlora":
-        raise ValueError("setting 'method': qlora quantizes transformers models only; use lora or full for images")
+        raise ValueError("setting 'method': qlora is for chat and text models here; use lora or full for images")
     if cfg.method in ADAPTERS:
         model = _add_lora(model, cfg)
     info = {"format": spec["format"], "arch": spec["arch"], "classes": labels, "image_size": size}

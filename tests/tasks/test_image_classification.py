@@ -141,7 +141,7 @@ def test_auto_image_size_follows_the_images():
         ([{"text": "hello", "label": "a"}] * 3, {}, "train row 1 \\(no file name\\) has no image bytes"),
         (rows()[:2] + [{"image": b"not an image", "label": "cat", "file": "cat/broken.png"}], {}, "cat/broken.png"),
         (rows(), {"model": "vit_b_16", "image_size": 40}, "multiple of 16"),
-        (rows(), {"method": "qlora"}, "qlora quantizes transformers models only"),
+        (rows(), {"method": "qlora"}, "qlora is for chat and text models here"),
     ],
 )
 def test_bad_data_and_settings_are_refused_clearly(tmp_path, train, settings, message):
