@@ -25,8 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from backend import cpu  # noqa: E402
 from bench.classification_quality import cli  # noqa: E402 - the CLI as a user runs it, JSON out
 
+cpu.wait_politely()  # before torch: idle OpenMP threads sleep instead of spinning against other work
 ROUNDS = 9
 
 
