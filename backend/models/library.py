@@ -111,7 +111,8 @@ def catalog(task: str, models_dir: Path) -> list[dict[str, Any]]:
     online = recent_offline_reason() is None  # probed at most once a minute
     cached = {m["id"] for m in cached_models()}
     rows = [
-        {"id": m.name, "task": m.task, "params": "", "licence": "", "gated": False, "context": None, "note": m.note}
+        {"id": m.name, "task": m.task, "params": m.params, "licence": m.licence, "gated": False, "context": None}
+        | {"note": m.note}
         | {"on_disk": is_materialized(m.name, models_dir) or bool(m.folder), "usable": True}
         for m in BUNDLED.values()
         if m.task == task and m.name in models_for(task)

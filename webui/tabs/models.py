@@ -43,7 +43,12 @@ class ModelsUI:
 def build(services: Services) -> ModelsUI:
     task = gr.Dropdown(TASKS, value="sft", label=L("train.task"))
     offline = gr.Markdown()
-    table = gr.Dataframe(label=L("models.catalog"), interactive=False, wrap=True)
+    table = gr.Dataframe(
+        label=L("models.catalog"),
+        interactive=False,
+        wrap=True,
+        column_widths=["25%", "9%", "11%", "7%", "8%", "7%", "8%", "25%"],  # short headers stay on one line
+    )
     with gr.Row():
         hub = gr.Radio(
             [(L(f"models.hub_{h}"), h) for h in HUBS],
@@ -58,11 +63,11 @@ def build(services: Services) -> ModelsUI:
     downloads = gr.HTML(label=L("models.downloads"))
     with gr.Row():
         cancel_id = gr.Number(label=L("models.download_id"), precision=0, scale=0)
-        cancel = gr.Button(L("models.cancel"), elem_classes="tb-inline-button", scale=0)
+        cancel = gr.Button(L("models.cancel"), elem_classes="tb-inline-button", scale=0, min_width=200)
     on_disk = gr.Dataframe(label=L("models.on_disk"), interactive=False, wrap=True)
     with gr.Row():
         chosen = gr.Dropdown([], label=L("models.chosen"))
-        delete = gr.Button(L("models.delete"), variant="stop", elem_classes="tb-inline-button", scale=0)
+        delete = gr.Button(L("models.delete"), variant="stop", elem_classes="tb-inline-button", scale=0, min_width=200)
     timer = gr.Timer(2.0, active=False)
     return ModelsUI(
         task,
