@@ -6,8 +6,9 @@
 - dpo: `train --task dpo --dataset concise` with nothing else set. Held-out preference accuracy:
   before, the share of the 16 validation pairs where the base model gives `chosen` a higher mean
   per-token log-probability than `rejected`; after, TRL's eval_rewards/accuracies (the trained
-  policy's implicit reward prefers `chosen`). Goal: >= 90%. Also the mean length of greedy answers
-  to the held-out prompts, before and after (the preferred style is short; `--no-answers` skips it).
+  policy's implicit reward prefers `chosen`). Goal: >= 90%. Also the greedy answers to the held-out
+  prompts, before and after: their mean length, and how many are direct (at most 3x the chosen answer's
+  length + 20 characters: the preferred style is "Paris.", not a preamble); `--no-answers` skips them.
 - grpo: the two-stage recipe of examples/arithmetic/README.md: `train --task sft` for 20 steps on 24
   formatted training answers (examples/arithmetic/format_demos.py), then `train --task grpo --from-run
   SFT --reward format --reward numeric@2 --max-steps 30`. Format compliance (the whole reply is
@@ -87,7 +88,8 @@ def dpo(ws: Path, answers: bool) -> dict:
     base, tok = _load(base_dir, None)
     before = sum(mean_logp(base, tok, r["messages"], r["chosen"]) > mean_logp(base, tok, r["messages"], r["rejected"])
                  for r in held) / len(held)  # fmt: skip
-    before_len = sum(map(len, greedy(base, tok, held, 96))) / len(held) if answers else None
+    before_replies = greedy(base, tok, held, 96) if answers else []
+    before_len = sum(map(len, before_replies)) / len(held) if answers else None
     t0 = time.monotonic()
     run = cli(ws, "train", "--task", "dpo", "--dataset", "concise", "--wait")
     seconds = time.monotonic() - t0
@@ -96,14 +98,26 @@ def dpo(ws: Path, answers: bool) -> dict:
         tuned, _ = _load(base_dir, ws / "runs" / str(run["id"]) / "adapter")
         replies = greedy(tuned, tok, held, 96)
         out |= {"mean_answer_chars_after": round(sum(map(len, replies)) / len(held), 1), "example_answers": replies[:3]}
+        out |= {  # the preferred style: about as long as the chosen answer ("Paris.", "东京。"), no preamble
+            "direct_answers_before": sum(map(direct, before_replies, held)),
+            "direct_answers_after": sum(map(direct, replies, held)),
+            "answers": [[r["messages"][-1]["content"], b, a]
+                        for r, b, a in zip(held, before_replies, replies, strict=True)],
+        }  # fmt: skip
     return out | {
         "task": "dpo",
         "pairs_held_out": len(held),
         "preference_accuracy_before": round(before, 3),
         "preference_accuracy_after": run["metrics"].get("eval_rewards_accuracy"),
         "train_seconds": run["metrics"].get("train_seconds"),
+        "peak_memory_mb": run["metrics"].get("peak_memory_mb"),
         "wall_seconds": round(seconds, 1),
     }
+
+
+def direct(reply: str, row: dict) -> bool:
+    """A reply in the preferred style: at most three times as long as the chosen answer, plus 20 characters."""
+    return len(reply.strip()) <= 3 * len(row["chosen"]) + 20
 
 
 def grpo(ws: Path, answers: bool = True) -> dict:
