@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from backend import actions
-from backend.config import GREEDY
+from backend.config import CHAT, GREEDY
 from backend.services import Services
 
 
@@ -109,9 +109,20 @@ def register(services: Services) -> None:
         options = {"recover_steps": int(recover_steps), "tolerance": float(tolerance)}
         return actions.compress(services, int(run_id), prune, **options)
 
-    def chat(run_id: int, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens) -> dict[str, Any]:
-        """One greedy reply from a completed run's model."""
-        return actions.chat(services, int(run_id), prompt, int(max_new_tokens))
+    def chat(
+        run_id: int,
+        prompt: str,
+        max_new_tokens: int = GREEDY.max_new_tokens,
+        system: str = "",
+        temperature: float = 0.0,
+        top_p: float = CHAT.top_p,
+        top_k: int = CHAT.top_k,
+        seed: int = -1,
+    ) -> dict[str, Any]:
+        """One reply from a completed run's model: greedy by default; with a temperature, sampled as in the
+        Playground (the same seed, the same answer)."""
+        sampling = {"temperature": float(temperature), "top_p": float(top_p), "top_k": int(top_k), "seed": int(seed)}
+        return actions.chat(services, int(run_id), prompt, int(max_new_tokens), system, **sampling)
 
     def predict(run_id: int, prompt: str = "", image: str = "", dataset: str = "", split: str = "") -> dict[str, Any]:
         """A completed run's prediction, as `python -m backend.cli predict`: a reply or class probabilities for

@@ -52,16 +52,24 @@ def predict(
 
 
 def chat(
-    services: Services, run_id: int | str, prompt: str, max_new_tokens: int = GREEDY.max_new_tokens
+    services: Services,
+    run_id: int | str,
+    prompt: str,
+    max_new_tokens: int = GREEDY.max_new_tokens,
+    system: str = "",
+    **sampling: Any,
 ) -> dict[str, Any]:
-    """One greedy reply from a completed run's model, or (a name, folder or hub id) a base model; repeatable."""
-    from backend.playground.chat import load, reply
+    """One reply from a completed run's model, or (a name, folder or hub id) a base model: greedy and
+    repeatable by default; `sampling` takes the Playground's settings (temperature, top_p, top_k,
+    repetition_penalty, seed, stop), checked as there."""
+    from backend.playground.chat import load, stream_chat
 
     if not prompt.strip():
         raise ValueError("prompt is empty")
+    gen = GenerationConfig(max_new_tokens=max_new_tokens, **{"temperature": 0.0, **sampling})
     model, tokenizer = load(services.database, services.workspace, run_id)
-    gen = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
-    return {"run_id": run_id, "prompt": prompt, "reply": reply(model, tokenizer, prompt, gen)}
+    pieces = list(stream_chat(model, tokenizer, [{"role": "user", "content": prompt}], gen, system=system))
+    return {"run_id": run_id, "prompt": prompt, "reply": pieces[-1] if pieces else ""}
 
 
 def base_chat_models(services: Services) -> list[str]:

@@ -188,7 +188,10 @@ def predict(services, args) -> dict[str, Any]:
 def chat(services, args) -> dict[str, Any]:
     from backend.playground.chat import chat_source
 
-    return actions.chat(services, chat_source(args.run_id), args.prompt, max_new_tokens=args.max_new_tokens)
+    sampling = {"temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed}
+    sampling |= {"repetition_penalty": args.repetition_penalty, "stop": tuple(args.stop)}
+    source = chat_source(args.run_id)
+    return actions.chat(services, source, args.prompt, args.max_new_tokens, args.system, **sampling)
 
 
 def evaluate(services, args) -> dict[str, Any] | list[dict[str, Any]]:

@@ -35,7 +35,7 @@ from backend.cli.commands import (
     serve_supervisor,
     train,
 )
-from backend.config import CHOICES, GREEDY, TASK_DEFAULTS, RunConfig
+from backend.config import CHAT, CHOICES, GREEDY, TASK_DEFAULTS, RunConfig
 from backend.data.options import FORMATS, TASKS
 from backend.runs.query import SORTS
 
@@ -242,10 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--wait", action="store_true", help="with --recover-steps: wait for the recovery run and measure it")
     c.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
 
-    c = cmd(sub, "chat", chat, "one greedy reply from a completed run's model, or from a base model")
+    c = cmd(sub, "chat", chat, "one reply (greedy unless --temperature) from a completed run's model or a base model")
     c.add_argument("run_id", metavar="RUN_OR_MODEL", help="a completed run's id, or a base model (name, folder, id)")
     c.add_argument("--prompt", required=True)
     c.add_argument("--max-new-tokens", type=int, default=GREEDY.max_new_tokens)
+    c.add_argument("--system", default="", help="a system message sent first (as the Playground's system prompt)")
+    c.add_argument(
+        "--temperature", type=float, default=0.0, help="0 (default): greedy, repeatable; the Playground: 0.7"
+    )
+    c.add_argument("--top-p", type=float, default=CHAT.top_p)
+    c.add_argument("--top-k", type=int, default=CHAT.top_k)
+    c.add_argument("--repetition-penalty", type=float, default=CHAT.repetition_penalty)
+    c.add_argument("--seed", type=int, default=-1, help="with --temperature: the same seed, the same answer")
+    c.add_argument("--stop", action="append", default=[], help="the answer ends before this text (repeatable)")
 
     c = cmd(sub, "predict", predict, "a completed run's answer, class probabilities, or a scored dataset split as CSV")
     c.add_argument("run_id", type=int)

@@ -43,6 +43,11 @@ def test_add_train_show_export_round_trip(workspace, tiny_model):
     assert said["run_id"] == run["id"] and said == cli_json(
         workspace, "chat", str(run["id"]), "--prompt", "Who are you?", "--max-new-tokens", "5"
     )  # greedy: the same answer twice
+    sampled = ("chat", str(run["id"]), "--prompt", "Who are you?", "--max-new-tokens", "8", "--temperature", "1.5")
+    seeded = [cli_json(workspace, *sampled, "--seed", "3", "--system", "Be brief.")["reply"] for _ in range(2)]
+    assert seeded[0] == seeded[1]  # the Playground's sampling settings: the same seed, the same answer
+    proc = cli(workspace, *sampled, "--top-p", "0")
+    assert proc.returncode == 2 and "setting 'top_p' must be in (0, 1]" in proc.stderr  # checked as in the UI
 
     shown = cli_json(workspace, "runs", "show", str(run["id"]))
     assert shown["config"]["max_steps"] == 4 and shown["config"]["learning_rate"] == 1e-3
