@@ -103,6 +103,14 @@ def form_values(services: Services, run_id: int, names: list[str]) -> list[Any]:
     return [lists.get(name, config[name]) if name in config else gr.skip() for name in names]
 
 
+def ray_cluster(services: Services) -> bool:
+    """Whether a Ray cluster is configured for this workspace (Ray installed): the tabs hide the cluster's
+    choices without one."""
+    from backend.runs import ray_jobs
+
+    return bool(ray_jobs.installed() and ray_jobs.configured_address(services.workspace))
+
+
 def cluster_worker_inputs() -> tuple[gr.Number, gr.Number, gr.Number]:
     """A ray run's workers and the CPUs and GPUs of each (Train and Search, shown when the cluster is chosen)."""
     return (

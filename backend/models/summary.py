@@ -90,7 +90,7 @@ def _count(cfg: RunConfig, model_dir: Path, size: int) -> dict[str, Any] | None:
         "head": sum(p.numel() for p in head.parameters()) if head is not None else 0,
         "groups": [sum(p.numel() for p in g.parameters()) for g in groups],
         "shape": shape,
-        "image_outputs": _image_outputs(model, size) if shape is None and size else 0,
+        "image_outputs": _image_outputs(model, getattr(model, "image_size", size)) if shape is None and size else 0,
     }
 
 

@@ -215,10 +215,11 @@ def skeleton(cfg: RunConfig, model_dir: Path) -> tuple[nn.Module, list[nn.Module
     _check_size(spec["arch"], size)
     if spec["format"] == hf.FORMAT:
         model = ImageClassifier(hf.skeleton(model_dir), spec["arch"])
-        return model, layer_groups(model)
-    extra = {"image_size": size} if spec["arch"].startswith("vit") else {}
-    with torch.device("meta"):
-        model = ImageClassifier(torchvision.models.get_model(spec["arch"], weights=None, **extra), spec["arch"])
+    else:
+        extra = {"image_size": size} if spec["arch"].startswith("vit") else {}
+        with torch.device("meta"):
+            model = ImageClassifier(torchvision.models.get_model(spec["arch"], weights=None, **extra), spec["arch"])
+    model.image_size = size  # what a run trains at: the memory check's forward uses it (a ViT fixes its size)
     return model, layer_groups(model)
 
 

@@ -1,7 +1,7 @@
 """A real HTTP proxy on 127.0.0.1 in front of the local hub (olah) that behaves as the Hugging Face Hub
 does where olah cannot: gated repositories answer file requests without the right token with
 401 + `X-Error-Code: GatedRepo`, and a connection can be dropped half-way through a file once
-(the hub client then resumes it with a Range request). It records every request it forwards.
+(the hub client then resumes it with a Range request). It records every request it answers, with the status.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class HubProxy:
         wanted = match and self.gated.get(match["repo"])
         if wanted and h.headers.get("authorization") != f"Bearer {wanted}":
             message = f"Access to model {match['repo']} is restricted. You must have access to it and be authenticated."
+            self.seen.append(Seen(h.command, h.path, h.headers.get("range"), 401))
             self._reply(h, 401, {"X-Error-Code": "GatedRepo", "X-Error-Message": message}, b"", h.command)
             return
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP}

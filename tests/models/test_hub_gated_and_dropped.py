@@ -16,7 +16,8 @@ def test_a_gated_model_is_refused_in_one_line_without_its_token_and_pulled_with_
     assert proc.returncode == 2 and proc.stdout == ""
     [line] = proc.stderr.strip().splitlines()
     assert "tiny/gated is gated: accept its licence" in line and "HF_TOKEN" in line
-    assert not [s for s in hub.seen if "/tiny/gated/resolve/" in s.path]  # no file was handed out
+    files = [s.status for s in hub.seen if "/tiny/gated/resolve/" in s.path]
+    assert files and set(files) == {401}  # the hub refused every file request: nothing was handed out
     repo = Path(os.environ["HF_HUB_CACHE"]) / "models--tiny--gated"
     assert not list(repo.glob("snapshots/*/config.json")) and not list(repo.glob("blobs/*.incomplete"))
     [failed] = cli_json(workspace, "models", "downloads")
@@ -27,6 +28,7 @@ def test_a_gated_model_is_refused_in_one_line_without_its_token_and_pulled_with_
     proc = cli_env(workspace, "models", "pull", "tiny/gated", "--wait", "--json", HF_TOKEN=GATED_TOKEN)
     assert proc.returncode == 0, proc.stderr
     assert '"status": "completed"' in proc.stdout and list(repo.glob("snapshots/*/config.json"))
+    assert 200 in [s.status for s in hub.seen if "/tiny/gated/resolve/" in s.path]  # opened by the token
 
 
 def test_a_connection_dropped_mid_file_resumes_where_it_stopped(workspace, local_hub, proxied_hub):

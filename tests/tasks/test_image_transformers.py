@@ -74,6 +74,12 @@ def test_freeze_trains_the_top_layer_and_the_head(tiny_vit):
 def test_the_fit_check_counts_a_hub_image_classifier(tiny_vit, tmp_path):
     from backend.models.fit import estimate_for
 
-    cfg = RunConfig.from_dict({"task": "image-classification", "model": str(tiny_vit), "batch_size": 8})
-    out = estimate_for(cfg, tmp_path)
-    assert out is not None and out["estimate_mb"] > 0
+    def parts(batch: int) -> dict:
+        cfg = RunConfig.from_dict({"task": "image-classification", "model": str(tiny_vit), "batch_size": batch})
+        return estimate_for(cfg, tmp_path)["parts"]
+
+    small, large = parts(8), parts(512)
+    params_mb = sum(p.numel() for p in ic.load_model(tiny_vit)[0].parameters()) * 4 / 2**20
+    assert small["weights"] >= 0.9 * params_mb and small["optimizer"] > small["weights"]  # AdamW keeps two moments
+    # activations are counted at the model's own 32 pixels (the meta forward at 224 failed: 0 before)
+    assert 0 < small["activations"] < large["activations"]

@@ -18,9 +18,8 @@ from backend import actions
 from backend.actions.evaluate import write_csv
 from backend.evaluate.compare import side_by_side
 from backend.evaluate.suites import METRICS, SHIPPED
-from backend.runs import ray_jobs
 from backend.services import Services
-from webui.choices import run_choices
+from webui.choices import ray_cluster, run_choices
 from webui.feedback import inform, refuse
 from webui.i18n import L, t
 
@@ -107,8 +106,8 @@ def build(services: Services) -> EvaluateUI:
             info=L("evaluate.choices_info"),
         )
         limit = gr.Number(0, precision=0, minimum=0, label=L("evaluate.limit"))
-    cluster = ray_jobs.installed() and ray_jobs.configured_address(services.workspace)  # hidden without Ray
-    with gr.Row(visible=bool(cluster)):
+    cluster = ray_cluster(services)  # hidden without Ray
+    with gr.Row(visible=cluster):
         executor = gr.Radio(
             [(L("evaluate.executor_local"), "local"), (L("evaluate.executor_ray"), "ray")],
             value="local",

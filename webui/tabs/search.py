@@ -19,11 +19,18 @@ import yaml
 
 from backend.config import DEFAULT_MODELS
 from backend.models.catalog import models_for
-from backend.runs import ray_jobs
 from backend.search.results import list_studies, study_figures, study_report
 from backend.search.studies import SearchOptions, create_study, stop_study
 from backend.services import Services
-from webui.choices import TASKS, cluster_worker_inputs, dataset_names, form_values, method_choices, refresh_choices
+from webui.choices import (
+    TASKS,
+    cluster_worker_inputs,
+    dataset_names,
+    form_values,
+    method_choices,
+    ray_cluster,
+    refresh_choices,
+)
 from webui.feedback import inform, refuse
 from webui.i18n import DEFAULT, L, messages, t
 from webui.labels import metric_label
@@ -130,8 +137,8 @@ def build(services: Services) -> SearchUI:
         at_once = gr.Number(
             DEFAULTS.parallel, precision=0, minimum=0, label=L("search.at_once"), info=L("search.at_once_info")
         )
-    cluster = ray_jobs.installed() and ray_jobs.configured_address(services.workspace)  # hidden without Ray
-    with gr.Row(visible=bool(cluster)):
+    cluster = ray_cluster(services)  # hidden without Ray
+    with gr.Row(visible=cluster):
         executor = gr.Radio(
             [(L("train.executor_local"), "local"), (L("train.executor_ray"), "ray")],
             value="local",

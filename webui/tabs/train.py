@@ -22,7 +22,15 @@ from backend.runs.estimate import calibrate, estimate
 from backend.runs.queue import get_run
 from backend.runs.slots import gpu_count
 from backend.services import IDENTITY_EXAMPLE, Services
-from webui.choices import TASKS, cluster_worker_inputs, dataset_names, method_choices, refresh_choices, run_choices
+from webui.choices import (
+    TASKS,
+    cluster_worker_inputs,
+    dataset_names,
+    method_choices,
+    ray_cluster,
+    refresh_choices,
+    run_choices,
+)
 from webui.feedback import inform, refuse, warn
 from webui.i18n import DEFAULT, L, messages, t
 
@@ -125,7 +133,7 @@ def build(services: Services) -> TrainUI:
         with gr.Row():
             for name in HARDWARE:
                 settings[name] = _widget(name)
-        cluster = ray_jobs.installed() and ray_jobs.configured_address(services.workspace)  # hidden without Ray
+        cluster = ray_cluster(services)  # hidden without Ray
         executor = gr.Radio(
             [(L("train.executor_local"), "local"), (L("train.executor_slurm"), "slurm")]
             + ([(L("train.executor_ray"), "ray")] if cluster else []),
