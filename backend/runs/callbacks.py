@@ -38,6 +38,7 @@ class DatabaseCallback(TrainerCallback):
         self.cancelled = False
         self._t0 = 0.0
         self._step0 = 0
+        self.last_step_at: float | None = None  # time.monotonic() at the end of the newest step
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._t0 = time.monotonic()
@@ -60,7 +61,8 @@ class DatabaseCallback(TrainerCallback):
             log.info("step %d/%d %s", state.global_step, state.max_steps, shown)
 
     def on_step_end(self, args, state, control, **kwargs):
-        elapsed = time.monotonic() - self._t0
+        self.last_step_at = time.monotonic()
+        elapsed = self.last_step_at - self._t0
         done = state.global_step - self._step0
         sec_per_step = elapsed / done if done else None
         with self.database.session() as s:

@@ -45,6 +45,8 @@ from backend.runs.kinds import advance_live
 from backend.runs.launch import worker_command, worker_processes
 from backend.runs.ray_jobs import ADDRESS_ENV, RAY, RayExecutor, announce
 from backend.runs.slots import CPU, Slots, format_devices, parse_devices, worker_env
+from backend.runs.spare import Spare
+from backend.runs.spare import enabled as spare_enabled
 from backend.workspace import Workspace, min_free_gb
 from db import Database, Run, RunStatus
 from db.models import as_utc, utcnow
@@ -108,6 +110,7 @@ class Supervisor:
         self.tick_seconds = tick
         self.idle_seconds = max(idle_tick, tick)
         self._children: dict[int, subprocess.Popen] = {}
+        self._spare: Spare | None = None  # loop() keeps one on a CPU-only machine
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_file = None
@@ -164,19 +167,32 @@ class Supervisor:
             time.sleep(self.tick_seconds)
 
     def loop(self) -> None:
-        """Tick until stopped; a failing tick (a database restart, say) is logged and retried."""
-        while not self._stop.is_set():
-            busy = True
-            try:
-                if self._lock_file is not None or self.acquire():
-                    busy = self.tick()
-            except Exception:
-                log.exception("supervisor tick failed")
-            if busy:
-                _work.wait(self.tick_seconds)
-            else:
-                self._wait_idle()
-            _work.clear()
+        """Tick until stopped; a failing tick (a database restart, say) is logged and retried. On a machine
+        without GPUs it keeps a spare worker with its imports done for the next CPU run (backend.runs.spare)."""
+        if spare_enabled() and not self.slots.gpus:
+            self._spare = Spare(self.workspace)
+        try:
+            while not self._stop.is_set():
+                busy = True
+                try:
+                    if self._lock_file is not None or self.acquire():
+                        busy = self.tick()
+                        self._keep_spare()
+                except Exception:
+                    log.exception("supervisor tick failed")
+                if busy:
+                    _work.wait(self.tick_seconds)
+                else:
+                    self._wait_idle()
+                _work.clear()
+        finally:
+            if self._spare is not None:
+                self._spare.stop()
+
+    def _keep_spare(self) -> None:
+        """A new spare once no run of ours computes: its imports never take cores from a run's steps."""
+        if self._spare is not None and not self._children and not self._spare.alive():
+            self._spare.start(worker_env([CPU]))
 
     def _wait_idle(self) -> None:
         """Until woken (notify, or the wake file touched) or IDLE_TICK passed: a stat per tick, no query."""
@@ -350,28 +366,33 @@ class Supervisor:
         run_dir = self.workspace.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = worker_command(run_id, config, self.workspace)
+        env = worker_env(devices, worker_processes(config))
+        single_cpu = devices == [CPU] and worker_processes(config) == 1
         try:
-            with open(run_dir / "stdout.txt", "ab") as out:
-                proc = subprocess.Popen(  # an argument list, never a shell
-                    cmd,
-                    cwd=ROOT,
-                    env=worker_env(devices, worker_processes(config)),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            proc = self._spare.take(run_id, env, run_dir / "stdout.txt") if self._spare and single_cpu else None
+            if proc is None:
+                with open(run_dir / "stdout.txt", "ab") as out:
+                    proc = subprocess.Popen(  # an argument list, never a shell
+                        cmd,
+                        cwd=ROOT,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
         except OSError as e:
             self._end(run_id, RunStatus.failed, f"the worker could not be started: {e}")
             return False
         self._children[run_id] = proc
-        if devices == [CPU] and worker_processes(config) == 1:  # (torchrun's ranks take their own leases)
+        if single_cpu:  # (torchrun's ranks take their own leases)
             cpu.lease_for(proc.pid)  # the worker's share of the cores counts from now on
         with self.database.session() as s:
             run = s.get(Run, run_id)
             run.pid = proc.pid
             run.pid_started_at = process_start_time(proc.pid)
-        log.info("run %s started as pid %s on %s", run_id, proc.pid, format_devices(devices))
+        warm = " (the spare worker: imports done)" if "--spare" in proc.args else ""
+        log.info("run %s started as pid %s on %s%s", run_id, proc.pid, format_devices(devices), warm)
         return True
 
     @staticmethod

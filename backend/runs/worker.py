@@ -25,18 +25,27 @@ from backend.config import ADAPTERS, RunConfig
 from backend.runs.files import LOG_FILE, checkpoint_steps, dir_size, log_tail
 from backend.workspace import Workspace
 from db import Artifact, Database, MetricPoint, Run, RunStatus
-from db.models import utcnow
+from db.models import as_utc, utcnow
 
 log = logging.getLogger("backend.runs.worker")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.runs.worker", description=__doc__)
-    parser.add_argument("run_id", type=int)
+    parser.add_argument("run_id", type=int, nargs="?")
     parser.add_argument("--workspace", default=None)
     parser.add_argument("--claim", action="store_true", help="started by a cluster launcher: take the queued run")
+    parser.add_argument("--spare", action="store_true", help="started ahead: the run id comes on stdin")
     args = parser.parse_args(argv)
     cpu.wait_politely()  # before torch is imported (a worker started by hand; the supervisor's env says so too)
+    if args.spare:  # imports done before the run exists (backend.runs.spare)
+        from backend.runs.spare import wait_for_run
+
+        args.run_id = wait_for_run()
+        if args.run_id is None:
+            return 0
+    if args.run_id is None:
+        parser.error("the run id is missing")
 
     workspace = Workspace.resolve(args.workspace)
     database = Database.open(workspace.database_url, upgrade=False)  # whoever queued the run migrated it
@@ -225,6 +234,8 @@ def train(
         log.info("resuming from %s", resume)
         if lead:
             _forget_points_after(database, run_id, first_step)
+    startup = _since_start(database, run_id)  # claim to training: imports, model, data, Trainer
+    log.info("ready to train %.1f s after the run started", startup)
     t0 = time.monotonic()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.monotonic() - t0
@@ -237,6 +248,8 @@ def train(
         trainer.model.save_pretrained(out)
     if lead and hasattr(built.tokenizer, "save_pretrained"):
         built.tokenizer.save_pretrained(out)
+    saved = time.monotonic() - (callback.last_step_at or t0 + seconds)
+    log.info("saved the %s %.1f s after the last step", out.name, saved)
     # A run resumed in place trained before: its time adds up, and its speed is this segment's own.
     earlier_seconds = _earlier_train_seconds(database, run_id) if resume else 0.0
     steps = trainer.state.global_step
@@ -258,7 +271,10 @@ def train(
         "peak_memory_mb": _peak_memory_mb(device),
         "method": cfg.method,
         "optimizer": cfg.optimizer,
+        "startup_seconds": round(startup, 1),
+        "save_seconds": round(saved, 2),
     }
+    checks = time.monotonic()
     if built.eval is not None:
         for k, v in trainer.evaluate().items():
             if isinstance(v, float):
@@ -273,8 +289,17 @@ def train(
 
             log.exception("run %s: the after-training checks failed; the trained model is kept", run_id)
             metrics["final_checks_error"] = explain_exception(e)
+    metrics["checks_seconds"] = round(time.monotonic() - checks, 1)  # validation and the answers after training
+    log.info("checked the trained model in %.1f s", metrics["checks_seconds"])
     status = RunStatus.cancelled if callback.cancelled else RunStatus.completed
     return status, metrics, [(out.name, out)]
+
+
+def _since_start(database: Database, run_id: int) -> float:
+    """Seconds since the supervisor started the run (its claim), by the database's clock."""
+    with database.session() as s:
+        started = s.get(Run, run_id).started_at
+    return (utcnow() - as_utc(started)).total_seconds() if started else 0.0
 
 
 def _earlier_train_seconds(database: Database, run_id: int) -> float:
