@@ -166,3 +166,26 @@ def test_validation_split_gives_perplexity_rows_and_scored_answers(tiny_model):
     assert all(0 <= scores[k] <= 100 for k in ("eval_bleu4", "eval_rouge_l", "train_check_rouge_l"))
     assert scores["train_check_n"] > 0 and 0 <= scores["train_check_matched"] <= 1  # share of prompts matched
     assert [type(g).__name__ for g in built.layer_groups] == ["Embedding", "LlamaDecoderLayer", "LlamaDecoderLayer"]
+
+
+def test_answers_after_training_come_from_the_folded_lora_and_leave_it_unfolded(tiny_model):
+    from backend.tasks.causal_lm import generate_answers, lora_merged
+
+    cfg = RunConfig(dataset="d", model=str(tiny_model), lora_rank=4)
+    built = get_task("sft").build(cfg, tiny_model, [{"messages": CONVERSATION}], [], torch.float32)
+    model, tok = built.model, built.tokenizer
+    torch.manual_seed(0)
+    for name, p in model.named_parameters():  # a trained adapter: B is no longer zero
+        if "lora_B" in name:
+            p.data.normal_(std=0.5)
+    base = {n: p.detach().clone() for n, p in model.named_parameters() if "base_layer" in n}
+    rows = [{"messages": CONVERSATION[:3]}, {"messages": CONVERSATION}]
+    unfolded = generate_answers(model, tok, rows, max_new_tokens=12)
+    with lora_merged(model):
+        assert all(m.merged for m in model.modules() if hasattr(m, "lora_A") and m.lora_A)
+        folded = generate_answers(model, tok, rows, max_new_tokens=12)
+    assert folded == unfolded  # fp32: folding changes the speed, not the answers
+    assert not any(m.merged for m in model.modules() if hasattr(m, "lora_A") and m.lora_A)
+    for n, p in model.named_parameters():
+        if n in base:
+            torch.testing.assert_close(p, base[n], atol=1e-5, rtol=0)
