@@ -240,10 +240,23 @@ def hardware(s: dict[str, Any]) -> str:
         (t("runs.hw_waited"), duration(s.get("wait_seconds"))),
         (t("runs.hw_duration"), duration(s.get("duration_seconds"))),
         (t("runs.hw_train_seconds"), duration(m.get("train_seconds"))),
+        (t("runs.hw_startup"), _seconds(m.get("startup_seconds"))),
+        (t("runs.hw_after"), _after(m)),
         (t("runs.hw_heartbeat"), when(s.get("heartbeat_at"))),
     ]
     items += tracker_items(s.get("trackers") or {})
     return "\n".join(f"- **{k}**: {_fmt(v)}" for k, v in items if v not in (None, ""))
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else t("runs.seconds", s=f"{value:.1f}")
+
+
+def _after(m: dict[str, Any]) -> str:
+    """After the last step: the model saved, then the checks (validation, answers to training prompts)."""
+    if m.get("save_seconds") is None:
+        return ""
+    return t("runs.hw_after_value", saved=f"{m['save_seconds']:.1f}", checks=f"{m.get('checks_seconds') or 0:.1f}")
 
 
 def tracker_items(where: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
