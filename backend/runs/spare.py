@@ -10,7 +10,8 @@ resident). It ends when the supervisor stops or dies (EOF on its stdin).
 
 Anything that differs from a cold start is refused: a run whose environment differs from the spare's in
 more than the thread budget (someone changed a setting since the spare started) starts cold, and the spare
-is replaced. `TUNEBOARD_SPARE_WORKER=0` turns it off.
+is replaced. A spare that ends on its own MAX_DEATHS times (a broken install: its output is in
+workspace/spare-worker.log) is not started again, and runs start cold. `TUNEBOARD_SPARE_WORKER=0` turns it off.
 
     spare = Spare(workspace); spare.start(env)            # supervisor side
     proc = spare.take(run_id, env, run_dir / "stdout.txt")  # the spare's Popen, now the run's; None: start cold
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = "TUNEBOARD_SPARE_WORKER"
 LOG_FILE = "spare-worker.log"  # what the newest spare printed before it had a run (its imports' warnings)
 READY = "spare worker ready"  # its line there once the imports are done
+MAX_DEATHS = 3  # spares that end on their own before the supervisor stops starting them
 # What a hand-off may change: the thread budget is set per run (backend.cpu); everything else must match.
 HANDED = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", cpu.AUTO)
 WARM = (  # what every CPU run imports before its first step
@@ -63,9 +65,23 @@ class Spare:
         self.workspace = workspace
         self.proc: subprocess.Popen | None = None
         self.env: dict[str, str] = {}
+        self.deaths = 0  # spares that ended before they were handed a run (a broken install, say)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def wanted(self) -> bool:
+        """Whether a new spare should start: none is alive, and spares have not kept dying on their own."""
+        if self.proc is not None and self.proc.poll() is not None:  # it ended without a run
+            self.deaths += 1
+            self.proc = None
+            if self.deaths == MAX_DEATHS:
+                log.warning(
+                    "the spare worker ended %d times before it had a run (its output: %s); runs start cold",
+                    MAX_DEATHS,
+                    self.workspace.root / LOG_FILE,
+                )
+        return self.proc is None and self.deaths < MAX_DEATHS
 
     def start(self, env: dict[str, str]) -> None:
         """Start a spare worker with the environment a CPU worker would get now."""

@@ -191,7 +191,7 @@ class Supervisor:
 
     def _keep_spare(self) -> None:
         """A new spare once no run of ours computes: its imports never take cores from a run's steps."""
-        if self._spare is not None and not self._children and not self._spare.alive():
+        if self._spare is not None and not self._children and self._spare.wanted():
             self._spare.start(worker_env([CPU]))
 
     def _wait_idle(self) -> None:

@@ -1,12 +1,13 @@
 """The spare worker: a CPU run handed to a worker whose imports are done trains exactly as a cold one."""
 
 import os
+import time
 
 import pytest
 
 from backend.runs.queue import curve
 from backend.runs.slots import CPU, worker_env
-from backend.runs.spare import LOG_FILE, READY, Spare
+from backend.runs.spare import LOG_FILE, MAX_DEATHS, READY, Spare
 from backend.runs.supervisor import Supervisor
 from db import RunStatus
 from tests.runs.test_supervisor import wait_finished, wait_for
@@ -68,3 +69,19 @@ def test_a_spare_ends_when_its_supervisor_goes_away(services):
         assert spare.proc.wait(timeout=30) == 0
     finally:
         spare.stop()
+
+
+def test_a_spare_that_keeps_dying_is_given_up_and_runs_start_cold(services, tmp_path, monkeypatch):
+    broken = tmp_path / "broken"
+    (broken / "peft").mkdir(parents=True)
+    (broken / "peft" / "__init__.py").write_text("raise ImportError('a broken install')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))  # every new worker process imports this peft first
+    sup = Supervisor(services.database, services.workspace, tick=0.2)
+    sup.start()
+    try:
+        wait_for(lambda: sup._spare is not None and sup._spare.deaths >= MAX_DEATHS, timeout=120)
+        time.sleep(2)  # ten more ticks: no fourth spare
+        assert sup._spare.deaths == MAX_DEATHS and sup._spare.proc is None
+        assert "a broken install" in (services.workspace.root / LOG_FILE).read_text()
+    finally:
+        sup.stop()
