@@ -3,9 +3,10 @@ delete, priority, compare."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from backend.actions.waiting import supervise_until
+from backend.actions.waiting import queue_and_wait, supervise_until
 from backend.config import RunConfig
 from backend.services import Services
 
@@ -28,10 +29,12 @@ def train(
         raise ValueError(f"--wait supervises the run here; a {executor} run starts on the cluster: drop --wait")
     settings = distill_settings(services.database, services.workspace, with_dataset_task(services, settings))
     cfg = RunConfig.from_dict(settings)
-    run = create_run(services.database, services.workspace, cfg, name=name, executor=executor, cluster=cluster)
-    if wait:
-        supervise_until(services, run.id, timeout)
-    return show_run(services, run.id) if wait else run_summary(services, run.id)
+    queue = functools.partial(
+        create_run, services.database, services.workspace, cfg, name=name, executor=executor, cluster=cluster
+    )
+    if not wait:
+        return run_summary(services, queue().id)
+    return show_run(services, queue_and_wait(services, queue, timeout).id)
 
 
 def estimate(services: Services, settings: dict[str, Any], measure: bool = False) -> dict[str, Any]:

@@ -26,6 +26,8 @@ HEADS_NOTE = (
     "AutoModelForSequenceClassification, folder)` from Tuneboard, or use an ONNX export, which runs anywhere."
 )
 SHOWN_METRICS = 12  # final metrics listed (numbers only; per-class tables stay in Tuneboard)
+# How the machine did, not the model: on the Runs page, not on the card
+MACHINE_FIGURES = {"startup_seconds", "save_seconds", "checks_seconds", "eta_seconds", "sec_per_step", "cpu_threads"}
 
 
 def write_card(target: Path, run: Any, fmt: str, verification: dict[str, Any]) -> None:
@@ -37,7 +39,11 @@ def write_card(target: Path, run: Any, fmt: str, verification: dict[str, Any]) -
     defaults = RunConfig.from_dict(given)
     changed = {k: v for k, v in config.items() if k in defaults.to_dict() and v != getattr(defaults, k)}
     changed |= {"reward": config["reward"]} if config.get("reward") else {}
-    metrics = {k: v for k, v in (run.metrics or {}).items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    metrics = {
+        k: v
+        for k, v in (run.metrics or {}).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k not in MACHINE_FIGURES
+    }
     checks = {k: v for k, v in verification.items() if isinstance(v, int | float | str | bool)}
     lines = [
         "---",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ BYTES_PER_WEIGHT = {  # on disk, per fp32 weight of the source: what the free-di
     "adapter": 4.0, "merged": 4.0, "int8": 1.3, "onnx": 4.0, "onnx-int8": 5.3,  # onnx-int8 writes fp32 first
     "gguf-f16": 2.0, "gguf-q8_0": 1.1, "gguf-q4_0": 0.7,
 }  # fmt: skip
+WEIGHT_FILES = (".safetensors", ".gguf", ".onnx", ".data", ".bin", ".pt")  # zipped without compression
 MARKER = ".tuneboard-export"  # only folders carrying it are replaced by a new export
 
 
@@ -106,7 +108,7 @@ def export_run(
     (target / MARKER).write_text(f"{fmt} export of run {run_id}\n")
     size = dir_size(target)
     verification["size_bytes"] = size
-    archive = Path(shutil.make_archive(str(target), "zip", root_dir=target))
+    archive = zip_folder(target)
     with database.session() as s:  # a re-export replaces the record of the folder it replaced
         s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == str(target)))
         art = Artifact(run_id=run_id, kind=fmt, path=str(target), size_bytes=size, verification=verification)
@@ -128,6 +130,22 @@ def export_run(
         except ValueError as e:
             result["push_error"] = str(e)
     return result
+
+
+def zip_folder(folder: Path) -> Path:
+    """FOLDER.zip beside it: weights stored as they are, the rest deflated. Deflating fp32 safetensors saves
+    about 13% of their size for about 25 s of CPU per 540 MB (the merged SmolLM2: half the export's time);
+    quantized weights barely shrink at all. Nothing half-written is left if it fails."""
+    archive = folder.with_name(f"{folder.name}.zip")
+    try:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                stored = path.suffix in WEIGHT_FILES
+                zf.write(path, path.relative_to(folder), zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+    except BaseException:
+        archive.unlink(missing_ok=True)
+        raise
+    return archive
 
 
 def list_exports(database: Database, run_id: int) -> list[dict[str, Any]]:

@@ -149,6 +149,8 @@ class Supervisor:
         _work.set()  # end the wait at once
         if self._thread:
             self._thread.join(timeout=5)
+        if self._spare is not None:  # one no run took (a run's worker is left training)
+            self._spare.stop()
         if self._lock_file:
             self._lock_file.close()
             self._lock_file = None
@@ -169,7 +171,7 @@ class Supervisor:
     def loop(self) -> None:
         """Tick until stopped; a failing tick (a database restart, say) is logged and retried. On a machine
         without GPUs it keeps a spare worker with its imports done for the next CPU run (backend.runs.spare)."""
-        if spare_enabled() and not self.slots.gpus:
+        if self._spare is None and spare_enabled() and not self.slots.gpus:
             self._spare = Spare(self.workspace)
         try:
             while not self._stop.is_set():
@@ -188,6 +190,13 @@ class Supervisor:
         finally:
             if self._spare is not None:
                 self._spare.stop()
+
+    def start_spare(self) -> None:
+        """A spare worker now (a CLI about to queue a run and wait for it), on a machine without GPUs."""
+        if spare_enabled() and not self.slots.gpus:
+            self._spare = self._spare or Spare(self.workspace)
+            if self._spare.wanted():
+                self._spare.start(worker_env([CPU]))
 
     def _keep_spare(self) -> None:
         """A new spare once no run of ours computes: its imports never take cores from a run's steps."""

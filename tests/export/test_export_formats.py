@@ -210,3 +210,45 @@ def test_a_push_to_an_unreachable_hub_is_refused_before_exporting(monkeypatch):
     monkeypatch.setattr(export_hub, "HUB_HOST", "hub.invalid")
     with pytest.raises(ValueError, match=r"the Hugging Face Hub \(hub.invalid\) is unreachable .*nothing was exported"):
         export_hub.check_can_push("me/tickets")
+
+
+def test_the_zip_holds_the_folder_with_weights_stored_and_text_deflated(tmp_path):
+    import zipfile
+
+    from backend.export.exporter import zip_folder
+
+    folder = tmp_path / "merged"
+    (folder / "sub").mkdir(parents=True)
+    files = {
+        "model.safetensors": bytes(range(256)) * 4096,
+        "config.json": b'{"a": 1}' * 500,
+        "sub/model.gguf": b"\x00" * 100_000,
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    archive = zip_folder(folder)
+    assert archive == tmp_path / "merged.zip"
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.testzip() is None
+        assert {n: zf.read(n) for n in zf.namelist()} == files  # the whole folder, byte for byte
+        kinds = {i.filename: i.compress_type for i in zf.infolist()}
+    assert kinds["model.safetensors"] == kinds["sub/model.gguf"] == zipfile.ZIP_STORED
+    assert kinds["config.json"] == zipfile.ZIP_DEFLATED
+
+
+def test_a_zip_that_cannot_be_written_leaves_nothing(tmp_path, monkeypatch):
+    import zipfile
+
+    from backend.export.exporter import zip_folder
+
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"x" * 1000)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "write", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        zip_folder(folder)
+    assert not (tmp_path / "onnx.zip").exists() and (folder / "model.onnx").is_file()
