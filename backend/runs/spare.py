@@ -5,8 +5,9 @@ its run; the run's first step waits for that. On a machine without GPUs the supe
 spare worker (`python -m backend.runs.worker --spare`) that has done those imports and waits on its stdin.
 A queued CPU run of one process is handed to it as one JSON line (the run id, the thread budget of the
 moment, the run's stdout file); the spare takes the run's place and the loop starts the next spare once no
-run trains, so its imports never compete with a run's steps. Idle it sleeps in a read (no CPU; 0.9 GB
-resident). It ends when the supervisor stops or dies (EOF on its stdin).
+run trains, so its imports never compete with a run's steps. `train --wait` without an app starts one
+before it checks and queues its run (backend.actions.waiting.queue_and_wait). Idle it sleeps in a read
+(no CPU; 0.9 GB resident). It ends when the supervisor stops or dies (EOF on its stdin).
 
 Anything that differs from a cold start is refused: a run whose environment differs from the spare's in
 more than the thread budget (someone changed a setting since the spare started) starts cold, and the spare
@@ -140,7 +141,7 @@ def wait_for_run() -> int | None:
     start = time.monotonic()
     for name in WARM:
         importlib.import_module(name)
-    print(f"{READY} (imports took {time.monotonic() - start:.1f} s)", flush=True)
+    print(f"{READY} (pid {os.getpid()}, imports took {time.monotonic() - start:.1f} s)", flush=True)
     line = sys.stdin.readline()
     if not line.strip():
         return None

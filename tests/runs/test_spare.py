@@ -1,7 +1,9 @@
 """The spare worker: a CPU run handed to a worker whose imports are done trains exactly as a cold one."""
 
 import os
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from backend.runs.slots import CPU, worker_env
 from backend.runs.spare import LOG_FILE, MAX_DEATHS, READY, Spare
 from backend.runs.supervisor import Supervisor
 from db import RunStatus
+from tests.conftest import cli, cli_json, write_alpaca
 from tests.runs.test_supervisor import wait_finished, wait_for
 
 
@@ -85,3 +88,29 @@ def test_a_spare_that_keeps_dying_is_given_up_and_runs_start_cold(services, tmp_
         assert "a broken install" in (services.workspace.root / LOG_FILE).read_text()
     finally:
         sup.stop()
+
+
+def _spares_of(workspace) -> list[int]:
+    """Live spare workers of this workspace (their command line names it)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--spare" in cmd and str(workspace).encode() in cmd and (proc / "stat").read_text().split()[2] != "Z":
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_train_wait_hands_its_run_to_the_spare_it_started_and_leaves_none_behind(workspace, tiny_model, tmp_path):
+    cli_json(workspace, "datasets", "add", str(write_alpaca(tmp_path / "sums.json", n=8)), "--name", "sums")
+    settings = ("--model", str(tiny_model), "--max-steps", "2", "--batch-size", "2", "--lora-rank", "4")
+    run = cli_json(workspace, "train", "--dataset", "sums", *settings, "--wait")
+    assert run["status"] == "completed"
+    ready = re.search(rf"{READY} \(pid (\d+)", (workspace / LOG_FILE).read_text())
+    assert ready and int(ready.group(1)) == run["pid"]  # the spare the CLI started trained the run
+    wait_for(lambda: not _spares_of(workspace), timeout=60)  # that worker exits once it marked the run done
+    bad = cli(workspace, "train", "--dataset", "no-such-data", *settings, "--wait")
+    assert bad.returncode == 2 and "no-such-data" in bad.stderr
+    assert _spares_of(workspace) == []  # the spare it started for the refused run was stopped
