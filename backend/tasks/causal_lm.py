@@ -249,7 +249,12 @@ def lora_merged(model: Any) -> Iterator[None]:
     base = model.get_base_model() if hasattr(model, "get_base_model") else None
     fold = base is not None and hasattr(model, "merge_adapter") and not getattr(base, "is_quantized", False)
     if fold:
-        model.merge_adapter()
+        try:
+            model.merge_adapter()
+        except Exception:  # a layer type peft cannot fold: answer unfolded, slower but the same
+            log.warning("the adapter could not be folded for the answers after training", exc_info=True)
+            model.unmerge_adapter()  # the layers folded before the failure
+            fold = False
     try:
         yield
     finally:
