@@ -9,7 +9,9 @@ mistaken for the worker or download that once had it; a zombie (exited, not reap
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,12 @@ def spawn_job(module: str, job_id: int, workspace_root: Path, logs: str) -> subp
         return subprocess.Popen(
             cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal a job's whole process group (it started its own session); one already gone is left alone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
 def process_start_time(pid: int) -> float | None:

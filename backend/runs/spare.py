@@ -25,17 +25,16 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from backend import cpu
+from backend.processes import ROOT, kill_group
 from backend.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 ENV = "TUNEBOARD_SPARE_WORKER"
 LOG_FILE = "spare-worker.log"  # what the newest spare printed before it had a run (its imports' warnings)
 READY = "spare worker ready"  # its line there once the imports are done
@@ -126,8 +125,7 @@ class Spare:
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # its own group: nothing else is in it
+    kill_group(proc.pid)  # its own group: nothing else is in it
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         proc.wait(timeout=10)
 

@@ -26,7 +26,6 @@ import fcntl
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from backend import cpu
-from backend.processes import is_alive, process_start_time
+from backend.processes import is_alive, kill_group, process_start_time
 from backend.runs.external import LOCAL
 from backend.runs.failures import explain_exit
 from backend.runs.files import checkpoint_steps, log_tail
@@ -110,7 +109,9 @@ class Supervisor:
         self.tick_seconds = tick
         self.idle_seconds = max(idle_tick, tick)
         self._children: dict[int, subprocess.Popen] = {}
-        self._spare: Spare | None = None  # loop() keeps one on a CPU-only machine
+        # a worker with its imports done for the next CPU run, on a machine without GPUs (backend.runs.spare);
+        # started by loop() once nothing trains, or by start_spare()
+        self._spare = Spare(workspace) if spare_enabled() and not self.slots.gpus else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_file = None
@@ -171,8 +172,6 @@ class Supervisor:
     def loop(self) -> None:
         """Tick until stopped; a failing tick (a database restart, say) is logged and retried. On a machine
         without GPUs it keeps a spare worker with its imports done for the next CPU run (backend.runs.spare)."""
-        if self._spare is None and spare_enabled() and not self.slots.gpus:
-            self._spare = Spare(self.workspace)
         try:
             while not self._stop.is_set():
                 busy = True
@@ -192,16 +191,14 @@ class Supervisor:
                 self._spare.stop()
 
     def start_spare(self) -> None:
-        """A spare worker now (a CLI about to queue a run and wait for it), on a machine without GPUs."""
-        if spare_enabled() and not self.slots.gpus:
-            self._spare = self._spare or Spare(self.workspace)
-            if self._spare.wanted():
-                self._spare.start(worker_env([CPU]))
+        """A spare worker now, unless one lives (a CLI about to queue a run and wait for it)."""
+        if self._spare is not None and self._spare.wanted():
+            self._spare.start(worker_env([CPU]))
 
     def _keep_spare(self) -> None:
         """A new spare once no run of ours computes: its imports never take cores from a run's steps."""
-        if self._spare is not None and not self._children and self._spare.wanted():
-            self._spare.start(worker_env([CPU]))
+        if not self._children:
+            self.start_spare()
 
     def _wait_idle(self) -> None:
         """Until woken (notify, or the wake file touched) or IDLE_TICK passed: a stat per tick, no query."""
@@ -406,5 +403,4 @@ class Supervisor:
 
     @staticmethod
     def _kill(pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        kill_group(pid)
